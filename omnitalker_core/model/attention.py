@@ -19,7 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from omnitalker_core.model.modules import apply_rotary
+from omnitalker_core.model.modules import apply_rotary, apply_rotary_cos_sin
+
+FUSE_QKV_MAX = 512 * 512  # fuse to_q/to_k/to_v at inference below this weight size (per-call overhead
+# dominates small layers; a fused copy of large layers would cost memory and gain nothing measurable)
 
 
 class Attention(nn.Module):
@@ -43,6 +46,34 @@ class Attention(nn.Module):
         if rope is not None:
             q, k = apply_rotary(q, rope), apply_rotary(k, rope)
         return q, k, v
+
+    def _fused_qkv(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Concatenated q/k/v weights, rebuilt whenever a weight changes (training step, load, .to)."""
+        params = (self.to_q.weight, self.to_k.weight, self.to_v.weight, self.to_q.bias, self.to_k.bias, self.to_v.bias)
+        key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
+        cache = self.__dict__.get("_qkv_cache")
+        if cache is None or cache[0] != key:
+            with torch.no_grad():
+                cache = (key, torch.cat(params[:3]), torch.cat(params[3:]))
+            self.__dict__["_qkv_cache"] = cache
+        return cache[1], cache[2]
+
+    def qkv_inference(self, x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor):
+        """`qkv` for sampling (no autograd): rotary tables precomputed once per call (see
+        `rotary_cos_sin`), q/k/v from one matmul for small layers. x: b n d -> q, k, v: b h n dh."""
+        b, n, _ = x.shape
+        h, dh = self.heads, self.dim_head
+        if self.to_q.weight.numel() <= FUSE_QKV_MAX:
+            w, bias = self._fused_qkv()
+            qkv = F.linear(x, w, bias).view(b, n, 3, h, dh)
+            qk = apply_rotary_cos_sin(qkv[:, :, :2], cos[:, None, None], signed_sin[:, None, None])  # b n 2 h dh
+            q, k, v = qk[:, :, 0], qk[:, :, 1], qkv[:, :, 2]
+        else:
+            cos, signed_sin = cos[:, None], signed_sin[:, None]
+            q = apply_rotary_cos_sin(self.to_q(x).view(b, n, h, dh), cos, signed_sin)
+            k = apply_rotary_cos_sin(self.to_k(x).view(b, n, h, dh), cos, signed_sin)
+            v = self.to_v(x).view(b, n, h, dh)
+        return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # b n h dh -> b h n dh
 
     def out(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         x = x.transpose(1, 2).flatten(2)  # b h n dh -> b n (h dh)

@@ -70,7 +70,7 @@ class LossOutput:
 @dataclass
 class SampleOutput:
     mel: torch.Tensor  # b n 100, reference frames copied from the condition
-    motion: torch.Tensor  # b n 61, raw (de-normalised) codes at the mel frame rate
+    motion: torch.Tensor | None  # b n 61, raw (de-normalised) codes at the mel frame rate; None: audio_only
 
 
 class FlowMatching(nn.Module):
@@ -150,6 +150,7 @@ class FlowMatching(nn.Module):
         seed: int | None = None,
         noise: tuple[torch.Tensor, torch.Tensor] | None = None,  # (b N 100, b N 61) initial x0
         callback: Callable[[int, int], None] | None = None,
+        audio_only: bool = False,  # voice only: skip the visual branch where that is exact (audio gates zero)
     ) -> SampleOutput:
         b, n_ref, _ = ref_mel.shape
         if duration <= n_ref:
@@ -181,22 +182,28 @@ class FlowMatching(nn.Module):
         text = text.to(device).repeat(reps, 1)
         cond_a2, cond_m2 = cond_a.repeat(reps, 1, 1), cond_m.repeat(reps, 1, 1)
         text_embed = self.transformer.embed_text(text, duration, conds)  # fixed across steps
+        ctx = self.transformer.prepare_sampling(cond_a2, cond_m2, text_embed, conds, audio_only=audio_only)
+        skip_motion = ctx.motion_base is None  # voice only, and the audio branch ignores motion: exact
 
         t = time_grid(steps, sway, epss, device=device, dtype=dtype)
         for i in range(steps):
-            pa, pm = self.transformer(
-                x_a.repeat(reps, 1, 1), cond_a2, x_m.repeat(reps, 1, 1), cond_m2, text, t[i], conds, text_embed=text_embed
-            )
+            pa, pm = self.transformer.sample_step(ctx, x_a, None if skip_motion else x_m, t[i])
             if guided:
-                (pa, na), (pm, nm) = pa.chunk(2), pm.chunk(2)
+                pa, na = pa.chunk(2)
                 pa = pa + (pa - na) * cfg_audio
-                pm = pm + (pm - nm) * cfg_motion
+                if pm is not None:
+                    pm, nm = pm.chunk(2)
+                    pm = pm + (pm - nm) * cfg_motion
             dt = t[i + 1] - t[i]
-            x_a, x_m = x_a + dt * pa, x_m + dt * pm
+            x_a = x_a + dt * pa
+            if pm is not None:
+                x_m = x_m + dt * pm
             if callback is not None:
                 callback(i + 1, steps)
 
         mel = torch.where(ref_mask, cond_a, x_a)
+        if skip_motion:
+            return SampleOutput(mel=mel, motion=None)
         motion = self.denormalize_motion(torch.where(ref_mask, cond_m, x_m) if has_motion else x_m)
         return SampleOutput(mel=mel, motion=motion)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -168,3 +167,17 @@ def apply_rotary(t: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
     freqs = freqs[-t.shape[-2] :, :]
     t = (t * freqs.cos()) + (rotate_half(t) * freqs.sin())
     return t.type(orig_dtype)
+
+
+def rotary_cos_sin(freqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """freqs: n dh -> (cos, signed sin), computed once per sampling call instead of in every layer.
+    The sign pattern (-, +) per pair folds `rotate_half`'s negation into the table (exact)."""
+    sign = torch.tensor([-1.0, 1.0], device=freqs.device, dtype=freqs.dtype).repeat(freqs.shape[-1] // 2)
+    return freqs.cos(), freqs.sin() * sign
+
+
+def apply_rotary_cos_sin(t: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """`apply_rotary` with precomputed tables: t * cos + rotate_half(t) * sin, where the pair swap is
+    one flip and the negation lives in `signed_sin`. cos/sin must broadcast against t."""
+    swapped = t.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)  # ... (d r) -> ... (d r) with r reversed
+    return torch.addcmul(t * cos, swapped, signed_sin)

@@ -1,0 +1,242 @@
+"""Text -> Audio + Motion (the dual-branch flow-matching generator), Vocoder (MEL -> AUDIO), Render Frames."""
+
+from __future__ import annotations
+
+import logging
+
+import comfy.model_management
+import numpy as np
+import torch
+from comfy_api.latest import io
+
+from omnitalker_core import audio as audio_lib
+from omnitalker_core import pipeline, vocoder
+from omnitalker_core.face.render_geometric import GeometricRenderer
+
+from . import convert
+from .progress import step_callback
+from .types import CATEGORY, Mel, Model, Motion, Style
+
+GENERATE = "OmniTalker Text -> Audio + Motion"
+CHARS_PER_SECOND = 15.0  # typical English speech, for the length estimate in messages
+MAX_TEXT_CHARS = 2700  # about 3 minutes of speech per prompt on a CPU; more is refused before anything runs
+
+
+def check_text(text: str) -> str | None:
+    """None when the text can be generated, else what to do about it (shown on the node)."""
+    if text is None or not text.strip():
+        return f"{GENERATE}: the text is empty; type what the speaker should say"
+    n = len(" ".join(text.split()))
+    if n > MAX_TEXT_CHARS:
+        return (
+            f"{GENERATE}: the text has {n:,} characters (about {n / CHARS_PER_SECOND / 60:.0f} minutes of speech); "
+            f"one prompt takes at most {MAX_TEXT_CHARS:,} (about {MAX_TEXT_CHARS / CHARS_PER_SECOND / 60:.0f} minutes): "
+            "split the text over several prompts and join the videos"
+        )
+    return None
+
+
+class Generate(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="OmniTalkerGenerate",
+            display_name="OmniTalker Text -> Audio + Motion",
+            category=CATEGORY,
+            description="Generate speech (mel) and 61-D facial motion for the text, jointly, in the voice and manner "
+            "of the style (in-context flow matching). Long text is split into sentences and generated with "
+            "continuous voice and motion.",
+            inputs=[
+                Model.Input("model", tooltip="From OmniTalker Load Model."),
+                Style.Input("style", tooltip="From Capture Style or Load Style: whose voice and manner to copy."),
+                io.String.Input(
+                    "text",
+                    default="Hello! This is a talking head, made from one short video.",
+                    multiline=True,
+                    tooltip=f"What to say. Up to {MAX_TEXT_CHARS:,} characters (about 3 minutes) per prompt.",
+                ),
+                io.Int.Input(
+                    "seed",
+                    default=0,
+                    min=0,
+                    max=0xFFFFFFFF,
+                    control_after_generate=True,
+                    tooltip="Noise seed; the same seed and inputs give the same result.",
+                ),
+                io.Int.Input(
+                    "steps",
+                    default=16,
+                    min=1,
+                    max=128,
+                    tooltip="ODE (Euler) steps per sentence chunk: more is slower and usually cleaner; 16-32 typical.",
+                ),
+                io.Float.Input(
+                    "cfg_audio",
+                    default=2.0,
+                    min=0.0,
+                    max=10.0,
+                    step=0.1,
+                    tooltip="Classifier-free guidance on the speech branch (0 = off).",
+                ),
+                io.Float.Input(
+                    "cfg_motion",
+                    default=2.5,
+                    min=0.0,
+                    max=10.0,
+                    step=0.1,
+                    tooltip="Classifier-free guidance on the motion branch (0 = off).",
+                ),
+                io.Float.Input(
+                    "speed",
+                    default=1.0,
+                    min=0.5,
+                    max=2.0,
+                    step=0.05,
+                    tooltip="Speaking rate relative to the reference (1 = same, 2 = twice as fast).",
+                ),
+            ],
+            outputs=[
+                Mel.Output(
+                    display_name="mel", tooltip="Speech log-mel [frames, 100] at 93.75 frames/s, for the Vocoder."
+                ),
+                Motion.Output(
+                    display_name="motion", tooltip="61-D motion codes [frames, 61] at 25 fps, for Render Frames."
+                ),
+            ],
+        )
+
+    @classmethod
+    def validate_inputs(cls, text=None, **_) -> bool | str:
+        return True if text is None else (check_text(text) or True)  # text None: linked, checked in execute
+
+    @classmethod
+    def execute(cls, model, style, text, seed, steps, cfg_audio, cfg_motion, speed) -> io.NodeOutput:
+        problem = check_text(text)
+        if problem:
+            raise ValueError(problem)
+        try:
+            gen = pipeline.generate(
+                model, style, text, seed=seed, steps=steps, cfg_audio=cfg_audio, cfg_motion=cfg_motion, speed=speed,
+                callback=step_callback(steps),  # the core reports the real total (steps x chunks)
+            )  # fmt: skip
+        except ValueError as e:
+            raise ValueError(f"{GENERATE}: {e}") from e
+        return io.NodeOutput(gen.mel, gen.motion)
+
+
+class Vocoder(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="OmniTalkerVocoder",
+            display_name="OmniTalker Vocoder",
+            category=CATEGORY,
+            description="Turn the generated mel into a waveform: the model file's Vocos vocoder, or the weightless "
+            "Griffin-Lim fallback when the file carries none.",
+            inputs=[
+                Model.Input("model", tooltip="From OmniTalker Load Model (its vocoder weights are used)."),
+                Mel.Input("mel", tooltip="From Text -> Audio + Motion."),
+                io.Int.Input(
+                    "griffin_lim_iterations",
+                    default=64,
+                    min=8,
+                    max=512,
+                    tooltip="Iterations of the Griffin-Lim fallback (only used when the model has no vocoder weights).",
+                ),
+            ],
+            outputs=[io.Audio.Output(display_name="audio", tooltip="24 kHz mono speech (ComfyUI AUDIO).")],
+        )
+
+    @classmethod
+    def execute(cls, model, mel, griffin_lim_iterations) -> io.NodeOutput:
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        voc = vocoder.vocoder_for(model, device=model.device, griffin_lim_iters=griffin_lim_iterations)
+        wave = pipeline.vocode(voc, mel)
+        return io.NodeOutput(convert.audio_to_host(wave, audio_lib.SAMPLE_RATE))
+
+
+RENDER = "OmniTalker Render Frames"
+
+
+def output_size(portrait_hw: tuple[int, int], resolution: int) -> tuple[int, int]:
+    """(width, height) with the longer side = resolution (even numbers, for H.264); 0 keeps the portrait's size."""
+    h, w = portrait_hw
+    if resolution <= 0:
+        return w - w % 2, h - h % 2
+    scale = resolution / max(h, w)
+    return max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
+
+
+class Render(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="OmniTalkerRender",
+            display_name="OmniTalker Render Frames",
+            category=CATEGORY,
+            description="Animate a portrait with the generated motion: one frame per motion frame (25 fps). Uses the "
+            "style's reference portrait, or any IMAGE connected to 'portrait' (one clear face).",
+            inputs=[
+                Motion.Input("motion", tooltip="61-D motion codes at 25 fps, from Text -> Audio + Motion."),
+                Style.Input(
+                    "style",
+                    optional=True,
+                    tooltip="Its reference portrait is animated (and its own expression taken as the rest pose).",
+                ),
+                io.Image.Input(
+                    "portrait",
+                    optional=True,
+                    tooltip="Any portrait to animate instead (first image of the batch); overrides the style's.",
+                ),
+                Model.Input(
+                    "model",
+                    optional=True,
+                    tooltip="Only for models with a learned renderer; without it the weightless geometric renderer is used.",
+                ),
+                io.Int.Input(
+                    "resolution",
+                    default=512,
+                    min=0,
+                    max=2048,
+                    step=16,
+                    tooltip="Longer side of the output in pixels (aspect ratio kept); 0 = the portrait's own size.",
+                ),
+            ],
+            outputs=[
+                io.Image.Output(
+                    display_name="images", tooltip="Frames [F, H, W, 3] at 25 fps, e.g. for Mux or Create Video."
+                )
+            ],
+        )
+
+    @classmethod
+    def execute(cls, motion, resolution, style=None, portrait=None, model=None) -> io.NodeOutput:
+        codes = torch.as_tensor(motion).detach().float().cpu()
+        if portrait is not None:  # any image: its first motion frame is taken as the portrait's own pose
+            face = np.ascontiguousarray(convert.portrait_from_image(portrait, RENDER).numpy())
+            base = codes[0].numpy()
+        elif style is not None:  # the style's portrait: rest pose = its tracked code in the reference
+            try:
+                face = np.array(pipeline.portrait_of(style))
+            except ValueError as e:
+                raise ValueError(f"{RENDER}: {e}") from e
+            base = None if style.ref_motion is None else style.ref_motion[0].float().cpu().numpy()
+        else:
+            raise ValueError(f"{RENDER}: connect a 'style' (from Capture Style) or a 'portrait' IMAGE to animate")
+        if model is not None and getattr(model, "renderer_state", None):
+            logging.getLogger(__name__).warning(
+                "%s: learned renderer weights are not used yet; geometric renderer", RENDER
+            )
+        try:
+            renderer = GeometricRenderer(
+                face, size=output_size(face.shape[:2], resolution), base_codes=base,
+                device=comfy.model_management.get_torch_device(),
+            )  # fmt: skip
+            callback = step_callback(codes.shape[0])
+            frames = []
+            for batch in renderer.render_iter(codes, batch=8):
+                frames.append(torch.from_numpy(batch))
+                callback(sum(len(f) for f in frames), codes.shape[0])
+        except ValueError as e:
+            raise ValueError(f"{RENDER}: {e}") from e
+        return io.NodeOutput(convert.uint8_to_image(torch.cat(frames)))

@@ -1,0 +1,119 @@
+"""Mux: IMAGE frames + AUDIO + fps -> ComfyUI's VIDEO, and optionally an H.264/AAC mp4 in the output folder."""
+
+from __future__ import annotations
+
+import os
+
+import folder_paths
+import torch
+from comfy_api.input_impl import VideoFromComponents
+from comfy_api.latest import io
+from comfy_api.util import VideoCodec, VideoComponents, VideoContainer
+
+from . import convert
+from .types import CATEGORY
+
+NODE = "OmniTalker Mux"
+
+
+def fit_audio(audio: dict, num_frames: int, fps: float) -> dict:
+    """Trim or pad (silence) the audio to exactly the video's duration, so both streams end together."""
+    wave, rate = convert.audio_from_host(audio, NODE)
+    samples = round(num_frames * rate / fps)
+    if wave.shape[-1] >= samples:
+        wave = wave[:, :samples]
+    else:
+        wave = torch.nn.functional.pad(wave, (0, samples - wave.shape[-1]))
+    return convert.audio_to_host(wave, rate)
+
+
+def fit_frames(images: torch.Tensor, seconds: float, fps: float) -> torch.Tensor:
+    """Drop frames past the audio's end, or hold the last frame until it."""
+    frames = max(1, round(seconds * fps))
+    if images.shape[0] >= frames:
+        return images[:frames]
+    return torch.cat([images, images[-1:].expand(frames - images.shape[0], -1, -1, -1)], dim=0)
+
+
+def unique_mp4(prefix: str, out_dir: str, width: int, height: int) -> tuple[str, str, str]:
+    """-> (full path, file name, subfolder) of a new mp4 under `out_dir`; never an existing file."""
+    folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(prefix, out_dir, width, height)
+    while True:
+        file = f"{name}_{counter:05}_.mp4"
+        path = os.path.join(folder, file)
+        try:  # exclusive create: two prompts racing for a counter cannot overwrite each other
+            with open(path, "xb"):
+                pass
+            return path, file, subfolder
+        except FileExistsError:
+            counter += 1
+
+
+class Mux(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="OmniTalkerMux",
+            display_name="OmniTalker Mux (Video + Audio)",
+            category=CATEGORY,
+            description="Combine rendered frames and speech into ComfyUI's VIDEO; optionally save an H.264/AAC "
+            "mp4 in the output folder (numbered, never overwriting) and play it on the node with sound.",
+            inputs=[
+                io.Image.Input("images", tooltip="Frames [F, H, W, 3], e.g. from OmniTalker Render Frames."),
+                io.Audio.Input("audio", tooltip="The speech, e.g. from OmniTalker Vocoder or Load Audio."),
+                io.Float.Input(
+                    "fps",
+                    default=25.0,
+                    min=1.0,
+                    max=120.0,
+                    step=1.0,
+                    tooltip="Frame rate of the images in frames per second (OmniTalker renders at 25).",
+                ),
+                io.Combo.Input(
+                    "length",
+                    options=["match video to audio", "match audio to video", "keep both"],
+                    default="match video to audio",
+                    tooltip="How to make both streams end together: hold/drop frames to the audio's "
+                    "duration, or trim/pad the audio to the frames' duration.",
+                ),
+                io.Boolean.Input(
+                    "save_mp4",
+                    default=True,
+                    tooltip="Also write an H.264 + AAC mp4 to the output folder (otherwise a "
+                    "temporary preview file is written).",
+                ),
+                io.String.Input(
+                    "filename_prefix",
+                    default="omnitalker/talking",
+                    tooltip="Output file prefix (subfolders allowed); a 5-digit counter is appended.",
+                ),
+            ],
+            outputs=[io.Video.Output(tooltip="The video with sound; connect to Save Video or Get Video Components.")],
+            hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo],
+            is_output_node=True,
+        )
+
+    @classmethod
+    def execute(cls, images, audio, fps, length, save_mp4, filename_prefix) -> io.NodeOutput:
+        frames = convert.uint8_to_image(convert.image_to_uint8(images, NODE))  # checks shape, drops alpha
+        wave, rate = convert.audio_from_host(audio, NODE)
+        if length == "match video to audio":
+            frames = fit_frames(frames, wave.shape[-1] / rate, fps)
+        if length != "keep both":
+            audio = fit_audio(audio, frames.shape[0], fps)
+        video = VideoFromComponents(VideoComponents(images=frames, audio=audio, frame_rate=convert.fps_fraction(fps)))
+
+        height, width = frames.shape[1:3]
+        if save_mp4:
+            kind, out_dir = "output", folder_paths.get_output_directory()
+        else:
+            kind, out_dir, filename_prefix = "temp", folder_paths.get_temp_directory(), "omnitalker_preview"
+        path, file, subfolder = unique_mp4(filename_prefix, out_dir, width, height)
+        metadata = None
+        if save_mp4 and cls.hidden.prompt is not None:
+            metadata = {"prompt": cls.hidden.prompt, **(cls.hidden.extra_pnginfo or {})}
+        video.save_to(path, format=VideoContainer.MP4, codec=VideoCodec.H264, metadata=metadata)
+        result = {"filename": file, "subfolder": subfolder, "type": kind,
+                  "frames": int(frames.shape[0]), "fps": float(fps)}  # fmt: skip
+        # "omnitalker_video" is drawn by web/omnitalker.js as a <video> player with sound on this node.
+        return io.NodeOutput(video, ui={"omnitalker_video": [result]})

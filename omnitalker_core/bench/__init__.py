@@ -1,0 +1,1 @@
+"""Benchmarks (speed of the parts), callable from `python -m omnitalker_core bench`."""

@@ -1,0 +1,309 @@
+"""Build OmniTalker files from public F5-TTS and Vocos weights the user already has.
+
+    convert f5 --checkpoint model_1250000.safetensors [--vocab vocab.txt] --out omnitalker_f5.safetensors
+    convert vocos --checkpoint pytorch_model.bin [--config config.yaml] --out vocos.safetensors
+    convert vocos --checkpoint pytorch_model.bin --into omnitalker_f5.safetensors [--overwrite]
+
+F5-TTS: the EMA weights become the audio branch and the text embedding, unchanged (the fusion gates
+of the audio branch start at zero, so the converted model *is* F5-TTS until it is fine-tuned); the
+visual branch is freshly initialised; `--extra-blocks` appends identity (AdaLN-zero) audio blocks,
+the paper's 4 single-modality blocks after 22 fusion blocks (PAPER.md).
+
+Vocos: weights stored as `vocoder.*` with `vocoder_config` metadata, either in a vocoder-only file
+(`--out`, read back with `load_vocoder_file`) or added to a model file (`--into`), which is written
+to a new name unless `--overwrite`; every write goes to a temporary file renamed into place.
+Foreign files are read with safetensors or `torch.load(weights_only=True)`: nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from omnitalker_core.checkpoints import (
+    FORMAT,
+    FORMAT_VERSION,
+    OmniTalkerBundle,
+    load_foreign_state_dict,
+    read_metadata,
+    save_bundle,
+)
+from omnitalker_core.f5_compat import f5_to_omnitalker, infer_f5_config, strip_f5_prefix
+from omnitalker_core.model.config import FlowConfig
+from omnitalker_core.model.flow import FlowMatching
+from omnitalker_core.text.tokenizer import DEFAULT_VOCAB, CharTokenizer
+
+HELP = "convert F5-TTS or Vocos weights into OmniTalker .safetensors files"
+log = logging.getLogger(__name__)
+
+PAPER_FUSION_DEPTH = 22  # PAPER.md: 22 audio-visual fusion blocks, then single-modality blocks
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="source", required=True, metavar="{f5,vocos}")
+    f5 = sub.add_parser("f5", help="F5-TTS v1 checkpoint -> OmniTalker model (audio branch = F5-TTS)")
+    f5.add_argument(
+        "--checkpoint", required=True, type=Path, help="F5-TTS model_*.safetensors or .pt (EMA weights are used)"
+    )
+    f5.add_argument(
+        "--vocab", type=Path, default=None, help=f"F5-TTS vocab.txt (default: {DEFAULT_VOCAB.name}, the v1 Base vocab)"
+    )
+    f5.add_argument("--out", required=True, type=Path, help="OmniTalker .safetensors to write")
+    f5.add_argument(
+        "--extra-blocks", type=int, default=0, help="identity (AdaLN-zero) audio blocks appended after F5's (paper: 4)"
+    )
+    f5.add_argument(
+        "--fusion-depth", type=int, default=None, help="fused shallow blocks (default: F5's depth, 22 for v1 Base)"
+    )
+    f5.add_argument(
+        "--dim-head", type=int, default=64, help="attention head width of the F5 model (64 for all F5-TTS releases)"
+    )
+    f5.add_argument("--motion-width", type=int, default=None, help="visual branch width (default: the audio width)")
+    f5.add_argument("--no-ema", action="store_true", help="use the online weights instead of the EMA weights")
+    f5.add_argument("--seed", type=int, default=0, help="seed of the fresh visual branch")
+    f5.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+
+    vo = sub.add_parser("vocos", help="Vocos mel-24khz pytorch_model.bin -> vocoder weights in an OmniTalker file")
+    vo.add_argument(
+        "--checkpoint", required=True, type=Path, help="Vocos pytorch_model.bin (read weights-only) or .safetensors"
+    )
+    vo.add_argument("--config", type=Path, default=None, help="Vocos config.yaml (default: the mel-24khz config)")
+    dest = vo.add_mutually_exclusive_group(required=True)
+    dest.add_argument("--out", type=Path, help="write a vocoder-only OmniTalker file")
+    dest.add_argument(
+        "--into", type=Path, help="add the vocoder to this OmniTalker model (written to a new file unless --overwrite)"
+    )
+    vo.add_argument("--overwrite", action="store_true", help="replace the destination file (atomically)")
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+
+def _atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _check_out(path: Path, overwrite: bool) -> None:
+    if path.suffix != ".safetensors":
+        raise ValueError(f"{path.name}: the output must be a .safetensors file")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; choose another name or pass --overwrite")
+
+
+def _read_foreign(path: Path, what: str) -> dict[str, torch.Tensor]:
+    state = load_foreign_state_dict(path)
+    if not state:
+        raise ValueError(f"{path.name}: holds no tensors; expected {what}")
+    return state
+
+
+# ---- F5-TTS -------------------------------------------------------------------------------------
+
+
+def convert_f5(
+    checkpoint: str | Path,
+    out: str | Path,
+    vocab: str | Path | None = None,
+    *,
+    extra_blocks: int = 0,
+    fusion_depth: int | None = None,
+    dim_head: int = 64,
+    motion_width: int | None = None,
+    use_ema: bool = True,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> Path:
+    """F5-TTS DiT checkpoint -> OmniTalker file; returns the path written."""
+    checkpoint, out = Path(checkpoint), Path(out)
+    _check_out(out, overwrite)
+    if extra_blocks < 0:
+        raise ValueError(f"--extra-blocks must be >= 0, got {extra_blocks}")
+    dit = strip_f5_prefix(_read_foreign(checkpoint, "F5-TTS weights"), use_ema=use_ema)
+    if not dit:
+        raise ValueError(f"{checkpoint.name}: no F5-TTS transformer weights (keys 'ema_model.transformer.*') found")
+    try:
+        base = infer_f5_config(dit, dim_head=dim_head)
+        state = f5_to_omnitalker(dit)
+    except ValueError as e:
+        raise ValueError(f"{checkpoint.name}: {e}") from e
+    if base.inner_dim != dit["transformer_blocks.0.attn.to_q.weight"].shape[0]:
+        raise ValueError(f"{checkpoint.name}: attention width is not a multiple of --dim-head {dim_head}")
+    depth = base.depth + extra_blocks
+    fusion_depth = min(base.depth, PAPER_FUSION_DEPTH) if fusion_depth is None else fusion_depth
+    try:
+        cfg = infer_f5_config(
+            dit, dim_head=dim_head, depth=depth, motion_depth=depth, fusion_depth=fusion_depth,
+            motion_width=motion_width or base.dim,
+        )  # fmt: skip
+    except ValueError as e:
+        raise ValueError(f"{checkpoint.name}: cannot build the model config: {e}") from e
+
+    tokenizer = CharTokenizer.from_file(vocab or DEFAULT_VOCAB)
+    if tokenizer.num_embeds != cfg.text_num_embeds:
+        raise ValueError(
+            f"{Path(vocab or DEFAULT_VOCAB).name} has {tokenizer.num_embeds} entries but {checkpoint.name} embeds "
+            f"{cfg.text_num_embeds} tokens: pass the vocab.txt that came with this checkpoint (--vocab)"
+        )
+
+    torch.manual_seed(seed)  # the fresh visual branch and the extra blocks are reproducible
+    flow = FlowMatching(cfg, FlowConfig())
+    own = flow.state_dict()
+    for key, value in state.items():
+        if key not in own or own[key].shape != value.shape:
+            got = tuple(value.shape)
+            raise ValueError(
+                f"{checkpoint.name}: weight {key} has shape {got}, the model expects {tuple(own[key].shape) if key in own else 'none'}"
+            )
+    missing, unexpected = flow.load_state_dict(state, strict=False)
+    assert not unexpected, unexpected
+    audio_missing = [k for k in missing if k.startswith(("transformer.audio.", "transformer.text_embed."))]
+    fresh = {f"transformer.audio.blocks.{i}." for i in range(base.depth, depth)}
+    audio_missing = [k for k in audio_missing if not any(k.startswith(p) for p in fresh)]
+    if audio_missing:
+        raise ValueError(f"{checkpoint.name}: F5-TTS weights missing for {audio_missing[:5]}")
+    info = {
+        "converted_from": "f5-tts",
+        "source": checkpoint.name,
+        "weights": "ema" if use_ema else "online",
+        "f5_depth": base.depth,
+        "extra_blocks": extra_blocks,
+        "visual_branch": "untrained (random init)",
+    }
+    bundle = OmniTalkerBundle(flow=flow.eval(), tokenizer=tokenizer, info=info)
+    path = save_bundle(bundle, out, overwrite=overwrite)
+    log.info(
+        "wrote %s: audio branch from %s (%d blocks + %d identity), visual branch untrained",
+        path,
+        checkpoint.name,
+        base.depth,
+        extra_blocks,
+    )
+    return path
+
+
+# ---- Vocos --------------------------------------------------------------------------------------
+
+
+def _vocos_config(config: Path | None) -> dict:
+    from omnitalker_core.vocoder import VOCOS_MEL_24KHZ
+
+    if config is None:
+        return VOCOS_MEL_24KHZ
+    import yaml
+
+    if not config.is_file():
+        raise FileNotFoundError(f"Vocos config not found: {config}")
+    try:
+        cfg = yaml.safe_load(config.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ValueError(f"{config.name}: not a readable YAML file: {e}") from e
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{config.name}: expected a Vocos config mapping (feature_extractor/backbone/head)")
+    return {k: cfg[k] for k in ("feature_extractor", "backbone", "head") if k in cfg}
+
+
+def _checked_vocos(checkpoint: Path, config: Path | None) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Read and verify: the weights must load into the Vocos the config describes."""
+    from omnitalker_core.vocoder import VocosVocoder
+
+    cfg = _vocos_config(config)
+    state = _read_foreign(checkpoint, "Vocos weights")
+    state = {k: v for k, v in state.items() if not k.startswith("feature_extractor.")}  # mel filterbank buffers
+    try:
+        VocosVocoder(cfg, state)
+    except (ValueError, RuntimeError, TypeError) as e:
+        raise ValueError(f"{checkpoint.name}: not Vocos weights for this config: {e}") from e
+    return cfg, state
+
+
+def convert_vocos(
+    checkpoint: str | Path,
+    config: str | Path | None = None,
+    *,
+    out: str | Path | None = None,
+    into: str | Path | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Vocos weights -> `vocoder.*` in a vocoder-only file (`out`) or a copy of a model file (`into`)."""
+    if (out is None) == (into is None):
+        raise ValueError("give exactly one of out= (vocoder-only file) or into= (add to a model file)")
+    checkpoint = Path(checkpoint)
+    cfg, state = _checked_vocos(checkpoint, None if config is None else Path(config))
+    vocoder = {f"vocoder.{k}": v for k, v in state.items()}
+    if out is not None:
+        out = Path(out)
+        _check_out(out, overwrite)
+        meta = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "contents": "vocoder",
+            "vocoder_config": json.dumps(cfg),
+        }
+        path = _atomic_save(vocoder, meta, out)
+    else:
+        into = Path(into)
+        meta = dict(read_metadata(into))
+        if "model_config" not in meta:
+            raise ValueError(f"{into.name} holds no generator: --into needs an OmniTalker model file")
+        try:
+            with safe_open(str(into), framework="pt") as f:
+                tensors = {k: f.get_tensor(k) for k in f.keys() if not k.startswith("vocoder.")}
+        except (SafetensorError, OSError, RuntimeError) as e:
+            raise ValueError(f"{into.name}: cannot read weights (truncated or corrupt file?): {e}") from e
+        tensors.update(vocoder)
+        meta["vocoder_config"] = json.dumps(cfg)
+        dest = into if overwrite else into.with_name(f"{into.stem}_vocos{into.suffix}")
+        if dest != into and dest.exists():
+            raise FileExistsError(f"{dest} exists; remove it, or pass --overwrite to replace {into.name} itself")
+        path = _atomic_save(tensors, meta, dest)
+    log.info("wrote %s: Vocos weights from %s", path, checkpoint.name)
+    return path
+
+
+def load_vocoder_file(path: str | Path, device: str | torch.device = "cpu"):
+    """The Vocos inside an OmniTalker file (vocoder-only or full model) -> VocosVocoder."""
+    from omnitalker_core.vocoder import VocosVocoder
+
+    path = Path(path)
+    meta = read_metadata(path)
+    if "vocoder_config" not in meta:
+        raise ValueError(f"{path.name} carries no vocoder; add one with `convert vocos --into {path.name}`")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            state = {k[len("vocoder.") :]: f.get_tensor(k) for k in f.keys() if k.startswith("vocoder.")}
+    except (SafetensorError, OSError, RuntimeError) as e:
+        raise ValueError(f"{path.name}: cannot read weights (truncated or corrupt file?): {e}") from e
+    return VocosVocoder(json.loads(meta["vocoder_config"]), state, device)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.source == "f5":
+            convert_f5(
+                args.checkpoint, args.out, args.vocab, extra_blocks=args.extra_blocks, fusion_depth=args.fusion_depth,
+                dim_head=args.dim_head, motion_width=args.motion_width, use_ema=not args.no_ema, seed=args.seed,
+                overwrite=args.overwrite,
+            )  # fmt: skip
+        else:
+            convert_vocos(args.checkpoint, args.config, out=args.out, into=args.into, overwrite=args.overwrite)
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
+        log.error("%s", e)
+        return 1
+    return 0

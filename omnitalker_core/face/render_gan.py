@@ -1,0 +1,198 @@
+"""GAN renderer (OmniTalker's learned renderer, arXiv 2504.02433): reference frame + per-frame
+codes -> frames, as a refinement of the geometric renderer.
+
+Why a refinement: the geometric warp already puts every pixel where the codes say (pose, jaw,
+lids) on any portrait; what it cannot do is shading, wrinkles, real teeth and the inside of the
+mouth. The generator therefore sees the geometric frame, the reference frame and the warp field,
+is modulated by the codes (FiLM at every decoder level), and predicts a residual on top of the
+geometric frame. Its last layer starts at zero, so an untrained generator is exactly the
+geometric renderer and training can only start from there.
+
+Discriminator: a PatchGAN (Isola et al. 2017) with spectral norm, conditioned on the geometric
+frame; its intermediate features also drive the feature-matching loss (pix2pixHD).
+
+Shape legend: b - batch, c - channels, h w - image, d - code embedding.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from omnitalker_core import motion
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    size: int = 128  # square working resolution (pixels) of generator and discriminator
+    channels: int = 32  # generator channels at full resolution (doubles per level, capped)
+    levels: int = 3  # U-Net down-sampling levels
+    max_channels: int = 128  # channel cap per level
+    code_embed: int = 64  # width of the code MLP feeding FiLM
+    disc_channels: int = 32  # discriminator channels in its first layer
+    disc_layers: int = 3  # strided discriminator layers (patch size grows with it)
+    residual_scale: float = 0.5  # tanh residual amplitude added to the geometric frame (0..1 units)
+
+    def __post_init__(self) -> None:
+        if self.size % (2**self.levels):
+            raise ValueError(f"GanConfig: size {self.size} must be divisible by 2**levels = {2**self.levels}")
+        if self.levels < 1 or self.disc_layers < 1:
+            raise ValueError(f"GanConfig: levels and disc_layers must be >= 1, got {self.levels}, {self.disc_layers}")
+
+
+IN_CHANNELS = 3 + 3 + 2  # geometric frame, reference frame, warp field
+
+
+def _ch(cfg: GanConfig, level: int) -> int:
+    return min(cfg.channels * 2**level, cfg.max_channels)
+
+
+class FiLMBlock(nn.Module):
+    """conv-norm-FiLM-act x2; FiLM (scale, shift) from the code embedding."""
+
+    def __init__(self, cin: int, cout: int, dim_code: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
+        self.norm1 = nn.GroupNorm(min(8, cout), cout)
+        self.norm2 = nn.GroupNorm(min(8, cout), cout)
+        self.film = nn.Linear(dim_code, 2 * cout)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+
+    def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.film(e)[:, :, None, None].chunk(2, dim=1)  # b c 1 1
+        h = F.silu(self.norm1(self.conv1(x)))
+        h = self.norm2(self.conv2(h)) * (1 + scale) + shift
+        return F.silu(h)
+
+
+class Generator(nn.Module):
+    """U-Net on [geometric, reference, warp] with code FiLM; output = geometric + residual."""
+
+    def __init__(self, cfg: GanConfig):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.code_embed
+        self.code_mlp = nn.Sequential(nn.Linear(motion.MOTION_DIM, d), nn.SiLU(), nn.Linear(d, d))
+        self.inp = nn.Conv2d(IN_CHANNELS, _ch(cfg, 0), 3, padding=1)
+        self.down = nn.ModuleList(FiLMBlock(_ch(cfg, i), _ch(cfg, i + 1), d) for i in range(cfg.levels))
+        self.mid = FiLMBlock(_ch(cfg, cfg.levels), _ch(cfg, cfg.levels), d)
+        self.up = nn.ModuleList(
+            FiLMBlock(_ch(cfg, i + 1) + _ch(cfg, i), _ch(cfg, i), d) for i in reversed(range(cfg.levels))
+        )
+        self.proj_out = nn.Conv2d(_ch(cfg, 0), 3, 3, padding=1)
+        nn.init.zeros_(self.proj_out.weight)  # untrained generator == geometric renderer
+        nn.init.zeros_(self.proj_out.bias)
+
+    def forward(
+        self, geometric: torch.Tensor, reference: torch.Tensor, warp: torch.Tensor, codes: torch.Tensor
+    ) -> torch.Tensor:
+        """geometric, reference [b, 3, h, w] in 0..1; warp [b, 2, h, w]; codes [b, 61] -> [b, 3, h, w]."""
+        e = self.code_mlp(codes)  # b d
+        h = self.inp(torch.cat([geometric * 2 - 1, reference * 2 - 1, warp], 1))
+        skips = []
+        for blk in self.down:
+            skips.append(h)
+            h = blk(F.avg_pool2d(h, 2), e)
+        h = self.mid(h, e)
+        for blk in self.up:
+            h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)
+            h = blk(torch.cat([h, skips.pop()], 1), e)
+        return (geometric + self.cfg.residual_scale * torch.tanh(self.proj_out(h))).clamp(0, 1)
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN on [image, geometric frame]; returns per-patch logits and intermediate features."""
+
+    def __init__(self, cfg: GanConfig):
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        layers, c = [], 6
+        for i in range(cfg.disc_layers):
+            cout = min(cfg.disc_channels * 2**i, 256)
+            layers.append(sn(nn.Conv2d(c, cout, 4, stride=2, padding=1)))
+            c = cout
+        self.layers = nn.ModuleList(layers)
+        self.head = sn(nn.Conv2d(c, 1, 3, padding=1))
+
+    def forward(self, image: torch.Tensor, geometric: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        h = torch.cat([image * 2 - 1, geometric * 2 - 1], 1)
+        feats = []
+        for layer in self.layers:
+            h = F.leaky_relu(layer(h), 0.2)
+            feats.append(h)
+        return self.head(h), feats
+
+
+# -- weights on disk --------------------------------------------------------------------------
+def save_generator(path: str | Path, gen: Generator, extra: dict | None = None) -> None:
+    """Generator weights as safetensors; the config (JSON) and `extra` in the metadata."""
+    from safetensors.torch import save_file
+
+    meta = {"format": "omnitalker-gan-renderer", "config": json.dumps(asdict(gen.cfg))}
+    for k, v in (extra or {}).items():
+        meta[k] = json.dumps(v)
+    state = {k: v.detach().cpu().contiguous() for k, v in gen.state_dict().items()}
+    save_file(state, str(path), metadata=meta)
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"GAN renderer weights not found: {path} (train them with omnitalker_core.face.train_gan)"
+        )
+    with safe_open(str(path), "pt") as fh:
+        meta = fh.metadata() or {}
+    if meta.get("format") != "omnitalker-gan-renderer":
+        raise ValueError(f"{path} is not a GAN renderer file (metadata format={meta.get('format')!r})")
+    gen = Generator(GanConfig(**json.loads(meta["config"])))
+    gen.load_state_dict(load_file(str(path)))
+    return gen.to(device).eval()
+
+
+class GanRenderer:
+    """Portrait + codes -> frames with a trained generator on top of the geometric renderer.
+
+    Same call pattern as `GeometricRenderer`; frames come out at the generator's working size."""
+
+    def __init__(
+        self, generator: Generator, portrait: np.ndarray, base_codes: np.ndarray | None = None, device: str | torch.device = "cpu",
+        landmarks: np.ndarray | None = None,
+    ):  # fmt: skip
+        from omnitalker_core.face.render_geometric import GeometricRenderer
+
+        self.gen = generator.to(device).eval()
+        size = generator.cfg.size
+        self.geometric = GeometricRenderer(
+            portrait, size=(size, size), base_codes=base_codes, device=device, landmarks=landmarks
+        )
+        self.reference = self.geometric.image  # 1 3 h w
+
+    @torch.inference_mode()
+    def render_tensor(self, codes: np.ndarray | torch.Tensor) -> torch.Tensor:
+        geo, warp = self.geometric.render_with_flow(codes)
+        c = torch.as_tensor(
+            np.asarray(codes.cpu() if isinstance(codes, torch.Tensor) else codes),
+            dtype=torch.float32,
+            device=geo.device,
+        )
+        return self.gen(geo, self.reference.expand(len(geo), -1, -1, -1), warp, c)
+
+    def render_iter(self, codes: np.ndarray | torch.Tensor, batch: int = 8):
+        for i in range(0, len(codes), batch):
+            out = self.render_tensor(codes[i : i + batch])
+            yield out.permute(0, 2, 3, 1).mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()
+
+    def render(self, codes: np.ndarray | torch.Tensor, batch: int = 8) -> np.ndarray:
+        return np.concatenate(list(self.render_iter(codes, batch)))

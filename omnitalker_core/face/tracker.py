@@ -1,0 +1,266 @@
+"""Tracker: video frames -> 61-D motion codes, the inverse of `rig.FaceRig`.
+
+Per frame: 478 landmarks (`landmarks.FaceLandmarker`), then
+1. head pose: weighted 3D similarity fit (Umeyama 1991) of the rig's points to the landmarks,
+   weights favouring points no blendshape moves (skull), alternated with step 2 so the mouth and
+   brows do not pull the pose;
+2. blendshapes: bounded least squares 0 <= w <= 1 of the de-posed landmarks on the rig basis,
+   batched over frames with FISTA on the normal equations (43 shapes; the 8 eyeLook* shapes
+   are not fitted but follow the gaze, see `rig.look_from_gaze`);
+3. gaze: from the iris centres in the image plane, solved for the eye direction;
+4. identity: whatever the basis cannot explain and stays constant over the clip (face shape) is
+   moved into a per-clip neutral, so a person's face shape does not read as expression;
+5. clip-level: missing frames interpolated, One-Euro smoothing, head translation relative to
+   the clip's median position and size (so it is comparable across videos).
+
+Shape legend: f - frames, n - points (478), k - blendshapes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from omnitalker_core import motion
+from omnitalker_core.face import canonical as C
+from omnitalker_core.face.rig import (
+    EYE_LOOK,
+    FaceRig,
+    eyeball_centres,
+    look_from_gaze,
+    matrix_to_euler,
+)
+
+log = logging.getLogger(__name__)
+
+FIT_SHAPES = np.array([k for k in range(motion.NUM_BLENDSHAPES) if k not in EYE_LOOK])
+
+
+@dataclass
+class PoseFit:
+    """Per-frame similarity transform image = s * R @ head + t."""
+
+    scale: np.ndarray  # [f]
+    rotation: np.ndarray  # [f, 3, 3]
+    translation: np.ndarray  # [f, 3]
+
+    def to_head(self, points: np.ndarray) -> np.ndarray:
+        """Image points [f, n, 3] -> head frame."""
+        return np.einsum("fji,fnj->fni", self.rotation, points - self.translation[:, None]) / self.scale[:, None, None]
+
+
+@dataclass
+class FaceFit:
+    """Result of fitting the rig to landmarks: codes plus what a renderer needs to redo it."""
+
+    codes: np.ndarray  # [f, 61], translation relative to the clip's median position/size
+    pose: PoseFit
+    neutral: np.ndarray  # [478, 3] the identity's neutral face, head frame
+    head_points: np.ndarray  # [f, 478, 3] observed landmarks in the head frame
+
+
+@dataclass
+class TrackResult:
+    codes: np.ndarray  # [f, 61] at `fps`
+    fps: float
+    found: np.ndarray  # [f] bool: a face was detected (others interpolated)
+    landmarks: np.ndarray  # [f, 478, 3] image pixels (interpolated where not found)
+    fit: FaceFit
+
+
+# -- fitting helpers ---------------------------------------------------------------------------
+def similarity_fit(src: np.ndarray, dst: np.ndarray, weights: np.ndarray) -> PoseFit:
+    """Weighted Umeyama: s, R, t minimising sum_i w_i |s R src_i + t - dst_i|^2.
+
+    src [f, n, 3] or [n, 3], dst [f, n, 3], weights [n]."""
+    src = np.broadcast_to(src, dst.shape)
+    w = (weights / weights.sum())[None, :, None]
+    mu_s, mu_d = (w * src).sum(1), (w * dst).sum(1)  # f 3
+    xs, xd = src - mu_s[:, None], dst - mu_d[:, None]
+    cov = np.einsum("fni,fnj->fij", w * xd, xs)  # f 3 3
+    u, sig, vt = np.linalg.svd(cov)
+    d = np.ones_like(sig)
+    d[:, 2] = np.sign(np.linalg.det(u @ vt))
+    rot = u @ (d[:, :, None] * vt)
+    var = (w * xs * xs).sum((1, 2))
+    scale = (sig * d).sum(1) / var
+    t = mu_d - scale[:, None] * np.einsum("fij,fj->fi", rot, mu_s)
+    return PoseFit(scale, rot, t)
+
+
+def bounded_lsq(gram: np.ndarray, rhs: np.ndarray, iters: int = 400, init: np.ndarray | None = None) -> np.ndarray:
+    """min_w 1/2 w^T G w - b^T w subject to 0 <= w <= 1, batched over rows of rhs [f, k] (FISTA)."""
+    lip = float(np.linalg.eigvalsh(gram)[-1])
+    w = np.clip(np.zeros_like(rhs) if init is None else init, 0, 1)
+    y, t = w.copy(), 1.0
+    for _ in range(iters):
+        w_new = np.clip(y - (y @ gram - rhs) / lip, 0.0, 1.0)
+        t_new = (1 + np.sqrt(1 + 4 * t * t)) / 2
+        y = w_new + ((t - 1) / t_new) * (w_new - w)
+        w, t = w_new, t_new
+    return w
+
+
+def interpolate_missing(x: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """Fill rows of x [f, ...] where found [f] is False by linear interpolation in time."""
+    if found.all():
+        return x
+    idx = np.nonzero(found)[0]
+    flat = x.reshape(len(x), -1)
+    out = np.empty_like(flat)
+    t = np.arange(len(x))
+    for c in range(flat.shape[1]):
+        out[:, c] = np.interp(t, idx, flat[idx, c])
+    return out.reshape(x.shape)
+
+
+class RigFitter:
+    """Fits the rig to landmark sequences; holds the precomputed normal equations."""
+
+    def __init__(self, rig: FaceRig | None = None, ridge: float = 1e-4, z_weight: float = 0.5, prior: float = 0.0):
+        self.rig = rig or FaceRig.default()
+        basis = self.rig.basis[FIT_SHAPES, : C.NUM_MESH]  # k n 3
+        # landmark z is noisier than x, y: weigh it less in the expression fit
+        self.dim_w = np.array([1.0, 1.0, z_weight], np.float32)
+        self.A = basis.reshape(len(FIT_SHAPES), -1).T.astype(np.float64)  # (n*3) k
+        aw = self.A * np.tile(self.dim_w, C.NUM_MESH)[:, None]
+        self.gram = aw.T @ self.A
+        # Tikhonov prior relative to each shape's own strength: damps combinations of shapes that
+        # nearly cancel (e.g. jawLeft + jawRight), which landmark noise would otherwise excite
+        self.gram = self.gram + np.diag(ridge + prior * np.diag(self.gram))
+        self.Aw = aw
+        # pose weights: skull points 1, points that expressions move much less
+        mobility = np.linalg.norm(self.rig.basis[:, : C.NUM_MESH], axis=-1).max(0)  # n
+        self.pose_w = 1.0 / (1.0 + (mobility / 0.02) ** 2)
+        # the orthogonal complement of the basis span (identity can only live there)
+        q, _ = np.linalg.qr(self.A)
+        self.span_q = q
+
+    def _expression(self, head: np.ndarray, neutral: np.ndarray, init: np.ndarray | None) -> np.ndarray:
+        resid = (head[:, : C.NUM_MESH] - neutral[None, : C.NUM_MESH]).reshape(len(head), -1)  # f (n*3)
+        # warm starts (alternation steps after the first) need far fewer iterations
+        return bounded_lsq(self.gram, resid @ self.Aw, iters=400 if init is None or not init.any() else 150, init=init)
+
+    def fit(
+        self, landmarks: np.ndarray, neutral: np.ndarray | None = None, estimate_identity: bool = True, iterations: int = 3,
+        rest_percentile: float = 5.0, min_frames_for_rest: int = 10,
+    ) -> FaceFit:  # fmt: skip
+        """Fit codes to image landmarks [f, 478, 3] (pixels; z in pixels).
+
+        estimate_identity: move the clip's constant, basis-orthogonal shape into the neutral face.
+        rest_percentile: on clips of at least `min_frames_for_rest` frames, each shape's weight at
+        this percentile over the clip is the person's resting face (e.g. eyes open wider than the
+        canonical face, or a constant jaw offset) and is moved into the neutral too, so motion
+        reads from rest instead of fighting a constant offset through the box constraints."""
+        if landmarks.ndim != 3 or landmarks.shape[1:] != (C.NUM_POINTS, 3):
+            raise ValueError(f"landmarks must be [frames, {C.NUM_POINTS}, 3], got {landmarks.shape}")
+        lm = landmarks.astype(np.float64)
+        rig = self.rig
+        neutral = (rig.neutral if neutral is None else neutral).astype(np.float64)
+        f = len(lm)
+        w = np.zeros((f, len(FIT_SHAPES)))
+        use_rest = estimate_identity and f >= min_frames_for_rest and rest_percentile > 0
+        passes = (3 if use_rest else 2) if estimate_identity else 1
+        look_basis = rig.basis[list(EYE_LOOK), : C.NUM_MESH]  # 8 n 3
+        fit_basis = rig.basis[FIT_SHAPES, : C.NUM_MESH]  # k n 3
+        look = np.zeros((f, len(EYE_LOOK)))
+        for p in range(passes):
+            for _ in range(iterations):
+                model = (
+                    neutral[None, : C.NUM_MESH]
+                    + np.einsum("fk,knd->fnd", w, fit_basis)
+                    + np.einsum("fk,knd->fnd", look, look_basis)
+                )
+                pose = similarity_fit(model, lm[:, : C.NUM_MESH], self.pose_w)
+                head = pose.to_head(lm)
+                # eyeLook* follow the gaze (not fitted): take their lid motion out first
+                gaze = self.gaze(lm, pose, neutral)
+                look = look_from_gaze(gaze)
+                target = head.copy()
+                target[:, : C.NUM_MESH] -= np.einsum("fk,knd->fnd", look, look_basis)
+                w = self._expression(target, neutral, w)
+            if p == 1 and use_rest:
+                w_rest = np.percentile(w, rest_percentile, axis=0)  # k
+                neutral = neutral.copy()
+                neutral[: C.NUM_MESH] += np.einsum("k,knd->nd", w_rest, fit_basis)
+                neutral[C.NUM_MESH :] = C.iris_rest(neutral[: C.NUM_MESH])
+                w = np.clip(w - w_rest, 0, 1)
+            elif p + 1 < passes:
+                # identity: the clip-median residual, minus what the basis could explain
+                model = neutral[None, : C.NUM_MESH] + np.einsum("fk,knd->fnd", w, fit_basis)
+                r = np.median(target[:, : C.NUM_MESH] - model, axis=0).reshape(-1)  # (n*3)
+                r = r - self.span_q @ (self.span_q.T @ r)
+                neutral = neutral.copy()
+                neutral[: C.NUM_MESH] += r.reshape(C.NUM_MESH, 3)
+                neutral[C.NUM_MESH :] = C.iris_rest(neutral[: C.NUM_MESH])
+        codes = np.zeros((f, motion.MOTION_DIM))
+        codes[:, FIT_SHAPES] = w
+        codes[:, motion.ROTATION] = matrix_to_euler(pose.rotation)
+        s_med = float(np.median(pose.scale))
+        codes[:, 54:56] = (pose.translation[:, :2] - np.median(pose.translation[:, :2], 0)) / s_med
+        codes[:, 56] = pose.scale / s_med - 1
+        codes[:, motion.GAZE] = gaze
+        codes[:, list(EYE_LOOK)] = look
+        return FaceFit(codes.astype(np.float32), pose, neutral.astype(np.float32), head.astype(np.float32))
+
+    @staticmethod
+    def gaze(landmarks: np.ndarray, pose: PoseFit, neutral: np.ndarray) -> np.ndarray:
+        """Gaze [f, 4] from the iris centres' image x, y (iris z from the model is unreliable):
+        solve s R (ball + r d) + t = iris for the unit eye direction d facing the camera."""
+        out = []
+        for ball, iris_i in zip(eyeball_centres(neutral)[::-1], (C.LEFT_IRIS[0], C.RIGHT_IRIS[0])):
+            centre = pose.scale[:, None] * np.einsum("fij,j->fi", pose.rotation, ball) + pose.translation  # f 3
+            q = (landmarks[:, iris_i, :2] - centre[:, :2]) / (pose.scale[:, None] * C.EYEBALL_RADIUS)  # f 2
+            n = np.linalg.norm(q, axis=-1, keepdims=True)
+            q = np.where(n > 0.99, q * 0.99 / np.maximum(n, 1e-9), q)
+            v = np.concatenate([q, -np.sqrt(1 - (q * q).sum(-1, keepdims=True))], -1)  # camera-frame direction
+            d = np.einsum("fji,fj->fi", pose.rotation, v)  # head frame
+            pitch = np.arcsin(np.clip(d[:, 1], -1, 1))
+            yaw = np.arcsin(np.clip(-d[:, 0] / np.maximum(np.cos(pitch), 1e-6), -1, 1))
+            out += [yaw, pitch]
+        return np.stack(out, -1)  # left yaw, left pitch, right yaw, right pitch
+
+
+# -- frames -> codes --------------------------------------------------------------------------
+def _as_uint8(frames: np.ndarray) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be [F, H, W, 3], got shape {frames.shape}")
+    if frames.dtype == np.uint8:
+        return frames
+    return (np.clip(frames.astype(np.float32), 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def detect_landmarks(frames: np.ndarray, where: str = "the reference video") -> tuple[np.ndarray, np.ndarray]:
+    """Landmarks [f, 478, 3] (NaN where no face) and found [f] for frames [f, h, w, 3]."""
+    from omnitalker_core.face.landmarks import FaceLandmarker
+
+    frames = _as_uint8(frames)
+    lm = FaceLandmarker()
+    out = np.full((len(frames), C.NUM_POINTS, 3), np.nan, np.float32)
+    found = np.zeros(len(frames), bool)
+    for i, frame in enumerate(frames):
+        pts = lm(frame, f"{where}, frame {i}")
+        if pts is not None:
+            out[i], found[i] = pts, True
+    return out, found
+
+
+def track_frames(
+    frames: np.ndarray, fps: float = motion.VIDEO_FPS, smooth: bool = True, min_cutoff: float = 1.5, beta: float = 0.3,
+    where: str = "the reference video",
+) -> TrackResult:  # fmt: skip
+    """Frames [f, h, w, 3] (uint8, or float 0..1) -> codes [f, 61] at the same fps."""
+    landmarks, found = detect_landmarks(frames, where)
+    if not found.any():
+        raise ValueError(f"no face found in {where} ({len(found)} frames): use a clip that shows one face clearly")
+    if not found.all():
+        log.info("%s: no face in %d of %d frames; interpolated", where, int((~found).sum()), len(found))
+    landmarks = interpolate_missing(landmarks, found)
+    fit = RigFitter().fit(landmarks)
+    codes = fit.codes
+    if smooth and len(codes) > 2:
+        codes = motion.one_euro(codes, fps, min_cutoff=min_cutoff, beta=beta)
+    return TrackResult(codes.astype(np.float32), float(fps), found, landmarks, fit)

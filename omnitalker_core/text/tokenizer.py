@@ -1,0 +1,193 @@
+"""Text -> model token ids and total length N, for the two text alignments a model can be trained with.
+
+- `CharTokenizer` (paper / F5-TTS): characters (pinyin for Chinese, as F5-TTS `convert_char_to_pinyin`)
+  of reference transcript + target text, looked up in an F5 `vocab.txt`; the model pads them with
+  filler tokens to N. N follows F5-TTS: reference frames + reference frames * bytes(target) /
+  bytes(reference transcript) / speed.
+- `PhonemeTokenizer` (demo model): one eSpeak phoneme id per mel frame. The reference transcript's
+  eSpeak phonemes are stretched over the reference audio; the target's eSpeak durations are scaled
+  by the reference's measured speaking rate and the user's speed.
+
+Model ids are shifted so that -1 means filler/padding (F5-TTS convention, `TextEmbedding` adds 1).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from omnitalker_core.text.phonemes import MEL_FPS, PhonemeVocab, frame_align, spans_from_durations, target_alignment
+
+DEFAULT_VOCAB = Path(__file__).resolve().parent.parent / "assets" / "f5_vocab.txt"
+MAX_FRAMES = 8192  # TextEmbedding's position table: ~87 s at 93.75 frames/s
+_CHINESE = re.compile(r"[\u3100-\u9fff]")
+
+
+@dataclass
+class TextInput:
+    ids: torch.Tensor  # nt (chars) or N (frames) LongTensor of model ids; -1 = filler
+    duration: int  # total frames N = reference + target
+    ref_frames: int
+
+
+def check_text(text: str, name: str) -> str:
+    if text is None or not str(text).strip():
+        raise ValueError(f"{name} is empty: type the words to speak")
+    text = " ".join(str(text).split())
+    if not re.search(r"\w", text):
+        raise ValueError(f"{name} {text[:60]!r} has nothing speakable (no letters or digits)")
+    return text
+
+
+def _bounded(total: int, what: str) -> int:
+    if total > MAX_FRAMES:
+        seconds = total / MEL_FPS
+        raise ValueError(
+            f"{what} needs {total} frames ({seconds:.0f} s incl. reference), more than the model's "
+            f"{MAX_FRAMES} ({MAX_FRAMES / MEL_FPS:.0f} s): split the text into shorter pieces (the pipeline does this by sentence)"
+        )
+    return total
+
+
+@lru_cache(maxsize=1)
+def _jieba():
+    """rjieba (what F5-TTS segments with) when installed; jieba otherwise, which segments ASCII
+    differently ("stop-me", "3.5kg", "a.b@c.com") and so spaces a few such tokens differently."""
+    try:
+        import rjieba
+
+        return rjieba
+    except ImportError:
+        import jieba
+
+        jieba.setLogLevel(60)
+        return jieba
+
+
+def chars_with_pinyin(text: str) -> list[str]:
+    """F5-TTS `convert_char_to_pinyin` (jieba for segmentation, pypinyin TONE3 with tone sandhi)."""
+    from pypinyin import Style, lazy_pinyin
+
+    text = text.translate(str.maketrans({";": ",", "“": '"', "”": '"', "‘": "'", "’": "'"}))
+    out: list[str] = []  # no shortcut for text without Chinese: F5 spaces ASCII words after punctuation too
+    for seg in _jieba().cut(text):
+        n_bytes = len(seg.encode("utf-8"))
+        if n_bytes == len(seg):  # pure alphabets and symbols
+            if out and n_bytes > 1 and out[-1] not in " :'\"":
+                out.append(" ")
+            out.extend(seg)
+        elif n_bytes == 3 * len(seg):  # pure east asian characters
+            pys = lazy_pinyin(seg, style=Style.TONE3, tone_sandhi=True)
+            for c, py in zip(seg, pys):
+                if _CHINESE.match(c):
+                    out.append(" ")
+                out.append(py)
+        else:
+            for c in seg:
+                if ord(c) < 256:
+                    out.append(c)
+                elif _CHINESE.match(c):
+                    out.append(" ")
+                    out.extend(lazy_pinyin(c, style=Style.TONE3, tone_sandhi=True))
+                else:
+                    out.append(c)
+    return out
+
+
+class CharTokenizer:
+    kind = "chars"
+
+    def __init__(self, vocab: list[str]):
+        if not vocab or vocab[0] != " ":
+            raise ValueError("F5-TTS vocab must have the space character at index 0 (used for unknown characters)")
+        self.vocab = list(vocab)
+        self.index = {c: i for i, c in enumerate(self.vocab)}
+
+    @classmethod
+    def from_file(cls, path: str | Path = DEFAULT_VOCAB) -> CharTokenizer:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"vocab file not found: {path} (F5-TTS ships it as vocab.txt beside the model)")
+        lines = path.read_text(encoding="utf-8").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        return cls(lines)
+
+    def to_metadata(self) -> dict:
+        return {"kind": self.kind, "vocab": self.vocab}
+
+    @property
+    def num_embeds(self) -> int:
+        return len(self.vocab)
+
+    def encode(self, text: str) -> list[int]:
+        return [self.index.get(c, 0) for c in chars_with_pinyin(text)]
+
+    def build(self, ref_text: str, text: str, ref_frames: int, speed: float = 1.0) -> TextInput:
+        ref_text = check_text(ref_text, "reference transcript")
+        text = check_text(text, "text")
+        if not 0.25 <= speed <= 4.0:
+            raise ValueError(f"speed must be in 0.25..4.0, got {speed}")
+        if not ref_text.endswith((". ", "。")):  # F5-TTS infer: the reference ends with a sentence break
+            ref_text = ref_text + (" " if ref_text.endswith(".") else ". ")
+        ids = torch.tensor(self.encode(ref_text + text), dtype=torch.long)
+        ref_len, gen_len = len(ref_text.encode("utf-8")), len(text.encode("utf-8"))
+        total = ref_frames + int(ref_frames / ref_len * gen_len / speed)
+        total = max(total, ids.numel() + 1, ref_frames + 1)
+        return TextInput(ids=ids, duration=_bounded(total, "text"), ref_frames=ref_frames)
+
+
+class PhonemeTokenizer:
+    kind = "phonemes"
+
+    def __init__(self, vocab: list[str], voice: str = "en-us"):
+        self.vocab = PhonemeVocab.from_list(vocab)
+        self.voice = voice
+
+    def to_metadata(self) -> dict:
+        return {"kind": self.kind, "vocab": self.vocab.to_list(), "voice": self.voice}
+
+    @property
+    def num_embeds(self) -> int:
+        return len(self.vocab) - 1  # PAD becomes the filler id
+
+    def frame_ids(self, vocab_ids: torch.Tensor) -> torch.Tensor:
+        return vocab_ids.long() - 1
+
+    def reference_ids(self, ref_text: str, ref_frames: int) -> tuple[torch.Tensor, float]:
+        """eSpeak phonemes of the transcript stretched over the reference; returns (ids, rate factor)."""
+        from omnitalker_core.text.espeak import phonemize
+
+        durations = phonemize(check_text(ref_text, "reference transcript"), voice=self.voice)
+        spoken = sum(d for _, d in durations)
+        ref_seconds = ref_frames / MEL_FPS
+        rate = spoken / ref_seconds  # > 1: the reference speaks faster than eSpeak's default
+        spans = spans_from_durations(durations, 1.0 / rate)
+        return frame_align(spans, ref_frames, self.vocab), rate
+
+    def build(self, ref_text: str, text: str, ref_frames: int, speed: float = 1.0) -> TextInput:
+        text = check_text(text, "text")
+        if not 0.25 <= speed <= 4.0:
+            raise ValueError(f"speed must be in 0.25..4.0, got {speed}")
+        ref_ids, rate = self.reference_ids(ref_text, ref_frames)
+        rate = min(max(rate, 0.5), 2.0)  # a transcript that does not match its audio must not explode N
+        gen_ids = target_alignment(text, self.vocab, voice=self.voice, rate_scale=rate * speed)
+        ids = torch.cat([ref_ids, gen_ids])
+        return TextInput(ids=self.frame_ids(ids), duration=_bounded(ids.numel(), "text"), ref_frames=ref_frames)
+
+
+Tokenizer = CharTokenizer | PhonemeTokenizer
+
+
+def tokenizer_from_metadata(meta: dict) -> Tokenizer:
+    kind = meta.get("kind")
+    if kind == "chars":
+        return CharTokenizer(meta["vocab"])
+    if kind == "phonemes":
+        return PhonemeTokenizer(meta["vocab"], meta.get("voice", "en-us"))
+    raise ValueError(f"unknown tokenizer kind {kind!r} in checkpoint metadata")
+

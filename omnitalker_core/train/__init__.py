@@ -1,0 +1,1 @@
+"""Training: the flow-matching loop (`trainer`) and its resumable state (`state`)."""

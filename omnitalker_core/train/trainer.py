@@ -1,0 +1,234 @@
+"""Flow-matching training loop for the dual-branch generator.
+
+AdamW with linear warm-up, gradient clipping, EMA of the weights (torch.optim.swa_utils), bf16
+autocast on CUDA, frame-budget batches, periodic resumable state + exported model files, a short
+held-out loss eval, JSON-lines logging. Runs single-process or under `torchrun` (DDP; gloo on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from omnitalker_core.checkpoints import OmniTalkerBundle, save_bundle
+from omnitalker_core.corpus.dataset import CorpusDataset, FrameBudgetSampler, collate
+from omnitalker_core.model.config import FlowConfig, named_config
+from omnitalker_core.model.flow import FlowMatching
+from omnitalker_core.text.tokenizer import CharTokenizer, PhonemeTokenizer
+from omnitalker_core.train.state import load_state, save_state
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "demo"  # named model config
+    lr: float = 7.5e-4  # AdamW peak learning rate
+    warmup_steps: int = 200  # linear warm-up
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    batch_frames: int = 4000  # padded mel frames per batch (per process)
+    max_frames: int = 1200  # utterances longer than this are skipped (memory)
+    ema_decay: float = 0.999
+    max_steps: int = 100_000
+    max_minutes: float = 0.0  # stop (and save) after this wall time; 0 = no limit
+    save_every: int = 100  # steps between resumable states / exported models
+    eval_every: int = 100  # steps between held-out loss evaluations
+    seed: int = 0
+    loss_weights: tuple[float, float, float, float] = (1.0, 1.0, 0.5, 0.5)  # mel, expression, pose, gaze
+    bf16: bool = True  # autocast on CUDA
+
+
+def _tokenizer_for(model_cfg, manifest: dict):
+    if model_cfg.text_alignment == "frames":
+        return PhonemeTokenizer(manifest["phoneme_vocab"])
+    return CharTokenizer.from_file()
+
+
+def _text_batch(batch: dict, tokenizer) -> torch.Tensor:
+    """Model text ids for a collated batch (-1 = pad/filler)."""
+    if isinstance(tokenizer, PhonemeTokenizer):
+        return tokenizer.frame_ids(batch["phonemes"])  # PAD 0 -> -1
+    ids = [torch.tensor(tokenizer.encode(t)) for t in batch["text"]]
+    return torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=-1)
+
+
+def motion_stats(dataset: CorpusDataset, limit: int = 400) -> tuple[torch.Tensor, torch.Tensor]:
+    step = max(1, len(dataset) // limit)
+    codes = torch.cat([dataset[i]["motion"] for i in range(0, len(dataset), step)])
+    return codes.mean(0), codes.std(0)
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, data_dir: str | Path, out_dir: str | Path, device: str = "cpu"):
+        self.cfg, self.out = cfg, Path(out_dir)
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if self.distributed and not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world = dist.get_world_size() if self.distributed else 1
+        if device.startswith("cuda") and self.distributed:
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+            torch.cuda.set_device(device)
+        self.device = torch.device(device)
+        torch.manual_seed(cfg.seed + self.rank)
+
+        self.train_set = CorpusDataset(data_dir, split="train")
+        self.eval_set = CorpusDataset(data_dir, split="heldout_sentence")
+        manifest = self.train_set.manifest
+        self.tokenizer = _tokenizer_for(named_config(cfg.model), manifest)
+        self.model_cfg = named_config(cfg.model, text_num_embeds=self.tokenizer.num_embeds)
+        w = cfg.loss_weights
+        self.flow_cfg = FlowConfig(loss_weights={"mel": w[0], "expression": w[1], "pose": w[2], "gaze": w[3]})
+
+        self.flow = FlowMatching(self.model_cfg, self.flow_cfg).to(self.device)
+        self.flow.set_motion_stats(*(s.to(self.device) for s in motion_stats(self.train_set)))
+        self.ema = AveragedModel(self.flow, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+        self.ema.module.eval()
+        self.opt = torch.optim.AdamW(self.flow.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.net = DistributedDataParallel(self.flow) if self.distributed else self.flow
+        self.step, self.epoch = 0, 0
+        self.stop_requested = False
+
+    # ---- persistence ----------------------------------------------------------------------
+
+    @property
+    def state_path(self) -> Path:
+        return self.out / "state.safetensors"
+
+    def resume(self) -> bool:
+        if not self.state_path.is_file():
+            return False
+        meta = load_state(self.state_path, self.flow, self.ema, self.opt)
+        self.step, self.epoch = meta["step"], meta["epoch"]
+        log.info("resumed %s at step %d", self.state_path, self.step)
+        return True
+
+    def save(self) -> None:
+        if self.rank != 0:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        meta = {"step": self.step, "epoch": self.epoch, "train_config": asdict(self.cfg)}
+        save_state(self.state_path, self.flow, self.ema, self.opt, meta)
+        bundle = OmniTalkerBundle(
+            flow=self.ema.module,
+            tokenizer=self.tokenizer,
+            info={"step": self.step, "train_config": asdict(self.cfg), "corpus": self.train_set.manifest.get("text_source", ""),
+                  "griffin_lim_by_design": True},
+        )  # fmt: skip
+        save_bundle(bundle, self.out / "latest.safetensors", overwrite=True)
+
+    # ---- loop -----------------------------------------------------------------------------
+
+    def lr_at(self, step: int) -> float:
+        return self.cfg.lr * min(1.0, (step + 1) / max(1, self.cfg.warmup_steps))
+
+    def _batches(self):
+        lengths = [min(n, 10**9) for n in self.train_set.lengths]
+        keep = [i for i, n in enumerate(lengths) if n <= self.cfg.max_frames]
+        while True:
+            sampler = FrameBudgetSampler([lengths[i] for i in keep], self.cfg.batch_frames, shuffle=True, seed=self.cfg.seed + self.epoch)
+            batches = list(sampler)[self.rank :: self.world]
+            for idx in batches:
+                yield collate([self.train_set[keep[i]] for i in idx])
+            self.epoch += 1
+
+    def _to_device(self, batch: dict):
+        return (
+            batch["mel"].to(self.device),
+            batch["motion"].to(self.device),
+            _text_batch(batch, self.tokenizer).to(self.device),
+            batch["lengths"].to(self.device),
+        )
+
+    @torch.no_grad()
+    def evaluate(self, max_batches: int = 4) -> dict[str, float]:
+        """Held-out-sentence loss with fixed noise and times, on the EMA weights."""
+        rng_state = torch.get_rng_state()
+        torch.manual_seed(1234)
+        model = self.ema.module
+        lengths = [min(n, self.cfg.max_frames) for n in self.eval_set.lengths]
+        sampler = FrameBudgetSampler(lengths, self.cfg.batch_frames, shuffle=False, seed=0)
+        totals: dict[str, float] = {}
+        n = 0
+        for idx in list(sampler)[:max_batches]:
+            batch = collate([self.eval_set[i] for i in idx])
+            mel, motion, text, lens = self._to_device(batch)
+            out = model(mel[:, : self.cfg.max_frames], motion[:, : self.cfg.max_frames], text[:, : self.cfg.max_frames], lens.clamp(max=self.cfg.max_frames))
+            for k, v in {"loss": out.loss, **out.parts}.items():
+                totals[k] = totals.get(k, 0.0) + float(v)
+            n += 1
+        torch.set_rng_state(rng_state)
+        return {k: v / max(n, 1) for k, v in totals.items()}
+
+    def _log(self, record: dict) -> None:
+        if self.rank == 0:
+            with open(self.out / "log.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def fit(self) -> Path:
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        start, last = time.monotonic(), time.monotonic()
+        previous = signal.signal(signal.SIGINT, self._request_stop) if self.rank == 0 else None
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and self.device.type == "cuda")
+        self.flow.train()
+        try:
+            for batch in self._batches():
+                if self.step >= cfg.max_steps or self.stop_requested:
+                    break
+                if cfg.max_minutes and time.monotonic() - start > cfg.max_minutes * 60:
+                    log.info("time budget of %.1f min reached", cfg.max_minutes)
+                    break
+                for group in self.opt.param_groups:
+                    group["lr"] = self.lr_at(self.step)
+                mel, motion, text, lens = self._to_device(batch)
+                with autocast:
+                    out = self.net(mel, motion, text, lens)
+                self.opt.zero_grad(set_to_none=True)
+                out.loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.flow.parameters(), cfg.grad_clip)
+                if not math.isfinite(float(grad_norm)):
+                    log.warning("step %d: non-finite gradient norm, update skipped", self.step)
+                    continue
+                self.opt.step()
+                self.ema.update_parameters(self.flow)
+                self.step += 1
+                now = time.monotonic()
+                record = {"step": self.step, "loss": out.loss.item(), **{k: float(v) for k, v in out.parts.items()},
+                          "lr": self.lr_at(self.step - 1), "grad_norm": float(grad_norm), "sec": round(now - last, 3),
+                          "frames": int(lens.sum())}  # fmt: skip
+                last = now
+                self._log(record)
+                if self.step % 10 == 0 and self.rank == 0:
+                    log.info("step %d loss %.4f mel %.4f expr %.4f (%.2f s/step)", self.step, record["loss"], record["mel"], record["expression"], record["sec"])
+                if self.step % cfg.eval_every == 0 and self.rank == 0:
+                    ev = self.evaluate()
+                    self._log({"step": self.step, "eval": ev})
+                    log.info("step %d held-out loss %s", self.step, {k: round(v, 4) for k, v in ev.items()})
+                    self.flow.train()
+                if self.step % cfg.save_every == 0:
+                    self.save()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        self.save()
+        if self.distributed:
+            dist.barrier()
+        return self.out / "latest.safetensors"
+
+    def _request_stop(self, *_):
+        log.warning("interrupt: finishing the current step, saving, and stopping (press again to abort)")
+        self.stop_requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)

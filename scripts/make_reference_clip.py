@@ -1,0 +1,87 @@
+"""Make the bundled reference clip of workflow (a) with the project's own tools.
+
+Source portrait: NASA photograph of astronaut Eileen Collins (1998, NASA image S98-06039 via
+`skimage.data.astronaut()`), a work of the US federal government, in the public domain.
+Voice: eSpeak NG (the `espeakng-loader` wheel), a held-out speaker of the synthetic corpus.
+Motion: the corpus' face-motion model (visemes from eSpeak's phoneme timings + the speaker's head,
+brow and blink style), rendered onto the portrait with the weightless geometric renderer.
+
+    .venv/bin/python scripts/make_reference_clip.py [--out workflows/assets/omnitalker_reference.mp4]
+
+Writes an H.264 + AAC mp4 (25 fps) and the portrait as a PNG next to it, and prints the transcript,
+which the workflows type into Capture Style.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from omnitalker_core import motion as motion_lib  # noqa: E402
+from omnitalker_core.audio import HOP_LENGTH, MEL_FPS, log_mel  # noqa: E402
+from omnitalker_core.corpus.prosody import analyse  # noqa: E402
+from omnitalker_core.corpus.speakers import make_speakers  # noqa: E402
+from omnitalker_core.corpus.styles import face_motion  # noqa: E402
+from omnitalker_core.face.render_geometric import GeometricRenderer  # noqa: E402
+from omnitalker_core.text.espeak import synthesize  # noqa: E402
+from omnitalker_core.video import write_mp4  # noqa: E402
+
+TRANSCRIPT = "The children walked along the river after school, and the sun was warm on the water."
+SIZE = 256
+RATE = 120  # eSpeak words per minute (its clock runs fast: ~5 s for the sentence)
+
+
+def portrait() -> np.ndarray:
+    """The astronaut photograph cropped to head and shoulders, SIZE x SIZE."""
+    from skimage import data
+
+    img = Image.fromarray(data.astronaut()).crop((96, 0, 416, 320))  # face centred, shoulders in view
+    return np.array(img.resize((SIZE, SIZE), Image.LANCZOS), dtype=np.uint8)
+
+
+def speech_and_motion(seed: int) -> tuple[np.ndarray, int, np.ndarray]:
+    """-> (int16 audio, sample rate, motion codes [frames, 61] at 25 fps)."""
+    speaker = next(s for s in make_speakers(8, seed) if s.split == "heldout")
+    speaker = dataclasses.replace(speaker, rate=RATE)  # a calm reference: about 5 s for the sentence
+    syn = synthesize(
+        TRANSCRIPT, speaker.voice, speaker.variant, speaker.rate, speaker.pitch, speaker.pitch_range, speaker.word_gap
+    )
+    audio = syn.audio
+    gain = min(
+        speaker.loudness / max(float(np.sqrt(np.mean(audio**2))), 1e-6), 0.98 / max(float(np.abs(audio).max()), 1e-6)
+    )
+    pcm = np.clip(np.round(audio * gain * 32767.0), -32768, 32767).astype(np.int16)
+    wave = torch.from_numpy(pcm.astype(np.float32) / 32767.0)
+    n = log_mel(wave).shape[-1]
+    assert n == len(pcm) // HOP_LENGTH + 1
+    prosody = analyse(wave.numpy(), syn.phonemes, n, MEL_FPS)
+    codes = face_motion(speaker.style, syn.phonemes, prosody, MEL_FPS, np.random.default_rng([seed, 0xFACE]))
+    frames = max(1, round(len(pcm) / syn.sample_rate * motion_lib.VIDEO_FPS))
+    return pcm, syn.sample_rate, motion_lib.to_video_rate(torch.from_numpy(codes), frames).numpy()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "workflows" / "assets" / "omnitalker_reference.mp4")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    pcm, rate, codes = speech_and_motion(args.seed)
+    face = portrait()
+    Image.fromarray(face).save(args.out.with_name("omnitalker_portrait.png"))  # workflow (d)'s Load Image
+    frames = GeometricRenderer(face).render(codes)
+    write_mp4(args.out, frames, motion_lib.VIDEO_FPS, pcm.astype(np.float32) / 32767.0, rate, overwrite=True)
+    print(f"{args.out}: {len(frames)} frames, {len(pcm) / rate:.2f} s; transcript: {TRANSCRIPT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Geometric renderer and tracker on a real photograph (skimage's astronaut): render known codes,
+save a contact sheet, check that the face does what the codes say and that the tracker reads the
+codes back from the rendered video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+from omnitalker_core import motion
+from omnitalker_core.face import canonical as C
+from omnitalker_core.face.landmarks import FaceLandmarker
+from omnitalker_core.face.render_geometric import GeometricRenderer
+from omnitalker_core.face.tracker import track_frames
+
+OUT = Path(__file__).resolve().parents[1] / "test-output"
+CH = motion.CHANNEL
+SIZE = 256
+
+
+@pytest.fixture(scope="module")
+def portrait() -> np.ndarray:
+    # the astronaut's head and shoulders, square, at the test resolution
+    return cv2.resize(skimage.data.astronaut()[0:400, 60:460], (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="module")
+def renderer(portrait) -> GeometricRenderer:
+    return GeometricRenderer(portrait)
+
+
+def code(**channels: float) -> np.ndarray:
+    c = np.zeros(motion.MOTION_DIM, np.float32)
+    for k, v in channels.items():
+        c[CH[k]] = v
+    return c
+
+
+def box(points: np.ndarray, pad: float) -> tuple[slice, slice]:
+    x0, y0 = points.min(0) - pad
+    x1, y1 = points.max(0) + pad
+    return slice(int(y0), int(y1) + 1), slice(int(x0), int(x1) + 1)
+
+
+def test_contact_sheet_and_visible_effects(renderer, portrait):
+    shots = {
+        "rest": code(),
+        "jawOpen": code(jawOpen=0.8),
+        "blink": code(eyeBlinkLeft=1, eyeBlinkRight=1),
+        "yaw": code(headYaw=0.35),
+        "pitch+smile": code(headPitch=0.2, mouthSmileLeft=1, mouthSmileRight=1),
+        "gaze+pucker": code(mouthPucker=1, leftEyeYaw=0.4, rightEyeYaw=0.4),
+    }
+    frames = renderer.render(np.stack(list(shots.values())))
+    OUT.mkdir(exist_ok=True)
+    sheet = np.concatenate(list(frames), 1)
+    Image.fromarray(sheet).save(OUT / "face_contact_sheet.png")
+    rest, jaw, blink, yaw = frames[0], frames[1], frames[2], frames[3]
+    assert np.array_equal(rest, portrait), "zero codes must reproduce the portrait exactly (no jitter at rest)"
+    lm = renderer.landmarks[:, :2]
+    diff = np.abs(jaw.astype(int) - rest).sum(-1)
+    mouth = box(lm[list(C.UPPER_LIP_OUTER + C.LOWER_LIP_OUTER)], 4)
+    forehead = box(lm[[10, 109, 338]], 6)
+    assert diff[mouth].mean() > 40, f"jawOpen must change the mouth region, mean |diff| {diff[mouth].mean():.1f}"
+    assert diff[forehead].mean() < 2, "jawOpen must leave the forehead alone"
+    # the opened mouth is darker inside (cavity), around the lips' centre
+    cy, cx = lm[[13, 14]].mean(0)[::-1].astype(int) + np.array([int(0.08 * renderer.s0), 0])
+    assert jaw[cy - 2 : cy + 3, cx - 3 : cx + 4].mean() < rest[cy - 2 : cy + 3, cx - 3 : cx + 4].mean()
+    for upper, lower in ((C.RIGHT_EYE_UPPER, C.RIGHT_EYE_LOWER), (C.LEFT_EYE_UPPER, C.LEFT_EYE_LOWER)):
+        eye = box(lm[list(upper + lower)], 1)
+        d = np.abs(blink.astype(int) - rest).sum(-1)[eye].mean()
+        assert d > 15, f"blink must change the eye region, mean |diff| {d:.1f}"
+    # yaw: the detected nose tip moves sideways in the rendered image
+    det = FaceLandmarker()
+    n_rest = det(rest)[1, 0]
+    det.reset()
+    n_yaw = det(np.ascontiguousarray(yaw))[1, 0]
+    assert n_rest - n_yaw > 0.1 * renderer.s0, f"yaw > 0 turns the nose towards image left: {n_rest:.1f} -> {n_yaw:.1f}"
+
+
+def test_render_iter_chunks_and_torch_path_agree(renderer):
+    codes = np.stack([code(jawOpen=v, headYaw=0.2 * v) for v in np.linspace(0, 0.8, 5)])
+    chunks = list(renderer.render_iter(codes, batch=2))
+    assert [len(c) for c in chunks] == [2, 2, 1] and chunks[0].dtype == np.uint8
+    full = np.concatenate(chunks)
+    t = renderer.render_tensor(codes).permute(0, 2, 3, 1).numpy() * 255
+    assert np.abs(t - full).mean() < 1.0, "CPU (OpenCV) and torch paths must agree"
+    with pytest.raises(ValueError, match="codes must be"):
+        renderer.render(np.zeros((3, 60)))
+
+
+@pytest.fixture(scope="module")
+def native() -> GeometricRenderer:
+    """The astronaut's head at native resolution (inter-ocular ~42 px): small enough to be fast,
+    large enough for the landmark model to see lids and lips."""
+    return GeometricRenderer(np.ascontiguousarray(skimage.data.astronaut()[10:266, 110:366]))
+
+
+def _motion(n: int) -> dict[str, np.ndarray]:
+    t = np.arange(n) / 25
+    return {
+        "jawOpen": 0.35 * (1 + np.sin(2 * np.pi * 1.3 * t)),
+        "eyeBlink": np.clip(1 - np.abs(t[:, None] - np.array([0.5, 1.4])) / 0.12, 0, 1).max(1),
+        "headYaw": 0.25 * np.sin(2 * np.pi * 0.5 * t),
+        "headPitch": 0.15 * np.sin(2 * np.pi * 0.7 * t + 1),
+    }
+
+
+def _track_corr(renderer: GeometricRenderer, channels: dict[str, np.ndarray]) -> dict[str, float]:
+    n = len(next(iter(channels.values())))
+    codes = np.zeros((n, motion.MOTION_DIM), np.float32)
+    for k, v in channels.items():
+        for ch in ("eyeBlinkLeft", "eyeBlinkRight") if k == "eyeBlink" else (k,):
+            codes[:, CH[ch]] = v
+    res = track_frames(renderer.render(codes), 25.0, smooth=False)
+    assert res.found.all() and res.codes.shape == (n, 61)
+    out = {}
+    for k, v in channels.items():
+        got = (
+            (res.codes[:, CH["eyeBlinkLeft"]] + res.codes[:, CH["eyeBlinkRight"]]) / 2
+            if k == "eyeBlink"
+            else res.codes[:, CH[k]]
+        )
+        out[k] = float(np.corrcoef(got, v)[0, 1])
+    return out
+
+
+def test_tracker_recovers_pose_and_jaw_from_rendered_video(native):
+    m = _motion(50)
+    pose = _track_corr(native, {"jawOpen": m["jawOpen"], "headYaw": m["headYaw"], "headPitch": m["headPitch"]})
+    assert pose["headYaw"] >= 0.9 and pose["headPitch"] >= 0.9, pose
+    jaw = _track_corr(native, {"jawOpen": m["jawOpen"]})
+    assert jaw["jawOpen"] >= 0.9, jaw
+
+
+def test_tracker_sees_rendered_blinks(native):
+    # measured 0.78: the landmark model sees the rendered lids close only partly (gap -17%)
+    blink = _track_corr(native, {"eyeBlink": _motion(50)["eyeBlink"]})
+    assert blink["eyeBlink"] >= 0.6, blink
+
+
+@pytest.mark.xfail(
+    reason="known gap: with head motion, blink/jaw leak into other shapes (measured jaw 0.63, blink -0.2)", strict=True
+)
+def test_tracker_recovers_everything_from_one_mixed_clip(native):
+    corr = _track_corr(native, _motion(50))
+    assert min(corr.values()) >= 0.9, corr
+
+
+def test_no_face_and_ambiguous_faces(portrait):
+    blank = np.full((4, 128, 128, 3), 90, np.uint8)
+    with pytest.raises(ValueError, match="no face found in the reference video"):
+        track_frames(blank)
+    two = np.concatenate([portrait, portrait], 1)  # two equally large faces side by side
+    with pytest.raises(ValueError, match="several faces"):
+        track_frames(two[None])
+    with pytest.raises(ValueError, match="no face found in the portrait"):
+        GeometricRenderer(blank[0])
+
+
+def test_missing_frames_are_interpolated(renderer, portrait):
+    codes = np.stack([code(headYaw=v) for v in np.linspace(0, 0.3, 6)])
+    video = renderer.render(codes)
+    video[2] = 0  # a dropped frame
+    res = track_frames(video, smooth=False)
+    assert not res.found[2] and res.found.sum() == 5
+    yaw = res.codes[:, CH["headYaw"]]
+    assert min(yaw[1], yaw[3]) - 1e-3 <= yaw[2] <= max(yaw[1], yaw[3]) + 1e-3

@@ -1,0 +1,55 @@
+"""Motion code utilities: Live Link Face CSV round trip, normalisation stats, One-Euro smoothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from omnitalker_core import motion
+
+
+def test_csv_round_trip_keeps_every_channel(tmp_path):
+    rng = np.random.default_rng(0)
+    codes = rng.uniform(-1, 1, (60, motion.MOTION_DIM)).astype(np.float32)
+    path = tmp_path / "m.csv"
+    motion.save_csv(path, codes, fps=30)
+    header = path.read_text().splitlines()[0].split(",")
+    assert header[:2] == ["Timecode", "BlendShapeCount"] and "JawOpen" in header and "TongueOut" in header
+    assert header.index("HeadYaw") == 2 + 52, "head columns follow the 52 ARKit shapes, as in Live Link Face"
+    back, fps = motion.load_csv(path)
+    assert fps == 30
+    err = np.abs(back - codes).max()
+    assert err < 1e-5, f"err {err}"
+
+
+def test_csv_refuses_to_overwrite_and_rejects_foreign_files(tmp_path):
+    path = tmp_path / "m.csv"
+    motion.save_csv(path, np.zeros((3, 61)))
+    with pytest.raises(FileExistsError):
+        motion.save_csv(path, np.zeros((3, 61)))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="not a Live Link Face CSV"):
+        motion.load_csv(bad)
+
+
+def test_stats_normalise_round_trip():
+    x = np.random.default_rng(1).normal(3, 2, (100, 61)).astype(np.float32)
+    x[:, 5] = 0.25  # a constant channel must not blow up
+    st = motion.MotionStats.from_codes(x)
+    z = st.normalize(x)
+    assert np.abs(z[:, :5].mean(0)).max() < 1e-4 and np.abs(z[:, :5].std(0) - 1).max() < 1e-3
+    assert np.isfinite(z).all()
+    assert np.abs(st.denormalize(z) - x).max() < 1e-4
+    st2 = motion.MotionStats.from_dict(st.to_dict())
+    assert np.allclose(st2.mean, st.mean)
+
+
+def test_one_euro_removes_jitter_but_follows_a_step():
+    rng = np.random.default_rng(2)
+    t = np.arange(100)
+    clean = np.where(t < 50, 0.0, 1.0)[:, None].repeat(3, 1)
+    noisy = clean + rng.normal(0, 0.03, clean.shape)
+    out = motion.one_euro(noisy, fps=25, min_cutoff=1.0, beta=0.5)
+    assert np.abs(np.diff(out[10:45], axis=0)).std() < 0.5 * np.abs(np.diff(noisy[10:45], axis=0)).std()
+    assert np.abs(out[60:] - 1).max() < 0.1, "the filter must catch up with a fast move"
