@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class TrainConfig:
     model: str = "demo"  # named model config
+    text_alignment: str = ""  # override the config's text alignment ("filler" | "frames"); "" keeps it
     lr: float = 7.5e-4  # AdamW peak learning rate
     warmup_steps: int = 200  # linear warm-up
     weight_decay: float = 0.01
@@ -87,8 +88,9 @@ class Trainer:
         self.train_set = CorpusDataset(data_dir, split="train")
         self.eval_set = CorpusDataset(data_dir, split="heldout_sentence")
         manifest = self.train_set.manifest
-        self.tokenizer = _tokenizer_for(named_config(cfg.model), manifest)
-        self.model_cfg = named_config(cfg.model, text_num_embeds=self.tokenizer.num_embeds)
+        overrides = {"text_alignment": cfg.text_alignment} if cfg.text_alignment else {}
+        self.tokenizer = _tokenizer_for(named_config(cfg.model, **overrides), manifest)
+        self.model_cfg = named_config(cfg.model, text_num_embeds=self.tokenizer.num_embeds, **overrides)
         w = cfg.loss_weights
         self.flow_cfg = FlowConfig(loss_weights={"mel": w[0], "expression": w[1], "pose": w[2], "gaze": w[3]})
 
@@ -186,10 +188,10 @@ class Trainer:
         self.flow.train()
         try:
             for batch in self._batches():
-                if self.step >= cfg.max_steps or self.stop_requested:
-                    break
-                if cfg.max_minutes and time.monotonic() - start > cfg.max_minutes * 60:
-                    log.info("time budget of %.1f min reached", cfg.max_minutes)
+                out_of_time = bool(cfg.max_minutes) and time.monotonic() - start > cfg.max_minutes * 60
+                if self._should_stop(out_of_time or self.stop_requested or self.step >= cfg.max_steps):
+                    if out_of_time:
+                        log.info("time budget of %.1f min reached", cfg.max_minutes)
                     break
                 for group in self.opt.param_groups:
                     group["lr"] = self.lr_at(self.step)
@@ -227,6 +229,14 @@ class Trainer:
         if self.distributed:
             dist.barrier()
         return self.out / "latest.safetensors"
+
+    def _should_stop(self, local: bool) -> bool:
+        """All processes stop at the same step (a clock or Ctrl-C seen by one rank stops every rank)."""
+        if not self.distributed:
+            return local
+        flag = torch.tensor([1.0 if local else 0.0], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
 
     def _request_stop(self, *_):
         log.warning("interrupt: finishing the current step, saving, and stopping (press again to abort)")
