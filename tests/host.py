@@ -10,6 +10,7 @@ and every call goes through its HTTP API, the same way the browser UI talks to i
 
 Usable as a library (the fixture in `conftest.py`) and as a command (`scripts/run_demo.sh`):
     python tests/host.py run workflows/X.json --base .demo   # prints the output files
+    python tests/host.py bench workflows/X.json --repeats 2  # queue -> output seconds, per node, RTF (JSON)
 """
 
 from __future__ import annotations
@@ -441,6 +442,238 @@ def start_host(
     raise HostError(f"ComfyUI did not answer /object_info within {ready_timeout:.0f} s", host.log_tail())
 
 
+# -- bench: the same workflow timed through the host (queue -> output) ------------------------------
+
+# Which nodes make which stage of `python -m omnitalker_core bench e2e` (omnitalker_core/bench/e2e.py).
+STAGE_OF_NODE = {
+    "OmniTalkerLoadModel": "load_model",
+    "LoadVideo": "capture",
+    "OmniTalkerCaptureStyle": "capture",
+    "OmniTalkerGenerate": "generate",
+    "OmniTalkerVocoder": "vocode",
+    "OmniTalkerRender": "render",
+    "OmniTalkerMux": "mux",
+    "SaveVideo": "mux",
+}
+
+
+class NodeClock:
+    """Listens on the host's websocket as the UI does and stamps each `executing` message on arrival:
+    a node runs from its `executing` to the next one (the history has only prompt start and end).
+    Needs aiohttp (a ComfyUI dependency); without it `available` is False and per-node times are absent."""
+
+    def __init__(self, host: ComfyHost):
+        import threading
+
+        self.events: list[tuple[float, str, dict]] = []
+        self.available = False
+        self._loop = None
+        self._ws = None
+        self._ready = threading.Event()
+        try:
+            import aiohttp  # noqa: F401
+        except ImportError:
+            return
+        self._url = f"ws://127.0.0.1:{host.port}/ws?clientId={host.client_id}"
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._ready.wait(15)
+
+    def _run(self) -> None:
+        import asyncio
+
+        import aiohttp
+
+        async def listen() -> None:
+            self._loop = asyncio.get_running_loop()
+            try:
+                async with aiohttp.ClientSession() as session, session.ws_connect(self._url) as ws:
+                    self._ws = ws
+                    self.available = True
+                    self._ready.set()
+                    async for msg in ws:
+                        if msg.type == aiohttp.WSMsgType.TEXT:
+                            data = json.loads(msg.data)
+                            self.events.append((time.monotonic(), data.get("type", ""), data.get("data") or {}))
+            except Exception:  # noqa: BLE001 (no per-node times is not a failure of the bench)
+                pass
+            finally:
+                self._ready.set()
+
+        asyncio.run(listen())
+
+    def node_seconds(self, prompt_id: str, end: float) -> list[tuple[str, float]]:
+        """[(node id, seconds)] in execution order for one prompt; the last node ends at `end`
+        (monotonic) unless the end-of-prompt message came first."""
+        marks = [
+            (t, d.get("node")) for t, kind, d in self.events if kind == "executing" and d.get("prompt_id") == prompt_id
+        ]
+        out = []
+        for k, (t, node) in enumerate(marks):
+            if node is None:
+                continue
+            t_next = marks[k + 1][0] if k + 1 < len(marks) else end
+            out.append((str(node), t_next - t))
+        return out
+
+    def close(self) -> None:
+        if self._loop is not None and self._ws is not None:
+            import asyncio
+
+            try:
+                asyncio.run_coroutine_threadsafe(self._ws.close(), self._loop).result(5)
+            except Exception:  # noqa: BLE001
+                pass
+
+
+def media_audio_seconds(path: Path) -> float | None:
+    """Seconds of the first audio stream of a media file (decoded, not the header's guess)."""
+    import av
+
+    with av.open(str(path)) as c:
+        if not c.streams.audio:
+            return None
+        st = c.streams.audio[0]
+        return sum(f.samples for f in c.decode(st)) / st.rate
+
+
+def bench_workflow(
+    host: ComfyHost,
+    workflow: dict | str | Path,
+    *,
+    repeats: int = 2,
+    model: Path | None = None,
+    seed: int | None = None,
+    timeout: float = 1800,
+) -> dict:
+    """Queue a UI workflow `repeats` times (a different seed each time, so the generator and what
+    follows run again; nodes upstream of the seed come from the host's cache after the first run) and
+    time each from `POST /prompt` to its history entry: wall seconds, the host's own execution
+    seconds (history timestamps), per-node seconds (websocket) summed into the stages of
+    `bench e2e`, and RTF = wall / seconds of audio in the output video.
+
+    model: a .safetensors to use instead of the workflow's; copied into BASE/models/omnitalker/."""
+    wf = load_workflow(workflow)
+    prompt = host.ui_to_api(wf)
+    if model is not None:
+        model = Path(model)
+        target = host.base / "models" / "omnitalker" / model.name
+        if not target.exists() or target.stat().st_mtime < model.stat().st_mtime:
+            shutil.copy2(model, target)
+        loaders = [n for n in prompt.values() if n["class_type"] == "OmniTalkerLoadModel"]
+        if not loaders:
+            raise ValueError("--model: the workflow has no OmniTalkerLoadModel node")
+        for n in loaders:
+            n["inputs"]["model_name"] = model.name
+    seeded = [nid for nid, n in prompt.items() if isinstance(n["inputs"].get("seed"), int)]
+    base_seed = seed if seed is not None else (prompt[seeded[0]]["inputs"]["seed"] if seeded else 0)
+    clock = NodeClock(host)
+    runs = []
+    try:
+        for r in range(repeats):
+            for nid in seeded:
+                prompt[nid]["inputs"]["seed"] = base_seed + r
+            t0 = time.monotonic()
+            prompt_id = host.queue(prompt, wf)
+            entry = host.wait(prompt_id, timeout=timeout, poll=0.02)
+            t1 = time.monotonic()
+            time.sleep(0.2)  # let the last websocket message arrive
+            messages = {kind: data for kind, data in entry.get("status", {}).get("messages", [])}
+            server = None
+            if "execution_start" in messages and "execution_success" in messages:
+                server = (messages["execution_success"]["timestamp"] - messages["execution_start"]["timestamp"]) / 1000
+            cached = sorted(messages.get("execution_cached", {}).get("nodes", []), key=str)
+            nodes = [
+                {"node": nid, "class_type": prompt[nid]["class_type"], "seconds": round(sec, 3)}
+                for nid, sec in clock.node_seconds(prompt_id, t1)
+                if nid in prompt
+            ]
+            stages: dict[str, float] = {}
+            for n in nodes:
+                stage = STAGE_OF_NODE.get(n["class_type"], "other")
+                stages[stage] = round(stages.get(stage, 0.0) + n["seconds"], 3)
+            videos = host.output_files(entry, suffix=".mp4", kinds=("output",)) or host.output_files(
+                entry, suffix=".mp4"
+            )
+            audio_seconds = media_audio_seconds(videos[0]) if videos else None
+            wall = t1 - t0
+            runs.append(
+                {
+                    "repeat": r,
+                    "seed": base_seed + r if seeded else None,
+                    "wall_seconds": round(wall, 3),
+                    "server_seconds": None if server is None else round(server, 3),
+                    "cached_nodes": [f"{nid} {prompt[nid]['class_type']}" for nid in cached if nid in prompt],
+                    "nodes": nodes if clock.available else None,
+                    "stages": stages if clock.available else None,
+                    "output": str(videos[0]) if videos else None,
+                    "audio_seconds": None if audio_seconds is None else round(audio_seconds, 4),
+                    "rtf": round(wall / audio_seconds, 4) if audio_seconds else None,
+                }
+            )
+            print(
+                f"repeat {r}: {wall:.2f} s queue -> output"
+                + (f", {audio_seconds:.2f} s of audio, RTF {wall / audio_seconds:.3f}" if audio_seconds else "")
+                + (f"; cached: {', '.join(runs[-1]['cached_nodes'])}" if cached else ""),
+                file=sys.stderr,
+            )
+    finally:
+        clock.close()
+    return {
+        "target": "host",
+        "workflow": wf.get("extra", {}).get("name") or (str(workflow) if not isinstance(workflow, dict) else None),
+        "comfyui": str(comfyui_path()),
+        "model": str(model)
+        if model is not None
+        else next(
+            (n["inputs"].get("model_name") for n in prompt.values() if n["class_type"] == "OmniTalkerLoadModel"), None
+        ),
+        "host_startup_seconds": None if host.startup_seconds is None else round(host.startup_seconds, 2),
+        "repeats": runs,
+        "summary": {
+            "first_wall_seconds": runs[0]["wall_seconds"],
+            "first_rtf": runs[0]["rtf"],
+            "first_stages": runs[0]["stages"],
+            "repeat_best_wall_seconds": min((r["wall_seconds"] for r in runs[1:]), default=None),
+            "repeat_best_rtf": min((r["rtf"] for r in runs[1:] if r["rtf"] is not None), default=None),
+        }
+        if runs
+        else None,
+        "note": "repeat 0 runs every node (model load and style capture included); later repeats change only "
+        "the seed, so nodes upstream of the generator come from the host's cache (see cached_nodes). "
+        "RTF = wall seconds (POST /prompt -> history entry) / seconds of audio in the output video.",
+        "machine": {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)},
+    }
+
+
+def _bench_main(args: argparse.Namespace) -> int:
+    if args.repeats < 1:
+        print("error: --repeats must be >= 1", file=sys.stderr)
+        return 2
+    if args.model is not None and not args.model.is_file():
+        print(f"error: model not found: {args.model}", file=sys.stderr)
+        return 2
+    base = args.base or Path(tempfile.mkdtemp(prefix="omnitalker-bench-"))
+    host = start_host(base, extra_args=("--cache-none",) if args.no_cache else ())
+    print(f"ComfyUI ready on {host.url} in {host.startup_seconds:.1f} s (log {host.log_path})", file=sys.stderr)
+    try:
+        result = bench_workflow(
+            host, args.workflow, repeats=args.repeats, model=args.model, seed=args.seed, timeout=args.timeout
+        )
+    except (HostError, ValueError) as e:
+        print(f"error: {str(e).split(chr(10) + '--- server log')[0]}\n(server log: {host.log_path})", file=sys.stderr)
+        return 1
+    finally:
+        host.stop()
+    result["workflow"] = str(args.workflow)
+    result["comfyui_cache"] = "none" if args.no_cache else "default"
+    text = json.dumps(result, indent=2)
+    if args.out is not None:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
 def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run UI-format workflows in a headless ComfyUI with this pack linked.")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -449,7 +682,27 @@ def _main(argv: list[str] | None = None) -> int:
     run.add_argument("--base", type=Path, default=None, help="ComfyUI base directory (default: a temporary one)")
     run.add_argument("--timeout", type=float, default=1800, help="seconds per workflow")
     run.add_argument("--suffix", default=None, help="only print output files with this suffix, e.g. .mp4")
+    bench = sub.add_parser(
+        "bench",
+        help="time a workflow through the host: queue -> output wall seconds, per node and stage, RTF (JSON)",
+        description="Start the host, queue the workflow --repeats times with a new seed each time, print JSON "
+        "(the host-side counterpart of `python -m omnitalker_core bench e2e`).",
+    )
+    bench.add_argument(
+        "workflow", nargs="?", type=Path, default=REPO / "workflows" / "omnitalker_text_to_talking_video.json"
+    )
+    bench.add_argument("--repeats", type=int, default=2)
+    bench.add_argument("--model", type=Path, default=None, help="model file to use instead of the workflow's")
+    bench.add_argument("--seed", type=int, default=None, help="first seed (default: the workflow's)")
+    bench.add_argument("--base", type=Path, default=None, help="ComfyUI base directory (default: a temporary one)")
+    bench.add_argument("--timeout", type=float, default=1800, help="seconds per repeat")
+    bench.add_argument(
+        "--no-cache", action="store_true", help="start ComfyUI with --cache-none: every repeat runs every node"
+    )
+    bench.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
+    if args.cmd == "bench":
+        return _bench_main(args)
 
     base = args.base or Path(tempfile.mkdtemp(prefix="omnitalker-host-"))
     t0 = time.monotonic()

@@ -1,0 +1,83 @@
+"""`python -m omnitalker_core bench e2e` on a tiny random model and the bundled reference clip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from omnitalker_core.__main__ import main
+from omnitalker_core.bench import e2e
+from omnitalker_core.checkpoints import OmniTalkerBundle, save_bundle
+from omnitalker_core.model.config import named_config
+from omnitalker_core.model.flow import FlowMatching
+from omnitalker_core.text.espeak import phonemize
+from omnitalker_core.text.phonemes import PhonemeVocab
+from omnitalker_core.text.tokenizer import PhonemeTokenizer
+
+TEXT = "Hello, I can talk."
+
+needs_reference = pytest.mark.skipif(
+    not (e2e.REFERENCE_VIDEO.is_file() and e2e.REFERENCE_TEXT.is_file()),
+    reason="the bundled reference clip or its transcript is missing",
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    ref_text = e2e.REFERENCE_TEXT.read_text(encoding="utf-8").strip()
+    symbols = [p for text in (ref_text, TEXT) for p, _ in phonemize(text)]
+    vocab = PhonemeVocab.from_symbols(symbols).to_list()
+    torch.manual_seed(0)
+    flow = FlowMatching(named_config("tiny", text_num_embeds=len(vocab) - 1, text_alignment="frames"))
+    bundle = OmniTalkerBundle(flow=flow, tokenizer=PhonemeTokenizer(vocab), info={"griffin_lim_by_design": True})
+    return save_bundle(bundle, tmp_path_factory.mktemp("bench_e2e") / "tiny.safetensors")
+
+
+@needs_reference
+def test_bench_e2e_json_has_every_stage_and_a_consistent_rtf(tiny_model, tmp_path, capsys):
+    torch.set_num_threads(1)
+    video = tmp_path / "kept.mp4"
+    argv = ["bench", "e2e", "--model", str(tiny_model), "--text", TEXT, "--steps", "2", "--resolution", "128",
+            "--griffin-lim-iterations", "8", "--threads", "1", "--video", str(video), "--json"]  # fmt: skip
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert list(result["stages"]) == ["capture", "generate", "vocode", "render", "mux"]
+    assert all(s > 0 for s in result["stages"].values()), result["stages"]
+    assert result["setup"]["load_model"] > 0
+    assert result["audio_seconds"] > 0.5
+    assert result["total_seconds"] == pytest.approx(sum(result["stages"].values()), abs=1e-3)
+    assert result["rtf"] == pytest.approx(result["total_seconds"] / result["audio_seconds"], rel=1e-3)
+    assert result["rtf_cached_style"] == pytest.approx(
+        (result["total_seconds"] - result["stages"]["capture"]) / result["audio_seconds"], rel=1e-3
+    )
+    assert result["frames"] == round(result["audio_seconds"] * 25)
+    assert max(result["size"]) == 128
+    assert video.is_file() and video.stat().st_size == result["runs"][-1]["mp4_bytes"]
+    assert "tests/host.py bench" in result["host_command"] and str(tiny_model) in result["host_command"]
+
+
+def test_bench_e2e_uses_workflow_a_settings():
+    """WORKFLOW_A must stay what the example workflow (a) queues, so both measurements time the same job."""
+    wf = json.loads(e2e.WORKFLOW.read_text())
+    widgets = {n["type"]: n.get("widgets_values") for n in wf["nodes"]}
+    text, seed, _control, steps, cfg_audio, cfg_motion, speed = widgets["OmniTalkerGenerate"]
+    w = e2e.WORKFLOW_A
+    assert (text, seed, steps, cfg_audio, cfg_motion, speed) == (
+        w["text"], w["seed"], w["steps"], w["cfg_audio"], w["cfg_motion"], w["speed"]
+    )  # fmt: skip
+    _fps, transcript, max_seconds = widgets["OmniTalkerCaptureStyle"]
+    assert max_seconds == w["max_seconds"]
+    if e2e.REFERENCE_TEXT.is_file():
+        assert transcript.strip() == e2e.REFERENCE_TEXT.read_text(encoding="utf-8").strip()
+    assert widgets["OmniTalkerVocoder"][0] == w["griffin_lim_iterations"]
+    assert widgets["OmniTalkerRender"][0] == w["resolution"]
+    assert widgets["OmniTalkerMux"][0] == w["fps"]
+    assert widgets["LoadVideo"][0] == e2e.REFERENCE_VIDEO.name
+
+
+def test_bench_e2e_missing_model_says_what_to_do(tmp_path, caplog):
+    assert main(["bench", "e2e", "--model", str(tmp_path / "absent.safetensors"), "--json"]) == 1
+    assert "model not found" in caplog.text
