@@ -32,6 +32,24 @@ LEFT_IRIS = slice(473, 478)
 RIGHT_EYE_CORNERS = (33, 133)
 LEFT_EYE_CORNERS = (263, 362)
 
+# the iris model's 71 eye points (lid contours, halos around them, brow) as face-mesh indices, for
+# the subject's right eye (corners 33, 133) and left eye (263, 362), MediaPipe's
+# `update_face_landmarks_calculator.cc` order (Apache-2.0)
+EYE_REFINE_RIGHT = (
+    33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173,  # lower, upper lid
+    130, 25, 110, 24, 23, 22, 26, 112, 243, 247, 30, 29, 27, 28, 56, 190,
+    226, 31, 228, 229, 230, 231, 232, 233, 244, 113, 225, 224, 223, 222, 221, 189,
+    35, 124, 46, 53, 52, 65, 143, 111, 117, 118, 119, 120, 121, 128, 245, 156, 70, 63, 105, 66, 107, 55, 193,
+)  # fmt: skip
+EYE_REFINE_LEFT = (
+    263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398,
+    359, 255, 339, 254, 253, 252, 256, 341, 463, 467, 260, 259, 257, 258, 286, 414,
+    446, 261, 448, 449, 450, 451, 452, 453, 464, 342, 445, 444, 443, 442, 441, 413,
+    265, 353, 276, 283, 282, 295, 372, 340, 346, 347, 348, 349, 350, 357, 465, 383, 300, 293, 334, 296, 336, 285, 417,
+)  # fmt: skip
+# how many of those 71 replace the mesh's own points (16: the lid contours)
+EYE_REFINE_COUNT = 16
+
 # several detections: the runner-up must be this much smaller (area) for the choice to be clear
 AMBIGUOUS_FACE_AREA_RATIO = 0.5
 
@@ -125,13 +143,14 @@ class FaceLandmarker:
     Not thread-safe: one instance per thread (the LiteRT interpreters keep state).
     """
 
-    def __init__(self, min_detection_score: float = 0.5, min_presence_logit: float = 0.0):
+    def __init__(self, min_detection_score: float = 0.5, min_presence_logit: float = 0.0, refine_eyes: bool = True):
         self.detector = _interpreter("face_detection_short_range")
         self.mesh = _interpreter("face_landmark")
         self.iris = _interpreter("iris_landmark")
         self.anchors = _ssd_anchors()
         self.min_detection_score = min_detection_score
         self.min_presence_logit = min_presence_logit
+        self.refine_eyes = refine_eyes
         self._roi: Roi | None = None
 
     def reset(self) -> None:
@@ -196,9 +215,12 @@ class FaceLandmarker:
         pts = outs["conv2d_21"].reshape(NUM_MESH, 3)
         return _uncrop(pts, m, roi, 192), float(outs["conv2d_31"].reshape(()))
 
-    def _iris(self, image: np.ndarray, mesh: np.ndarray, corners: tuple[int, int], flip: bool) -> np.ndarray:
-        """5 iris points [5, 3] (centre first) of one eye; the model expects the subject's left
-        eye, so the right eye's crop is mirrored (MediaPipe does the same)."""
+    def _iris(self, image: np.ndarray, mesh: np.ndarray, corners: tuple[int, int], flip: bool) -> tuple[np.ndarray, np.ndarray]:
+        """5 iris points [5, 3] (centre first) and 71 eye points [71, 3] (lids, halos, brow) of one
+        eye. The model expects an eye with its outer corner on the crop's left, as the subject's
+        right eye (points 33 -> 133) appears in a frontal image; the left eye's crop (362 -> 263,
+        inner corner left) is mirrored, as MediaPipe does. (Fed the other way round the iris
+        centre is still fine, but the 71 contour points come out mirrored.)"""
         a, b = mesh[corners[0], :2], mesh[corners[1], :2]
         d, c = b - a, (a + b) / 2
         roi = Roi(float(c[0]), float(c[1]), float(np.hypot(*d) * 2.3), float(np.arctan2(d[1], d[0])))
@@ -210,9 +232,11 @@ class FaceLandmarker:
         it.invoke()
         outs = {d["name"]: it.get_tensor(d["index"]) for d in it.get_output_details()}
         pts = outs["output_iris"].reshape(5, 3).copy()
+        eye = outs["output_eyes_contours_and_brows"].reshape(71, 3).copy()
         if flip:
             pts[:, 0] = 64 - pts[:, 0]
-        return _uncrop(pts, m, roi, 64)
+            eye[:, 0] = 64 - eye[:, 0]
+        return _uncrop(pts, m, roi, 64), _uncrop(eye, m, roi, 64)
 
     def _choose(self, dets: list[Detection], where: str) -> Detection | None:
         if not dets:
@@ -250,6 +274,13 @@ class FaceLandmarker:
                 return None
         # next frame's ROI from this frame's mesh (eye line 33 -> 263 horizontal)
         self._roi = _roi_from_points(mesh[:, :2], RIGHT_EYE_CORNERS[0], LEFT_EYE_CORNERS[0], 1.5)
-        iris_r = self._iris(image, mesh, RIGHT_EYE_CORNERS, flip=True)
-        iris_l = self._iris(image, mesh, LEFT_EYE_CORNERS[::-1], flip=False)
+        iris_r, eye_r = self._iris(image, mesh, RIGHT_EYE_CORNERS, flip=False)
+        iris_l, eye_l = self._iris(image, mesh, LEFT_EYE_CORNERS[::-1], flip=True)
+        if self.refine_eyes:
+            # the eye model sees the lids at 64x64 per eye, far sharper than the 192x192 face
+            # mesh (which barely follows a blink): its lid contours replace the mesh's, in x, y
+            k = EYE_REFINE_COUNT
+            mesh = mesh.copy()
+            mesh[list(EYE_REFINE_RIGHT[:k]), :2] = eye_r[:k, :2]
+            mesh[list(EYE_REFINE_LEFT[:k]), :2] = eye_l[:k, :2]
         return np.concatenate([mesh, iris_r, iris_l]).astype(np.float32)

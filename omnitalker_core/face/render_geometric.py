@@ -13,8 +13,12 @@ photograph along with it:
 3. the forward flow is inverted by fixed-point iteration (p = q - flow(p)) with `grid_sample`,
    and the portrait is sampled once at full resolution;
 4. when the jaw opens past the portrait's own mouth opening, the inner-lip polygon is filled
-   with a dark cavity and upper/lower teeth bands (soft-edged); blinks close the lids because the
-   upper lid's mesh points move onto the lower lid.
+   with a dark cavity and upper/lower teeth bands (soft-edged);
+5. when the upper lid moves down past where the portrait has it (blink, squint), the part of the
+   eye it now covers is painted as a lid: skin in the portrait's own lid colour, shaded towards
+   the lid margin, which carries a dark lash line. (Warping alone cannot close an eye: the iris
+   points hold the iris in place, and the eye is only a few pixels tall, so a squeezed eye still
+   shows its iris to a landmark model.)
 
 With zero motion (codes equal to the base code) every displacement is exactly zero, so the
 output equals the portrait: no jitter at rest.
@@ -41,6 +45,10 @@ log = logging.getLogger(__name__)
 
 INNER_LIP_POLYGON = C.UPPER_LIP_INNER + C.LOWER_LIP_INNER[-2:0:-1]  # closed loop, 20 points
 CAVITY_RGB = (0.16, 0.06, 0.06)
+LASH_RGB = (0.10, 0.07, 0.06)
+EYES = ((C.RIGHT_EYE_UPPER, C.RIGHT_EYE_LOWER), (C.LEFT_EYE_UPPER, C.LEFT_EYE_LOWER))
+# shapes that move the lids: with them at their base values the upper lid rests where the portrait has it
+LID_SHAPES = [i for i, n in enumerate(motion.BLENDSHAPE_NAMES) if n.startswith(("eyeBlink", "eyeSquint", "eyeWide", "eyeLookUp", "eyeLookDown"))]
 UPPER_TEETH_RGB = (0.88, 0.86, 0.80)
 LOWER_TEETH_RGB = (0.74, 0.70, 0.64)
 
@@ -113,6 +121,7 @@ class GeometricRenderer:
         self._build_control_points()
         self._build_flow_grid(flow_downscale)
         self.portrait = np.ascontiguousarray(portrait)
+        self.lid_rgb = self._lid_colours()  # [2, 3] 0..1, right and left upper lid skin
         self.image = torch.from_numpy(portrait).to(self.device).permute(2, 0, 1)[None].float() / 255.0  # 1 3 h w
         self.map_x, self.map_y = np.meshgrid(
             np.arange(self.width, dtype=np.float32), np.arange(self.height, dtype=np.float32)
@@ -211,6 +220,114 @@ class GeometricRenderer:
         )
         return np.concatenate([face, ring, rest], 1)
 
+    def _upper_lids_at_rest(self, codes: np.ndarray) -> np.ndarray:
+        """Image x, y [f, 2, 9, 2] of both upper lid contours (right eye, left eye) for codes [f, 61]
+        with the lid shapes held at their base values: where the lid margin would be without a blink."""
+        d = codes - self.base[None]
+        d[:, LID_SHAPES] = 0.0
+        idx = [i for up, _ in EYES for i in up]
+        head = self.head[None, idx] + np.einsum("fk,knd->fnd", d[:, motion.BLENDSHAPES], self.rig.basis[:, idx])
+        r_delta = euler_to_matrix(d[:, 51], d[:, 52], d[:, 53])
+        scale = self.s0 * (1 + d[:, 56])
+        t = self.t0[None] + self.s0 * np.stack([d[:, 54], d[:, 55], np.zeros(len(d))], 1)
+        return self._project(head, r_delta, scale, t).reshape(len(d), 2, -1, 2)
+
+    def _lid_geometry(self, codes: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Upper lid [f, 2, 9, 2], its rest position [f, 2, 9, 2], lower lid [f, 2, 9, 2] (image
+        pixels) and the closure [f, 2] (0 = as open as the portrait, 1 = shut) of both eyes."""
+        up = np.stack([dst[:, list(u)] for u, _ in EYES], 1)
+        lo = np.stack([dst[:, list(lw)] for _, lw in EYES], 1)
+        up0 = self._upper_lids_at_rest(codes)
+        inner = slice(2, -2)  # the middle of the contour (corners do not move)
+        opening = (lo[:, :, inner, 1] - up0[:, :, inner, 1]).mean(-1)
+        drop = (up[:, :, inner, 1] - up0[:, :, inner, 1]).mean(-1)
+        closure = np.clip(drop / np.maximum(opening, 1e-3), 0.0, 1.0)
+        return up, up0, lo, closure
+
+    def _lids_box(self, up0: np.ndarray, lo: np.ndarray, closure: np.ndarray) -> tuple[int, int, int, int] | None:
+        if not (closure > 0.01).any():
+            return None
+        pts = np.concatenate([up0, lo], 2).reshape(-1, 2)
+        x0, y0 = np.floor(pts.min(0) - [2, 0.08 * self.s0 + 2]).astype(int)
+        x1, y1 = np.ceil(pts.max(0) + 3).astype(int)
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, self.width), min(y1, self.height)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        return int(x0), int(y0), int(x1), int(y1)
+
+    def _lid_colours(self) -> np.ndarray:
+        """The portrait's upper-lid skin colour [2, 3] (0..1) per eye: median of a band above the
+        lid margin, over the middle of the eye."""
+        out = []
+        for up, _ in EYES:
+            c = self.landmarks[list(up[2:-2]), :2]
+            x0, x1 = int(c[:, 0].min()), int(np.ceil(c[:, 0].max())) + 1
+            y1 = int(c[:, 1].min() - 0.05 * self.s0)
+            y0 = int(c[:, 1].min() - 0.12 * self.s0)
+            patch = self.portrait[max(y0, 0) : max(y1, y0 + 1, 1), max(x0, 0) : x1].reshape(-1, 3)
+            out.append(np.median(patch, 0) / 255.0 if len(patch) else np.array([0.8, 0.6, 0.5]))
+        return np.asarray(out, np.float32)
+
+    def _lids(self, frames: torch.Tensor, codes: np.ndarray, dst: np.ndarray, box: tuple[int, int, int, int] | None = None) -> torch.Tensor:
+        """Paint the closing upper lids: skin from the rest lid margin down to the current one,
+        darker towards the margin, with a lash line along it.
+
+        frames: [f, 3, h, w] float, the full image, or only `box` (x0, y0, x1, y1) of it."""
+        up, up0, lo, closure = self._lid_geometry(codes, dst)
+        full_box = self._lids_box(up0, lo, closure)
+        if full_box is None:
+            return frames
+        x0, y0, x1, y1 = full_box
+        dev = frames.device
+        ys, xs = torch.meshgrid(
+            torch.arange(y0, y1, device=dev) + 0.5, torch.arange(x0, x1, device=dev) + 0.5, indexing="ij"
+        )
+        col = xs[0]
+        ipd = self.s0
+        lash_w = max(0.8, 0.025 * ipd)  # lash line thickness, px
+        margin = max(0.8, 0.03 * ipd)  # also cover the portrait's own lash line above the rest margin
+        colours = torch.from_numpy(self.lid_rgb).to(dev)
+        lash_rgb = torch.tensor(LASH_RGB, device=dev).view(1, 3, 1, 1)
+        out = frames if box is not None else frames[:, :, y0:y1, x0:x1]
+        out = out.clone()
+        for e in range(2):
+            u = torch.from_numpy(up[:, e]).float().to(dev)  # f 9 2
+            y_u = _interp_columns(u, col)  # f wb
+            y_u0 = _interp_columns(torch.from_numpy(up0[:, e]).float().to(dev), col)
+            y_l = _interp_columns(torch.from_numpy(lo[:, e]).float().to(dev), col)
+            y_u = torch.minimum(y_u, y_l)
+            top = torch.minimum(y_u0, y_u) - margin
+            xa, xb = u[:, [0, -1], 0].min(1).values, u[:, [0, -1], 0].max(1).values  # f
+            in_x = torch.sigmoid((col[None] - xa[:, None]) / 0.5) * torch.sigmoid((xb[:, None] - col[None]) / 0.5)  # f wb
+            rel = ys[None] - top[:, None]  # f hb wb, 0 at the top of the lid
+            span = (y_u - top).clamp(min=1e-3)[:, None]
+            skin = torch.sigmoid(rel / 0.5) * torch.sigmoid((y_u[:, None] - ys[None]) / 0.5)
+            lash = torch.sigmoid((ys[None] - (y_u[:, None] - lash_w)) / 0.5) * torch.sigmoid((y_u[:, None] + 0.4 - ys[None]) / 0.4)
+            shade = 1 - 0.1 * (rel / span).clamp(0, 1)  # the lid darkens towards its margin
+            fill = colours[e].view(1, 3, 1, 1) * shade[:, None]
+            fill = fill + (0.9 * lash)[:, None] * (lash_rgb - fill)
+            # fade the layer in over the first 15% of the closure (no pop at a slight squint)
+            a_frame = torch.from_numpy(np.clip(closure[:, e] / 0.15, 0, 1)).float().to(dev)
+            alpha = (a_frame[:, None, None] * in_x[:, None] * torch.maximum(skin, lash))[:, None]
+            out = out + alpha * (fill - out)
+        if box is not None:
+            return out
+        res = frames.clone()
+        res[:, :, y0:y1, x0:x1] = out
+        return res
+
+    def _lids_uint8(self, frames: np.ndarray, codes: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """`_lids` on uint8 [f, h, w, 3] frames, touching only the eyes' bounding box."""
+        _, up0, lo, closure = self._lid_geometry(codes, dst)
+        box = self._lids_box(up0, lo, closure)
+        if box is None:
+            return frames
+        x0, y0, x1, y1 = box
+        crop = torch.from_numpy(frames[:, y0:y1, x0:x1]).permute(0, 3, 1, 2).float() / 255.0
+        crop = self._lids(crop, codes, dst, box)
+        frames[:, y0:y1, x0:x1] = (crop.permute(0, 2, 3, 1) * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+        return frames
+
     def _backward_grid(self, dst: torch.Tensor) -> torch.Tensor:
         """Sampling grid [f, h, w, 2] (normalised, for grid_sample) from control points [f, p, 2]."""
         f = dst.shape[0]
@@ -287,7 +404,7 @@ class GeometricRenderer:
         mouth_h = (y_lo - y_up).clamp(min=1.0)[:, None]
         upper_t = torch.sigmoid((0.11 * ipd - rel_up) / 1.0) * torch.sigmoid((rel_up + 1.0) / 1.0)
         upper_t = upper_t * (rel_up < 0.45 * mouth_h).float()
-        lower_t = torch.sigmoid((0.07 * ipd - rel_lo) / 1.0) * (rel_lo < 0.3 * mouth_h).float()
+        lower_t = torch.sigmoid((0.03 * ipd - rel_lo) / 1.0) * (rel_lo < 0.3 * mouth_h).float()
         depth = (1 - 0.5 * (rel_up / mouth_h).clamp(0, 1))[:, None]  # darker towards the middle
         cavity = torch.tensor(CAVITY_RGB, device=dev).view(1, 3, 1, 1) * depth
         fill = cavity
@@ -342,7 +459,7 @@ class GeometricRenderer:
         frames = F.grid_sample(
             self.image.expand(len(c), -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=False
         )
-        return self._mouth(frames, dst_np)
+        return self._mouth(self._lids(frames, c, dst_np), dst_np)
 
     @torch.inference_mode()
     def render_with_flow(self, codes: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -354,7 +471,7 @@ class GeometricRenderer:
         frames = F.grid_sample(
             self.image.expand(len(c), -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=False
         )
-        return self._mouth(frames, dst_np), (grid - self.q_full).permute(0, 3, 1, 2)
+        return self._mouth(self._lids(frames, c, dst_np), dst_np), (grid - self.q_full).permute(0, 3, 1, 2)
 
     def render_iter(self, codes: np.ndarray | torch.Tensor, batch: int = 8) -> Iterator[np.ndarray]:
         """Yield uint8 frames [b, h, w, 3] in chunks of `batch` (progress bars, cancelling)."""
@@ -363,7 +480,7 @@ class GeometricRenderer:
             chunk = c[i : i + batch]
             if self.device.type == "cpu":
                 dst = self.control_points(chunk)
-                frames = self._remap_cpu(dst)
+                frames = self._lids_uint8(self._remap_cpu(dst), chunk, dst)
                 yield self._mouth_uint8(frames, dst)
             else:
                 out = self.render_tensor(chunk)

@@ -119,18 +119,25 @@ def interpolate_missing(x: np.ndarray, found: np.ndarray) -> np.ndarray:
 class RigFitter:
     """Fits the rig to landmark sequences; holds the precomputed normal equations."""
 
-    def __init__(self, rig: FaceRig | None = None, ridge: float = 1e-4, z_weight: float = 0.5, prior: float = 0.0):
+    def __init__(self, rig: FaceRig | None = None, ridge: float = 1e-4, z_weight: float = 0.5, prior: float = 0.0, edge_weight: float = 1.0, noise_prior: float = 1000.0):
         self.rig = rig or FaceRig.default()
         basis = self.rig.basis[FIT_SHAPES, : C.NUM_MESH]  # k n 3
         # landmark z is noisier than x, y: weigh it less in the expression fit
         self.dim_w = np.array([1.0, 1.0, z_weight], np.float32)
+        self.point_w = np.tile(self.dim_w, C.NUM_MESH)  # (n*3)
         self.A = basis.reshape(len(FIT_SHAPES), -1).T.astype(np.float64)  # (n*3) k
-        aw = self.A * np.tile(self.dim_w, C.NUM_MESH)[:, None]
+        aw = self.A * self.point_w[:, None]
+        if edge_weight > 0:
+            # also fit the differences along mesh edges: local shape (a lid closing, lips parting)
+            # counts more than smooth regional offsets, which is what head-pose-dependent landmark
+            # bias and depth errors look like
+            aw = aw + edge_weight * (self._edge_metric() @ aw)
         self.gram = aw.T @ self.A
         # Tikhonov prior relative to each shape's own strength: damps combinations of shapes that
         # nearly cancel (e.g. jawLeft + jawRight), which landmark noise would otherwise excite
         self.gram = self.gram + np.diag(ridge + prior * np.diag(self.gram))
         self.Aw = aw
+        self.noise_prior = noise_prior
         # pose weights: skull points 1, points that expressions move much less
         mobility = np.linalg.norm(self.rig.basis[:, : C.NUM_MESH], axis=-1).max(0)  # n
         self.pose_w = 1.0 / (1.0 + (mobility / 0.02) ** 2)
@@ -138,10 +145,30 @@ class RigFitter:
         q, _ = np.linalg.qr(self.A)
         self.span_q = q
 
-    def _expression(self, head: np.ndarray, neutral: np.ndarray, init: np.ndarray | None) -> np.ndarray:
+    def _edge_metric(self):
+        """D^T D for the difference operator D over the canonical mesh's edges (x, y, z each), [(n*3), (n*3)] sparse."""
+        import scipy.sparse as sp
+        from scipy.spatial import Delaunay
+
+        p = self.rig.neutral[: C.NUM_MESH, :2]
+        tri = Delaunay(p).simplices
+        e = np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [0, 2]]])
+        e = np.unique(np.sort(e, 1), axis=0)
+        ln = np.linalg.norm(p[e[:, 0]] - p[e[:, 1]], axis=1)
+        e = e[ln < 0.15]
+        m = len(e)
+        rows, cols, vals = [], [], []
+        for d in range(3):
+            rows += [np.arange(m) * 3 + d] * 2
+            cols += [e[:, 0] * 3 + d, e[:, 1] * 3 + d]
+            vals += [np.ones(m), -np.ones(m)]
+        D = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m * 3, C.NUM_MESH * 3))
+        return (D.T @ D).tocsr()
+
+    def _expression(self, head: np.ndarray, neutral: np.ndarray, init: np.ndarray | None, gram: np.ndarray) -> np.ndarray:
         resid = (head[:, : C.NUM_MESH] - neutral[None, : C.NUM_MESH]).reshape(len(head), -1)  # f (n*3)
         # warm starts (alternation steps after the first) need far fewer iterations
-        return bounded_lsq(self.gram, resid @ self.Aw, iters=400 if init is None or not init.any() else 150, init=init)
+        return bounded_lsq(gram, resid @ self.Aw, iters=400 if init is None or not init.any() else 150, init=init)
 
     def fit(
         self, landmarks: np.ndarray, neutral: np.ndarray | None = None, estimate_identity: bool = True, iterations: int = 3,
@@ -166,6 +193,7 @@ class RigFitter:
         look_basis = rig.basis[list(EYE_LOOK), : C.NUM_MESH]  # 8 n 3
         fit_basis = rig.basis[FIT_SHAPES, : C.NUM_MESH]  # k n 3
         look = np.zeros((f, len(EYE_LOOK)))
+        gram = self.gram
         for p in range(passes):
             for _ in range(iterations):
                 model = (
@@ -180,7 +208,17 @@ class RigFitter:
                 look = look_from_gaze(gaze)
                 target = head.copy()
                 target[:, : C.NUM_MESH] -= np.einsum("fk,knd->fnd", look, look_basis)
-                w = self._expression(target, neutral, w)
+                w = self._expression(target, neutral, w, gram)
+            if p == 0 and self.noise_prior > 0:
+                # noise-adaptive prior (MAP with a Gaussian prior on the weights): a uniform ridge
+                # scaled by the clip's landmark noise variance. Weak shape combinations that nearly
+                # cancel (jawLeft + jawRight, eyeBlink + eyeWide) then stop soaking up landmark noise
+                # on real video, while noise-free rig landmarks (round trip) stay unregularised.
+                model = neutral[None, : C.NUM_MESH] + np.einsum("fk,knd->fnd", w, fit_basis)
+                resid = target[:, : C.NUM_MESH, :2] - model[..., :2]
+                resid = resid - np.median(resid, axis=0)  # the identity is not noise
+                sigma2 = float(np.median((resid**2).mean((1, 2))))
+                gram = self.gram + self.noise_prior * sigma2 * np.eye(len(gram))
             if p == 1 and use_rest:
                 w_rest = np.percentile(w, rest_percentile, axis=0)  # k
                 neutral = neutral.copy()
