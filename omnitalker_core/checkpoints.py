@@ -29,6 +29,9 @@ FORMAT = "omnitalker"
 FORMAT_VERSION = "1"
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEMO_CHECKPOINT = ASSETS / "omnitalker_demo.safetensors"
+# The bundled reference clip of the example workflows (see scripts/make_reference_clip.py) and its transcript.
+REFERENCE_CLIP = ASSETS.parents[1] / "workflows" / "assets" / "omnitalker_reference.mp4"
+REFERENCE_TRANSCRIPT = REFERENCE_CLIP.with_suffix(".txt")
 
 
 @dataclass

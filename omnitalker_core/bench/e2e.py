@@ -28,12 +28,11 @@ from pathlib import Path
 
 import torch
 
-from omnitalker_core.checkpoints import DEMO_CHECKPOINT
+from omnitalker_core.checkpoints import DEMO_CHECKPOINT, REFERENCE_CLIP, REFERENCE_TRANSCRIPT
 
 PACK = Path(__file__).resolve().parents[2]
 WORKFLOW = PACK / "workflows" / "omnitalker_text_to_talking_video.json"
-REFERENCE_VIDEO = PACK / "workflows" / "assets" / "omnitalker_reference.mp4"
-REFERENCE_TEXT = PACK / "workflows" / "assets" / "omnitalker_reference.txt"
+REFERENCE_VIDEO, REFERENCE_TEXT = REFERENCE_CLIP, REFERENCE_TRANSCRIPT
 STAGES = ("capture", "generate", "vocode", "render", "mux")
 
 # The widget values of workflow (a) (tests/test_bench_e2e.py checks they still match the file).

@@ -13,7 +13,9 @@ photograph along with it:
 3. the forward flow is inverted by fixed-point iteration (p = q - flow(p)) with `grid_sample`,
    and the portrait is sampled once at full resolution;
 4. when the jaw opens past the portrait's own mouth opening, the inner-lip polygon is filled
-   with a dark cavity and upper/lower teeth bands (soft-edged);
+   with a dark cavity and a thin upper-teeth band (soft-edged); the cavity ends at the lower
+   lip's inner edge, which the warp moves down with the jaw and chin (no lower-teeth band: a
+   landmark model reads a bright band there as the lower lip and under-reads the opening);
 5. when the upper lid moves down past where the portrait has it (blink, squint), the part of the
    eye it now covers is painted as a lid: skin in the portrait's own lid colour, shaded towards
    the lid margin, which carries a dark lash line. (Warping alone cannot close an eye: the iris
@@ -50,7 +52,14 @@ EYES = ((C.RIGHT_EYE_UPPER, C.RIGHT_EYE_LOWER), (C.LEFT_EYE_UPPER, C.LEFT_EYE_LO
 # shapes that move the lids: with them at their base values the upper lid rests where the portrait has it
 LID_SHAPES = [i for i, n in enumerate(motion.BLENDSHAPE_NAMES) if n.startswith(("eyeBlink", "eyeSquint", "eyeWide", "eyeLookUp", "eyeLookDown"))]
 UPPER_TEETH_RGB = (0.88, 0.86, 0.80)
-LOWER_TEETH_RGB = (0.74, 0.70, 0.64)
+# the opened mouth, in inter-ocular units: upper teeth only as a thin band under the upper lip, and
+# no lower-teeth band. A bright band along the lower lip's inner edge reads to a landmark model as
+# the lower lip itself (the mouth then reads half as open as it is, and the error changes with
+# head pose); the lower lip's edge must be where the cavity ends. The cavity fades in over a small
+# opening past the portrait's own (a barely parted mouth already reads as parted).
+TEETH_BAND = 0.05
+MOUTH_FADE_START = 0.01
+MOUTH_FADE_WIDTH = 0.04
 
 
 def _as_codes(codes: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -355,7 +364,7 @@ class GeometricRenderer:
         up_c, lo_c = C.UPPER_LIP_INNER[5], C.LOWER_LIP_INNER[5]
         gap = dst[:, lo_c, 1] - dst[:, up_c, 1]  # f
         gap0 = float(self.landmarks[lo_c, 1] - self.landmarks[up_c, 1])
-        return np.clip((gap - gap0 - 0.02 * ipd) / (0.08 * ipd), 0.0, 1.0)
+        return np.clip((gap - gap0 - MOUTH_FADE_START * ipd) / (MOUTH_FADE_WIDTH * ipd), 0.0, 1.0)
 
     def _mouth_box(self, dst: np.ndarray) -> tuple[int, int, int, int] | None:
         if not (self._mouth_alpha(dst) > 0).any():
@@ -394,22 +403,19 @@ class GeometricRenderer:
         ys, xs = torch.meshgrid(
             torch.arange(y0, y1, device=dev) + 0.5, torch.arange(x0, x1, device=dev) + 0.5, indexing="ij"
         )
-        # teeth bands: below the upper inner lip and above the lower inner lip, per column
+        # upper teeth band below the upper inner lip, per column
         up_pts = torch.from_numpy(dst[:, list(C.UPPER_LIP_INNER)]).float().to(dev)  # f 11 2
         lo_pts = torch.from_numpy(dst[:, list(C.LOWER_LIP_INNER)]).float().to(dev)
         y_up = _interp_columns(up_pts, xs[0])  # f wb
         y_lo = _interp_columns(lo_pts, xs[0])
         rel_up = ys[None] - y_up[:, None]  # f hb wb
-        rel_lo = y_lo[:, None] - ys[None]
         mouth_h = (y_lo - y_up).clamp(min=1.0)[:, None]
-        upper_t = torch.sigmoid((0.11 * ipd - rel_up) / 1.0) * torch.sigmoid((rel_up + 1.0) / 1.0)
+        upper_t = torch.sigmoid((TEETH_BAND * ipd - rel_up) / 1.0) * torch.sigmoid((rel_up + 1.0) / 1.0)
         upper_t = upper_t * (rel_up < 0.45 * mouth_h).float()
-        lower_t = torch.sigmoid((0.03 * ipd - rel_lo) / 1.0) * (rel_lo < 0.3 * mouth_h).float()
-        depth = (1 - 0.5 * (rel_up / mouth_h).clamp(0, 1))[:, None]  # darker towards the middle
+        depth = (1 - 0.5 * (rel_up / mouth_h).clamp(0, 1))[:, None]  # darker towards the lower lip's edge
         cavity = torch.tensor(CAVITY_RGB, device=dev).view(1, 3, 1, 1) * depth
         fill = cavity
         fill = fill + upper_t[:, None] * (torch.tensor(UPPER_TEETH_RGB, device=dev).view(1, 3, 1, 1) - fill)
-        fill = fill + lower_t[:, None] * (torch.tensor(LOWER_TEETH_RGB, device=dev).view(1, 3, 1, 1) - fill)
         a_t = torch.from_numpy(alpha).float().to(dev).view(-1, 1, 1, 1) * soft
         if box is not None:  # frames is the box crop already
             return frames + a_t * (fill - frames)

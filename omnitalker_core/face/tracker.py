@@ -36,6 +36,18 @@ from omnitalker_core.face.rig import (
 log = logging.getLogger(__name__)
 
 FIT_SHAPES = np.array([k for k in range(motion.NUM_BLENDSHAPES) if k not in EYE_LOOK])
+JAW_OPEN = motion.BLENDSHAPE_NAMES.index("jawOpen")
+# shapes whose landmark motion overlaps the jaw's (lower lip and chin moving down/back) and that
+# pose-dependent landmark bias excites: under the noise-adaptive prior they cost more, so an open
+# jaw under head motion is not read as a jutting jaw, rolled or frowning lips
+JAW_CONFUSERS = (
+    "jawForward", "mouthClose", "mouthRollUpper", "mouthRollLower", "mouthFrownLeft", "mouthFrownRight",
+    "mouthShrugUpper", "mouthShrugLower",
+)  # fmt: skip
+JAW_CONFUSER_PRIOR = 10.0
+# jawOpen is re-read from these in the image plane (see `RigFitter._refit_jaw`): the lower lip's
+# inner contour moves most with the jaw and is the mouth edge a landmark model sees best
+JAW_POINTS = list(C.LOWER_LIP_INNER[1:-1])
 
 
 @dataclass
@@ -119,7 +131,7 @@ def interpolate_missing(x: np.ndarray, found: np.ndarray) -> np.ndarray:
 class RigFitter:
     """Fits the rig to landmark sequences; holds the precomputed normal equations."""
 
-    def __init__(self, rig: FaceRig | None = None, ridge: float = 1e-4, z_weight: float = 0.5, prior: float = 0.0, edge_weight: float = 1.0, noise_prior: float = 1000.0):
+    def __init__(self, rig: FaceRig | None = None, ridge: float = 1e-4, z_weight: float = 0.5, prior: float = 0.0, edge_weight: float = 1.0, noise_prior: float = 3000.0):
         self.rig = rig or FaceRig.default()
         basis = self.rig.basis[FIT_SHAPES, : C.NUM_MESH]  # k n 3
         # landmark z is noisier than x, y: weigh it less in the expression fit
@@ -138,6 +150,8 @@ class RigFitter:
         self.gram = self.gram + np.diag(ridge + prior * np.diag(self.gram))
         self.Aw = aw
         self.noise_prior = noise_prior
+        names = [motion.BLENDSHAPE_NAMES[k] for k in FIT_SHAPES]
+        self.prior_scale = np.array([JAW_CONFUSER_PRIOR if n in JAW_CONFUSERS else 1.0 for n in names])
         # pose weights: skull points 1, points that expressions move much less
         mobility = np.linalg.norm(self.rig.basis[:, : C.NUM_MESH], axis=-1).max(0)  # n
         self.pose_w = 1.0 / (1.0 + (mobility / 0.02) ** 2)
@@ -218,7 +232,7 @@ class RigFitter:
                 resid = target[:, : C.NUM_MESH, :2] - model[..., :2]
                 resid = resid - np.median(resid, axis=0)  # the identity is not noise
                 sigma2 = float(np.median((resid**2).mean((1, 2))))
-                gram = self.gram + self.noise_prior * sigma2 * np.eye(len(gram))
+                gram = self.gram + self.noise_prior * sigma2 * np.diag(self.prior_scale)
             if p == 1 and use_rest:
                 w_rest = np.percentile(w, rest_percentile, axis=0)  # k
                 neutral = neutral.copy()
@@ -235,6 +249,7 @@ class RigFitter:
                 neutral[C.NUM_MESH :] = C.iris_rest(neutral[: C.NUM_MESH])
         codes = np.zeros((f, motion.MOTION_DIM))
         codes[:, FIT_SHAPES] = w
+        codes[:, JAW_OPEN] = self._refit_jaw(lm, pose, neutral, codes[:, : motion.NUM_BLENDSHAPES])
         codes[:, motion.ROTATION] = matrix_to_euler(pose.rotation)
         s_med = float(np.median(pose.scale))
         codes[:, 54:56] = (pose.translation[:, :2] - np.median(pose.translation[:, :2], 0)) / s_med
@@ -242,6 +257,24 @@ class RigFitter:
         codes[:, motion.GAZE] = gaze
         codes[:, list(EYE_LOOK)] = look
         return FaceFit(codes.astype(np.float32), pose, neutral.astype(np.float32), head.astype(np.float32))
+
+    def _refit_jaw(self, lm: np.ndarray, pose: PoseFit, neutral: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """jawOpen [f] re-read in the image plane with the pose and every other shape held: the
+        1-D least-squares fit of the lower inner lip's image x, y.
+
+        Why: the joint fit de-poses with the landmark model's depth, which on an opening mouth is
+        unreliable and tilts with head pitch, so there the open jaw partly reads as other shapes
+        and pose; the image x, y of the lower lip are what the model sees best. On exact rig
+        landmarks this returns the joint fit's own value (the others are already exact)."""
+        basis = self.rig.basis[:, JAW_POINTS]  # 51 m 3
+        others = w.copy()
+        others[:, JAW_OPEN] = 0.0
+        model = neutral[None, JAW_POINTS] + np.einsum("fk,kmd->fmd", others, basis)
+        proj = pose.scale[:, None, None] * np.einsum("fij,fmj->fmi", pose.rotation, model) + pose.translation[:, None]
+        jac = pose.scale[:, None, None] * np.einsum("fij,mj->fmi", pose.rotation, basis[JAW_OPEN])
+        r = (lm[:, JAW_POINTS, :2] - proj[..., :2]).reshape(len(lm), -1)
+        j = jac[..., :2].reshape(len(lm), -1)
+        return np.clip((r * j).sum(1) / np.maximum((j * j).sum(1), 1e-12), 0.0, 1.0)
 
     @staticmethod
     def gaze(landmarks: np.ndarray, pose: PoseFit, neutral: np.ndarray) -> np.ndarray:

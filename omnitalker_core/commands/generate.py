@@ -1,0 +1,177 @@
+"""`generate`: text + reference clip -> talking-head mp4 (H.264 + AAC) in the reference's voice and manner.
+
+With no model or reference given it uses the bundled demo checkpoint and the bundled reference
+clip (`workflows/assets/omnitalker_reference.mp4` + `.txt`, its transcript).
+Stages (each timed): load model, read reference, capture style (face tracking + mel), generate
+(flow-matching ODE), vocode, render (geometric renderer on the reference's portrait), mux.
+RTF = (generate + vocode + render + mux) / speech seconds: text -> mp4 once model and style are
+ready (they are loaded once per session and reused); `rtf_total` counts every stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from omnitalker_core.checkpoints import REFERENCE_CLIP, REFERENCE_TRANSCRIPT
+
+HELP = "text + reference video -> talking-head mp4 with speech in the reference voice (bundled demo model and reference by default)"
+REFERENCE_VIDEO, REFERENCE_TEXT = REFERENCE_CLIP, REFERENCE_TRANSCRIPT
+PER_CLIP_STAGES = ("generate", "vocode", "render", "mux")
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from omnitalker_core.checkpoints import DEMO_CHECKPOINT
+
+    p.add_argument("--text", required=True, help="what to say")
+    p.add_argument("--out", required=True, help="output .mp4 (never overwritten unless --overwrite)")
+    p.add_argument(
+        "--model", default=str(DEMO_CHECKPOINT), help="OmniTalker .safetensors (default: the bundled demo model)"
+    )
+    p.add_argument(
+        "--reference",
+        default=None,
+        help=f"reference video with the speaker's face and voice (default: {REFERENCE_VIDEO.name} bundled)",
+    )
+    p.add_argument(
+        "--ref-text",
+        default=None,
+        help="transcript of the reference (default: the bundled transcript; transcribed offline for your own clip if omitted)",
+    )
+    p.add_argument("--steps", type=int, default=16, help="ODE steps (fewer = faster, rougher)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--speed", type=float, default=1.0, help="speaking-rate factor (0.25..4)")
+    p.add_argument("--cfg-audio", type=float, default=2.0, help="classifier-free guidance of the audio branch")
+    p.add_argument("--cfg-motion", type=float, default=2.5, help="classifier-free guidance of the motion branch")
+    p.add_argument("--wav", default=None, help="also write the speech as a WAV file")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (stage seconds, RTF, output)")
+
+
+def resolve_reference(reference: str | None, ref_text: str | None) -> tuple[Path, str | None]:
+    """(video path, transcript or None = transcribe). Without --reference: the bundled clip and its transcript."""
+    if reference is not None:
+        path = Path(reference)
+        if not path.is_file():
+            raise ValueError(f"reference video not found: {path}")
+        return path, ref_text
+    if not REFERENCE_VIDEO.is_file():
+        raise ValueError(
+            f"no bundled reference clip at {REFERENCE_VIDEO}: pass --reference VIDEO (a few seconds of one face "
+            "speaking) and --ref-text 'what is said in it'"
+        )
+    if ref_text is None and REFERENCE_TEXT.is_file():
+        ref_text = REFERENCE_TEXT.read_text(encoding="utf-8").strip() or None
+    return REFERENCE_VIDEO, ref_text
+
+
+def _check_outputs(args: argparse.Namespace) -> list[Path]:
+    out = Path(args.out)
+    if out.suffix.lower() != ".mp4":
+        raise ValueError(f"--out must be an .mp4 file, got {out.name}")
+    paths = [out] + ([Path(args.wav)] if args.wav else [])
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not args.overwrite:
+        raise FileExistsError(f"{', '.join(existing)} exists; choose another name or pass --overwrite")
+    return paths
+
+
+def portrait_code(style, frames: np.ndarray, fps: float) -> np.ndarray:
+    """The 61-D code the portrait frame itself shows (the renderer animates relative to it)."""
+    from omnitalker_core import audio as audio_lib
+
+    idx = next((i for i, f in enumerate(frames) if np.array_equal(f, style.portrait)), 0)
+    k = min(style.ref_motion.shape[0] - 1, round(idx / fps * audio_lib.MEL_FPS))
+    return style.ref_motion[k].numpy()
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from omnitalker_core import audio as audio_lib
+    from omnitalker_core.checkpoints import load_bundle
+    from omnitalker_core.eval.speed import StageTimer, real_time_factor
+    from omnitalker_core.face.render_geometric import GeometricRenderer
+    from omnitalker_core.motion import VIDEO_FPS
+    from omnitalker_core.pipeline import generate, portrait_of, vocode
+    from omnitalker_core.style import capture_style
+    from omnitalker_core.video import read_video, write_mp4
+    from omnitalker_core.vocoder import vocoder_for
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    out, *_ = _check_outputs(args)
+    ref_path, ref_text = resolve_reference(args.reference, args.ref_text)
+
+    timer = StageTimer()
+
+    def stage(name: str):
+        if not args.json:
+            print(f"{name}...", file=sys.stderr, flush=True)
+        return timer(name)
+
+    with stage("load model"):
+        bundle = load_bundle(args.model)
+        vocoder = vocoder_for(bundle)
+    with stage("read reference"):
+        frames, fps, ref_audio, ref_rate = read_video(ref_path)
+        if ref_audio is None:
+            raise ValueError(f"{ref_path} has no audio track: the reference must carry the speaker's voice")
+    with stage("capture style"):
+        style = capture_style(torch.from_numpy(ref_audio), ref_rate, frames=frames, fps=fps, transcript=ref_text)
+    with stage("generate"), torch.inference_mode():
+        gen = generate(bundle, style, args.text, seed=args.seed, steps=args.steps, speed=args.speed,
+                       cfg_audio=args.cfg_audio, cfg_motion=args.cfg_motion)  # fmt: skip
+    with stage("vocode"):
+        wave = vocode(vocoder, gen.mel)
+    with stage("render"):
+        renderer = GeometricRenderer(portrait_of(style), base_codes=portrait_code(style, frames, fps))
+        video = renderer.render(gen.motion.numpy())
+    with stage("mux"):
+        write_mp4(out, video, VIDEO_FPS, wave.numpy(), audio_lib.SAMPLE_RATE, overwrite=args.overwrite)
+        if args.wav:
+            audio_lib.save_wav(args.wav, wave, audio_lib.SAMPLE_RATE)
+
+    seconds = wave.numel() / audio_lib.SAMPLE_RATE
+    result = {
+        "out": str(out),
+        "wav": args.wav,
+        "model": str(args.model),
+        "reference": str(ref_path),
+        "reference_transcript": style.transcript,
+        "text": gen.text,
+        "seconds": round(seconds, 3),
+        "frames": int(video.shape[0]),
+        "size": [int(video.shape[2]), int(video.shape[1])],
+        "stages": {k: round(v, 3) for k, v in timer.seconds.items()},
+        "rtf": round(real_time_factor(timer.total(list(PER_CLIP_STAGES)), seconds), 3),
+        "rtf_total": round(real_time_factor(timer.total(), seconds), 3),
+        "threads": torch.get_num_threads(),
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for name, sec in result["stages"].items():
+        print(f"{name:>15}: {sec:7.2f} s")
+    print(f"wrote {out}: {seconds:.2f} s of speech, {result['frames']} frames at {VIDEO_FPS:g} fps")
+    print(
+        f"RTF {result['rtf']:.2f} (generate+vocode+render+mux), {result['rtf_total']:.2f} with model load and style capture"
+    )
+    return 0

@@ -1,0 +1,217 @@
+"""Run the evaluation: the model and its baselines over the protocol's items, every metric, one table.
+
+Rows (`ROWS`):
+- `model`: generated after a reference utterance of the same held-out speaker;
+- `ground_truth`: the corpus generator's audio and motion of the target text for the target speaker
+  (the ceiling of every metric): rendered for a Harvard sentence (`targets="harvard"`, the default),
+  or the corpus utterance itself (`targets="corpus"`);
+- `ground_truth_vocoded`: the ground-truth mel through the model's vocoder (audio metrics only);
+- `other_reference`: generated after a *different* held-out speaker's reference and scored against
+  the intended speaker (the floor: what the metrics give when the style was not copied).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from omnitalker_core import audio as audio_lib
+from omnitalker_core import motion as motion_code
+from omnitalker_core.eval import frechet, motion_style, samples, sentences, speaker, sync, wer
+from omnitalker_core.eval.nearest import Centroids, build_centroids
+from omnitalker_core.eval.protocol import Protocol, build_protocol
+
+log = logging.getLogger(__name__)
+
+ROWS = ("model", "ground_truth", "ground_truth_vocoded", "other_reference")
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    max_items: int = 12
+    steps: int = 16
+    cfg_audio: float = 2.0
+    cfg_motion: float = 2.5
+    seed: int = 0
+    pool_size: int = 12  # corpus utterances per held-out speaker for its centroids
+    targets: str = "harvard"  # target texts: "harvard" (real sentences, rendered ground truth) | "corpus"
+
+
+@dataclass
+class Scored:
+    """Per item and row: what the metrics saw."""
+
+    item: int
+    row: str
+    speaker: str
+    target_id: str
+    reference_id: str | None
+    text: str
+    hypothesis: str
+    word_errors: int
+    words: int
+    cosine_to_reference: float
+    voice_nearest: str
+    motion_nearest: str | None
+    lag_ms: float | None
+    sync_correlation: float | None
+    rtf: float | None
+
+
+class Pools:
+    """Per held-out speaker: voice embeddings, motion statistics and 25 fps frames of the pool utterances."""
+
+    def __init__(self, protocol: Protocol, get: Callable[[str], dict], progress: Progress) -> None:
+        voices: dict[str, list[np.ndarray]] = defaultdict(list)
+        stats: dict[str, list[np.ndarray]] = defaultdict(list)
+        self.frames: dict[str, np.ndarray] = {}
+        for s, utts in protocol.pools.items():
+            progress(f"centroids: speaker {s} ({len(utts)} utterances)")
+            frames = []
+            for u in utts:
+                it = get(u["id"])
+                voices[s].append(speaker.embed(it["audio"], audio_lib.SAMPLE_RATE))
+                codes = samples.motion_at_video_rate(it["motion"])
+                stats[s].append(motion_style.motion_statistics(codes))
+                frames.append(codes)
+            self.frames[s] = np.concatenate(frames)
+        self.voice: Centroids = build_centroids(voices, metric="cosine")
+        self.motion: Centroids = build_centroids(stats, metric="euclidean", within_scale=True)
+
+
+def _score(
+    i: int, row: str, item, sample: samples.Sample, ref_embedding: np.ndarray, pools: Pools, reference_id: str | None
+) -> Scored:
+    text = item.target["text"]
+    hyp = wer.transcribe_for_wer(sample.audio, audio_lib.SAMPLE_RATE)
+    errors, words = wer.word_errors(text, hyp)
+    emb = speaker.embed(sample.audio, audio_lib.SAMPLE_RATE)
+    motion_nearest = lag = corr = None
+    if sample.motion is not None:
+        motion_nearest = pools.motion.nearest(motion_style.motion_statistics(sample.motion))[0]
+        try:
+            res = sync.av_sync(sample.motion, motion_code.VIDEO_FPS, sample.audio, audio_lib.SAMPLE_RATE)
+            lag, corr = res.lag_ms, res.correlation
+        except ValueError as e:  # a motionless or silent output has no lag; it counts as failed sync
+            log.warning("item %d %s: no sync lag (%s)", i, row, e)
+    return Scored(
+        item=i, row=row, speaker=item.speaker, target_id=item.target["id"], reference_id=reference_id, text=text,
+        hypothesis=hyp, word_errors=errors, words=words, cosine_to_reference=speaker.cosine(emb, ref_embedding),
+        voice_nearest=pools.voice.nearest(emb)[0], motion_nearest=motion_nearest, lag_ms=lag, sync_correlation=corr,
+        rtf=sample.rtf,
+    )  # fmt: skip
+
+
+def _fids(row_frames: dict[str, list[np.ndarray]], pools: Pools) -> tuple[float | None, float | None]:
+    """E-FID / P-FID of a row: per speaker, its frames against the speaker's pool; mean over speakers."""
+    e, p = [], []
+    for s, parts in row_frames.items():
+        frames = np.concatenate(parts)
+        e.append(frechet.expression_fid(frames, pools.frames[s]))
+        p.append(frechet.pose_fid(frames, pools.frames[s]))
+    return (float(np.mean(e)), float(np.mean(p))) if e else (None, None)
+
+
+def aggregate(scored: list[Scored], frames: dict[str, dict[str, list[np.ndarray]]], pools: Pools) -> dict[str, dict]:
+    table: dict[str, dict] = {}
+    for row in ROWS:
+        rs = [s for s in scored if s.row == row]
+        if not rs:
+            continue
+        lags = [s.lag_ms for s in rs if s.lag_ms is not None]
+        with_motion = [s for s in rs if s.motion_nearest is not None]
+        e_fid, p_fid = _fids(frames.get(row, {}), pools)
+        rtfs = [s.rtf for s in rs if s.rtf is not None]
+        table[row] = {
+            "items": len(rs),
+            "wer": sum(s.word_errors for s in rs) / sum(s.words for s in rs),
+            "sim_to_reference": float(np.mean([s.cosine_to_reference for s in rs])),
+            "voice_nearest": float(np.mean([s.voice_nearest == s.speaker for s in rs])),
+            "motion_nearest": float(np.mean([s.motion_nearest == s.speaker for s in with_motion]))
+            if with_motion
+            else None,
+            "e_fid": e_fid,
+            "p_fid": p_fid,
+            # an output without mouth motion or sound has no lag: it counts as the worst lag searched
+            "sync_abs_lag_ms": float(
+                np.median([abs(s.lag_ms) if s.lag_ms is not None else sync.MAX_LAG_MS for s in with_motion])
+            )
+            if with_motion
+            else None,
+            "sync_mean_lag_ms": float(np.mean(lags)) if lags else None,
+            "sync_correlation": float(np.mean([s.sync_correlation for s in rs if s.sync_correlation is not None]))
+            if lags
+            else None,
+            "sync_failed": len(with_motion) - len(lags),
+            "rtf": float(np.mean(rtfs)) if rtfs else None,
+        }
+    return table
+
+
+def run_eval(bundle, data_dir: str | Path, config: EvalConfig, progress: Progress | None = None) -> dict:
+    """Evaluate `bundle` on the corpus at `data_dir`; returns {"config", "speakers", "rows", "items"}."""
+    from omnitalker_core.corpus.dataset import CorpusDataset
+    from omnitalker_core.vocoder import vocoder_for
+
+    say = progress or (lambda msg: log.info("%s", msg))
+    ds = CorpusDataset(data_dir, split="heldout_speaker", with_audio=True)
+    protocol = build_protocol(
+        ds.manifest, config.max_items, seed=config.seed, pool_size=config.pool_size, targets=config.targets
+    )
+    index = {u["id"]: i for i, u in enumerate(ds.items)}
+
+    def get(uid: str) -> dict:
+        return ds[index[uid]]
+
+    def get_target(target: dict) -> dict:
+        if target.get("source") == "harvard":
+            return samples.render_target(ds.manifest, target)
+        return get(target["id"])
+
+    pools = Pools(protocol, get, say)
+    vocoder = vocoder_for(bundle)
+    scored: list[Scored] = []
+    frames: dict[str, dict[str, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
+    gen_kw = dict(steps=config.steps, cfg_audio=config.cfg_audio, cfg_motion=config.cfg_motion)
+    for i, item in enumerate(protocol.items):
+        target, ref, other = get_target(item.target), get(item.reference["id"]), get(item.other_reference["id"])
+        ref_emb = speaker.embed(ref["audio"], audio_lib.SAMPLE_RATE)  # the intended voice, for every row
+        rows = {
+            "ground_truth": (samples.ground_truth(target), None),
+            "ground_truth_vocoded": (samples.ground_truth_vocoded(target, vocoder), None),
+            "model": (
+                samples.generated(bundle, vocoder, ref, item.target["text"], seed=config.seed + i, **gen_kw),
+                ref["id"],
+            ),
+            "other_reference": (
+                samples.generated(bundle, vocoder, other, item.target["text"], seed=config.seed + i, **gen_kw),
+                other["id"],
+            ),
+        }
+        for row, (sample, ref_id) in rows.items():
+            s = _score(i, row, item, sample, ref_emb, pools, ref_id)
+            scored.append(s)
+            if sample.motion is not None:
+                frames[row][item.speaker].append(sample.motion)
+        m = next(s for s in scored if s.item == i and s.row == "model")
+        say(f"item {i + 1}/{len(protocol.items)} {item.speaker}: WER {m.word_errors}/{m.words} "
+            f"sim {m.cosine_to_reference:.2f} voice->{m.voice_nearest} motion->{m.motion_nearest} "
+            f"lag {m.lag_ms} ms RTF {m.rtf:.2f} | heard {m.hypothesis!r}")  # fmt: skip
+    table = aggregate(scored, frames, pools)
+    return {
+        "config": asdict(config),
+        "data": str(data_dir),
+        "speakers": sorted(protocol.pools),
+        "targets": protocol.targets,
+        "target_text_source": sentences.SOURCE if protocol.targets == "harvard" else ds.manifest.get("text_source"),
+        "rows": table,
+        "items": [asdict(s) for s in scored],
+        "torch_threads": torch.get_num_threads(),
+    }

@@ -1,0 +1,110 @@
+"""The audio + motion that each row of the evaluation table scores, made from corpus utterances.
+
+- `render_target`: a target the corpus does not contain (a Harvard sentence said by a held-out
+  speaker), rendered by the corpus generator itself, so it is an item like the corpus's own.
+- `ground_truth`: the corpus's own audio and motion of the target utterance.
+- `ground_truth_vocoded`: the target's corpus mel through the model's vocoder (audio only), which
+  separates what the vocoder loses from what the generator loses.
+- `generated`: the model's output for the target text after a reference utterance (mel through
+  the vocoder; motion at 25 fps), timed for the real-time factor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from omnitalker_core import audio as audio_lib
+from omnitalker_core import motion as motion_code
+from omnitalker_core.eval.speed import StageTimer, real_time_factor
+from omnitalker_core.style import Style
+
+
+@dataclass
+class Sample:
+    audio: torch.Tensor  # [T] at 24 kHz
+    motion: np.ndarray | None  # [frames, 61] at 25 fps; None for audio-only rows
+    rtf: float | None = None  # (generate + vocode) seconds / output seconds
+    stage_seconds: dict[str, float] | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.audio.numel() / audio_lib.SAMPLE_RATE
+
+
+def motion_at_video_rate(mel_rate_motion: torch.Tensor) -> np.ndarray:
+    """Corpus motion (mel clock, [n, 61]) -> 25 fps codes [frames, 61]."""
+    n = mel_rate_motion.shape[0]
+    frames = max(1, round(n / audio_lib.MEL_FPS * motion_code.VIDEO_FPS))
+    return motion_code.to_video_rate(mel_rate_motion.float(), frames).numpy()
+
+
+def style_from_item(item: dict) -> Style:
+    """A `Style` straight from a corpus utterance: its mel, mel-rate motion, transcript and audio.
+    (The tracker is bypassed: the evaluation measures the generator, not face tracking.)"""
+    if "audio" not in item:
+        raise ValueError("corpus items need their audio (CorpusDataset(..., with_audio=True))")
+    return Style(ref_mel=item["mel"].float(), ref_motion=item["motion"].float(), transcript=item["text"],
+                 portrait=None, ref_audio=item["audio"].float())  # fmt: skip
+
+
+def render_target(manifest: dict, target: dict) -> dict:
+    """A corpus-style item {"id", "speaker", "text", "mel" [n, 100], "motion" [n, 61], "phonemes" [n],
+    "audio" [t]} for `target` (a `protocol.harvard_target` entry), made exactly as the corpus generator
+    makes its utterances: the speaker's eSpeak voice and motion style from the manifest, the
+    manifest's phoneme vocabulary and seed, mel and motion on the mel clock, 16-bit audio.
+
+    eSpeak carries wave-generator state from call to call (see `text.espeak`), so a render in a
+    process that has used eSpeak before may differ from a fresh one by a few samples; the text,
+    voice, prosody and style are the same."""
+    from omnitalker_core.corpus.generate import render_utterance
+    from omnitalker_core.corpus.speakers import Speaker
+    from omnitalker_core.text.phonemes import PhonemeVocab
+
+    spk = target["speaker"]
+    if spk not in manifest["speakers"]:
+        raise ValueError(f"speaker {spk!r} is not in the corpus manifest")
+    r = render_utterance(
+        target["text"],
+        Speaker.from_manifest(spk, manifest["speakers"][spk]),
+        PhonemeVocab.from_list(manifest["phoneme_vocab"]),
+        int(manifest.get("generator", {}).get("seed", 0)),
+        int(target["render_index"]),
+    )
+    return {
+        "id": target["id"],
+        "speaker": spk,
+        "text": target["text"],
+        "mel": torch.from_numpy(r["mel"]).float(),
+        "motion": torch.from_numpy(r["motion"]).float(),
+        "phonemes": torch.from_numpy(r["phonemes"]).long(),
+        "audio": torch.from_numpy(r["audio"].astype(np.float32) / 32767.0),  # as CorpusDataset reads it
+    }
+
+
+def ground_truth(item: dict) -> Sample:
+    return Sample(audio=item["audio"].float(), motion=motion_at_video_rate(item["motion"]))
+
+
+def ground_truth_vocoded(item: dict, vocoder) -> Sample:
+    from omnitalker_core.pipeline import vocode
+
+    return Sample(audio=vocode(vocoder, item["mel"].float()), motion=None)
+
+
+def generated(
+    bundle, vocoder, reference: dict, text: str, *, steps: int, seed: int, cfg_audio: float, cfg_motion: float
+) -> Sample:
+    from omnitalker_core.pipeline import generate, vocode
+
+    timer = StageTimer()
+    style = style_from_item(reference)
+    with torch.inference_mode():
+        with timer("generate"):
+            gen = generate(bundle, style, text, seed=seed, steps=steps, cfg_audio=cfg_audio, cfg_motion=cfg_motion)
+        with timer("vocode"):
+            wave = vocode(vocoder, gen.mel)
+    rtf = real_time_factor(timer.total(), wave.numel() / audio_lib.SAMPLE_RATE)
+    return Sample(audio=wave, motion=gen.motion.numpy(), rtf=rtf, stage_seconds=dict(timer.seconds))
