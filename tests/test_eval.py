@@ -233,14 +233,12 @@ def test_harvard_ground_truth_is_rendered_by_the_corpus_generator():
     from omnitalker_core.text.phonemes import PhonemeVocab
 
     torch.set_num_threads(1)
-    speakers = make_speakers(9, seed=5)
-    m = _manifest()
+    speakers = make_speakers(16, seed=5)  # speakers 7 and 15 are held out
     held = [s for s in speakers if s.split == "heldout"]
+    m = _manifest(speakers=len(held))
+    for u in m["utterances"]:  # the fake utterances belong to the generated speakers
+        u["speaker"] = held[int(u["speaker"][3:])].id if u["split"] == "heldout_speaker" else speakers[0].id
     m["speakers"] = {s.id: s.to_manifest() for s in speakers}
-    for u in m["utterances"]:  # the fake utterances now belong to the generated speakers
-        u["speaker"] = held[0].id if u["split"] == "heldout_speaker" and u["speaker"] == "spk0" else u["speaker"]
-    m["utterances"] = [u for u in m["utterances"] if u["speaker"] in m["speakers"] or u["speaker"] == "spk1"]
-    m["speakers"]["spk1"] = {**held[0].to_manifest(), "pitch": 70}  # a second held-out voice
     m["generator"] = {"seed": 5}
     item0 = protocol.build_protocol(m, max_items=1, pool_size=2).items[0]
     target = item0.target

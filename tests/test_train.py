@@ -71,3 +71,22 @@ def test_torchrun_ddp_gloo_two_processes(corpus, tmp_path):
     assert _steps(run) == [1, 2], "rank 0 logs each optimizer step once"
     assert _state_step(run) == 2
     assert load_bundle(run / "latest.safetensors").info["step"] == 2
+
+
+def test_ema_warms_up_instead_of_keeping_the_initial_weights():
+    import torch
+    from torch.optim.swa_utils import AveragedModel
+
+    from omnitalker_core.train.trainer import ema_update_fn
+
+    net = torch.nn.Linear(4, 4, bias=False)
+    ema = AveragedModel(net, multi_avg_fn=ema_update_fn(0.999), use_buffers=True)
+    ema.update_parameters(net)  # first update copies
+    for _ in range(20):
+        with torch.no_grad():
+            net.weight.add_(1.0)
+        ema.update_parameters(net)
+    lag = float((net.weight - ema.module.weight).abs().max())
+    # A constant 0.999 decay would still sit ~20 behind (almost at the initial weights); warm-up follows closely.
+    assert lag < 5.0, f"EMA lags the weights by {lag:.2f}"
+    assert lag > 0.5, "EMA must still average, not copy"

@@ -6,7 +6,8 @@ Per frame: 478 landmarks (`landmarks.FaceLandmarker`), then
    brows do not pull the pose;
 2. blendshapes: bounded least squares 0 <= w <= 1 of the de-posed landmarks on the rig basis,
    batched over frames with FISTA on the normal equations (43 shapes; the 8 eyeLook* shapes
-   are not fitted but follow the gaze, see `rig.look_from_gaze`);
+   are not fitted but follow the gaze, see `rig.look_from_gaze`); jawOpen is then re-read from
+   the lower lip in the image plane with pose and the other shapes held (`RigFitter._refit_jaw`);
 3. gaze: from the iris centres in the image plane, solved for the eye direction;
 4. identity: whatever the basis cannot explain and stays constant over the clip (face shape) is
    moved into a per-clip neutral, so a person's face shape does not read as expression;
@@ -224,8 +225,9 @@ class RigFitter:
                 target[:, : C.NUM_MESH] -= np.einsum("fk,knd->fnd", look, look_basis)
                 w = self._expression(target, neutral, w, gram)
             if p == 0 and self.noise_prior > 0:
-                # noise-adaptive prior (MAP with a Gaussian prior on the weights): a uniform ridge
-                # scaled by the clip's landmark noise variance. Weak shape combinations that nearly
+                # noise-adaptive prior (MAP with a Gaussian prior on the weights): a ridge (uniform,
+                # JAW_CONFUSER_PRIOR times stronger on JAW_CONFUSERS) scaled by the clip's landmark
+                # noise variance. Weak shape combinations that nearly
                 # cancel (jawLeft + jawRight, eyeBlink + eyeWide) then stop soaking up landmark noise
                 # on real video, while noise-free rig landmarks (round trip) stay unregularised.
                 model = neutral[None, : C.NUM_MESH] + np.einsum("fk,knd->fnd", w, fit_basis)

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from omnitalker_core.checkpoints import OmniTalkerBundle, save_bundle
 from omnitalker_core.corpus.dataset import CorpusDataset, FrameBudgetSampler, collate
@@ -49,6 +49,7 @@ class TrainConfig:
     seed: int = 0
     loss_weights: tuple[float, float, float, float] = (1.0, 1.0, 0.5, 0.5)  # mel, expression, pose, gaze
     bf16: bool = True  # autocast on CUDA
+    reset_ema: bool = False  # on resume, restart the EMA from the current weights (e.g. after changing ema_decay)
 
 
 def _tokenizer_for(model_cfg, manifest: dict):
@@ -63,6 +64,18 @@ def _text_batch(batch: dict, tokenizer) -> torch.Tensor:
         return tokenizer.frame_ids(batch["phonemes"])  # PAD 0 -> -1
     ids = [torch.tensor(tokenizer.encode(t)) for t in batch["text"]]
     return torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=-1)
+
+
+def ema_update_fn(decay: float):
+    """EMA with warm-up, decay_n = min(decay, (1 + n) / (10 + n)): a short run is not dominated by the
+    random initial weights, as it is with a constant decay (0.999 ** 1000 = 37% of the init after 1k steps)."""
+
+    def update(ema_params: list[torch.Tensor], params: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        n = float(num_averaged)
+        d = min(decay, (1 + n) / (10 + n))
+        torch._foreach_lerp_(ema_params, params, 1 - d)
+
+    return update
 
 
 def motion_stats(dataset: CorpusDataset, limit: int = 400) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,7 +109,7 @@ class Trainer:
 
         self.flow = FlowMatching(self.model_cfg, self.flow_cfg).to(self.device)
         self.flow.set_motion_stats(*(s.to(self.device) for s in motion_stats(self.train_set)))
-        self.ema = AveragedModel(self.flow, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+        self.ema = AveragedModel(self.flow, multi_avg_fn=ema_update_fn(cfg.ema_decay), use_buffers=True)
         self.ema.module.eval()
         self.opt = torch.optim.AdamW(self.flow.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.net = DistributedDataParallel(self.flow) if self.distributed else self.flow
@@ -114,6 +127,8 @@ class Trainer:
             return False
         meta = load_state(self.state_path, self.flow, self.ema, self.opt)
         self.step, self.epoch = meta["step"], meta["epoch"]
+        if self.cfg.reset_ema:
+            self.ema.n_averaged.zero_()  # the next update copies the current weights
         log.info("resumed %s at step %d", self.state_path, self.step)
         return True
 
