@@ -292,6 +292,7 @@ def test_aggregate_counts_failed_sync_as_worst_lag_and_pools_wer():
     frames = {"model": {"a": [rng.uniform(0, 1, (100, motion_code.MOTION_DIM))]}}
     m = aggregate(rows, frames, pools)["model"]
     assert m["wer"] == pytest.approx(4 / 16)  # pooled over words, not averaged over sentences
+    assert m["wer_by_speaker"] == {"a": pytest.approx(4 / 16)}
     assert m["sync_abs_lag_ms"] == 30.0  # median of 20, 200 (failed), 30
     assert m["sync_failed"] == 1 and m["sync_mean_lag_ms"] == pytest.approx(-5.0)
     assert m["voice_nearest"] == pytest.approx(2 / 3) and m["motion_nearest"] == pytest.approx(2 / 3)

@@ -132,6 +132,10 @@ def aggregate(scored: list[Scored], frames: dict[str, dict[str, list[np.ndarray]
         table[row] = {
             "items": len(rs),
             "wer": sum(s.word_errors for s in rs) / sum(s.words for s in rs),
+            "wer_by_speaker": {
+                spk: sum(s.word_errors for s in rs if s.speaker == spk) / sum(s.words for s in rs if s.speaker == spk)
+                for spk in sorted({s.speaker for s in rs})
+            },
             "sim_to_reference": float(np.mean([s.cosine_to_reference for s in rs])),
             "voice_nearest": float(np.mean([s.voice_nearest == s.speaker for s in rs])),
             "motion_nearest": float(np.mean([s.motion_nearest == s.speaker for s in with_motion]))
