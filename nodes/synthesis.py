@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import comfy.model_management
 import numpy as np
 import torch
@@ -11,7 +9,6 @@ from comfy_api.latest import io
 
 from omnitalker_core import audio as audio_lib
 from omnitalker_core import pipeline, vocoder
-from omnitalker_core.face.render_geometric import GeometricRenderer
 
 from . import convert
 from .progress import step_callback
@@ -158,15 +155,6 @@ class Vocoder(io.ComfyNode):
 RENDER = "OmniTalker Render Frames"
 
 
-def output_size(portrait_hw: tuple[int, int], resolution: int) -> tuple[int, int]:
-    """(width, height) with the longer side = resolution (even numbers, for H.264); 0 keeps the portrait's size."""
-    h, w = portrait_hw
-    if resolution <= 0:
-        return w - w % 2, h - h % 2
-    scale = resolution / max(h, w)
-    return max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
-
-
 class Render(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -175,7 +163,8 @@ class Render(io.ComfyNode):
             display_name="OmniTalker Render Frames",
             category=CATEGORY,
             description="Animate a portrait with the generated motion: one frame per motion frame (25 fps). Uses the "
-            "style's reference portrait, or any IMAGE connected to 'portrait' (one clear face).",
+            "style's reference portrait, or any IMAGE connected to 'portrait' (one clear face). With a model whose file "
+            "carries learned renderer weights the paper's GAN renderer is used, else the weightless geometric one.",
             inputs=[
                 Motion.Input("motion", tooltip="61-D motion codes at 25 fps, from Text -> Audio + Motion."),
                 Style.Input(
@@ -191,7 +180,8 @@ class Render(io.ComfyNode):
                 Model.Input(
                     "model",
                     optional=True,
-                    tooltip="Only for models with a learned renderer; without it the weightless geometric renderer is used.",
+                    tooltip="A model whose file carries learned (GAN) renderer weights renders with them "
+                    "(`convert renderer`); without one, or without those weights, the weightless geometric renderer is used.",
                 ),
                 io.Int.Input(
                     "resolution",
@@ -212,31 +202,19 @@ class Render(io.ComfyNode):
     @classmethod
     def execute(cls, motion, resolution, style=None, portrait=None, model=None) -> io.NodeOutput:
         codes = torch.as_tensor(motion).detach().float().cpu()
-        if portrait is not None:  # any image: its first motion frame is taken as the portrait's own pose
-            face = np.ascontiguousarray(convert.portrait_from_image(portrait, RENDER).numpy())
-            base = codes[0].numpy()
-        elif style is not None:  # the style's portrait: rest pose = its tracked code in the reference
-            try:
-                face = np.array(pipeline.portrait_of(style))
-            except ValueError as e:
-                raise ValueError(f"{RENDER}: {e}") from e
-            base = None if style.ref_motion is None else style.ref_motion[0].float().cpu().numpy()
-        else:
-            raise ValueError(f"{RENDER}: connect a 'style' (from Capture Style) or a 'portrait' IMAGE to animate")
-        if model is not None and getattr(model, "renderer_state", None):
-            logging.getLogger(__name__).warning(
-                "%s: learned renderer weights are not used yet; geometric renderer", RENDER
-            )
         try:
-            renderer = GeometricRenderer(
-                face, size=output_size(face.shape[:2], resolution), base_codes=base,
-                device=comfy.model_management.get_torch_device(),
+            if portrait is not None:  # any image: taken to show the motion's first frame
+                face = np.ascontiguousarray(convert.portrait_from_image(portrait, RENDER).numpy())
+                base = pipeline.rest_codes(codes)
+            elif style is not None:  # the style's portrait: rest pose = its tracked code in the reference
+                face = np.array(pipeline.portrait_of(style))
+                base = pipeline.rest_codes(codes, style)
+            else:
+                raise ValueError("connect a 'style' (from Capture Style) or a 'portrait' IMAGE to animate")
+            frames = pipeline.render_frames(
+                face, codes, base_codes=base, resolution=resolution, bundle=model,
+                device=comfy.model_management.get_torch_device(), callback=step_callback(codes.shape[0]),
             )  # fmt: skip
-            callback = step_callback(codes.shape[0])
-            frames = []
-            for batch in renderer.render_iter(codes, batch=8):
-                frames.append(torch.from_numpy(batch))
-                callback(sum(len(f) for f in frames), codes.shape[0])
         except ValueError as e:
             raise ValueError(f"{RENDER}: {e}") from e
-        return io.NodeOutput(convert.uint8_to_image(torch.cat(frames)))
+        return io.NodeOutput(convert.uint8_to_image(torch.from_numpy(frames)))

@@ -2,6 +2,7 @@
 
 A command module defines `HELP: str`, `add_arguments(parser)` and `run(args) -> int`; it is
 imported only when its verb is used, so a broken optional dependency cannot break other verbs.
+A module `train_renderer.py` is the verb `train-renderer` (the underscore spelling works too).
 """
 
 from __future__ import annotations
@@ -23,15 +24,17 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     verbs = _verbs()
     parser = argparse.ArgumentParser(prog="python -m omnitalker_core", description=__doc__.splitlines()[0])
-    parser.add_argument("verb", choices=verbs, help="what to do; `VERB --help` for its options")
+    parser.add_argument(
+        "verb", choices=[v.replace("_", "-") for v in verbs], help="what to do; `VERB --help` for its options"
+    )
     if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()
         return 0 if argv else 2
-    verb, rest = argv[0], argv[1:]
+    verb, rest = argv[0].replace("-", "_"), argv[1:]
     if verb not in verbs:
-        parser.error(f"unknown verb {verb!r}; choose from {', '.join(verbs)}")
+        parser.error(f"unknown verb {argv[0]!r}; choose from {', '.join(v.replace('_', '-') for v in verbs)}")
     module = importlib.import_module(f"omnitalker_core.commands.{verb}")
-    sub = argparse.ArgumentParser(prog=f"python -m omnitalker_core {verb}", description=module.HELP)
+    sub = argparse.ArgumentParser(prog=f"python -m omnitalker_core {verb.replace('_', '-')}", description=module.HELP)
     sub.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     module.add_arguments(sub)
     args = sub.parse_args(rest)

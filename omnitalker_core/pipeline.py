@@ -2,7 +2,9 @@
 
 Long text is split into sentences grouped into chunks that fit the model's length; every chunk is
 generated after the same reference (continuous voice) and the motion is cross-faded across chunk
-boundaries (continuous head motion).
+boundaries (continuous head motion). Rendering (`render_frames`) animates a portrait with the 25 fps
+codes, relative to the code the portrait itself shows (`rest_codes`), through the model's learned GAN
+renderer when its file carries one and the weightless geometric renderer otherwise.
 """
 
 from __future__ import annotations
@@ -146,3 +148,101 @@ def portrait_of(style: Style) -> np.ndarray:
     if style.portrait is None:
         raise ValueError("this style has no portrait (captured from audio only): connect a portrait IMAGE to render")
     return style.portrait
+
+
+# -- rendering: portrait + 25 fps codes -> frames (one path for the node, the verbs and the bench) --------
+
+
+def render_size(portrait_hw: tuple[int, int], resolution: int = 512) -> tuple[int, int]:
+    """(width, height) of the video: the longer side = resolution, aspect kept, both even (H.264
+    needs even sizes); resolution <= 0 keeps the portrait's own size (rounded down to even)."""
+    h, w = portrait_hw
+    if resolution <= 0:
+        return max(2, w - w % 2), max(2, h - h % 2)
+    scale = resolution / max(h, w)
+    return max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
+
+
+def rest_codes(motion: np.ndarray | torch.Tensor, style: Style | None = None) -> np.ndarray:
+    """The code [61] the portrait itself shows; rendered codes are offsets from it.
+
+    The style's portrait: its tracked code in the reference (the style's first reference motion code).
+    Any other portrait: the motion's first frame, i.e. the portrait is taken to show how the clip starts."""
+    if style is not None and style.ref_motion is not None:
+        return style.ref_motion[0].detach().float().cpu().numpy()
+    codes = torch.as_tensor(motion).detach().float().cpu()
+    if codes.ndim != 2 or codes.shape[0] == 0:
+        raise ValueError(
+            f"motion must be [frames, {motion_code.MOTION_DIM}] with at least one frame, got {tuple(codes.shape)}"
+        )
+    return codes[0].numpy()
+
+
+def renderer_kind(bundle: OmniTalkerBundle | None) -> str:
+    """`gan` when the model file carries learned renderer weights, else `geometric` (weightless)."""
+    if bundle is None or not bundle.renderer_state:
+        return "geometric"
+    kind = (bundle.renderer_config or {}).get("kind")
+    if kind != "gan":
+        where = bundle.path.name if bundle.path is not None else "the model"
+        raise ValueError(f"{where}: renderer weights of unknown kind {kind!r} (this version renders 'gan')")
+    return "gan"
+
+
+def _gan_renderer(bundle: OmniTalkerBundle, portrait: np.ndarray, base_codes, device, size: tuple[int, int]):
+    from omnitalker_core.face.render_gan import GanRenderer, gan_config_from_dict, generator_from_state
+
+    where = bundle.path.name if bundle.path is not None else "the model's renderer"
+    cfg = gan_config_from_dict(bundle.renderer_config or {}, where)
+    gen = generator_from_state(cfg, bundle.renderer_state, where)
+    return GanRenderer(gen, portrait, base_codes, device=device, size=size)
+
+
+def render_frames(
+    portrait: np.ndarray,
+    motion: np.ndarray | torch.Tensor,
+    *,
+    base_codes: np.ndarray | None = None,
+    resolution: int = 512,
+    size: tuple[int, int] | None = None,
+    device: str | torch.device = "cpu",
+    bundle: OmniTalkerBundle | None = None,
+    callback: Callback | None = None,
+    batch: int = 8,
+) -> np.ndarray:
+    """Animate a portrait (RGB uint8 [H, W, 3]) with 61-D codes [F, 61] at 25 fps -> uint8 frames [F, h, w, 3].
+
+    base_codes: the code the portrait shows (`rest_codes`); None = codes are offsets from the portrait.
+    Output size: `size` (width, height) if given, else `render_size(portrait, resolution)`.
+    Renderer: the learned GAN renderer when `bundle` carries its weights (`convert renderer`), else the
+    weightless geometric one; the GAN works at its training size and its correction is resized onto the
+    geometric frame at the output size (`GanRenderer`).
+    `callback(done, total)` runs after every batch of frames; raise inside it to cancel."""
+    codes = torch.as_tensor(motion).detach().float().cpu()
+    if codes.ndim != 2 or codes.shape[1] != motion_code.MOTION_DIM or codes.shape[0] == 0:
+        raise ValueError(
+            f"motion must be [frames, {motion_code.MOTION_DIM}] with at least one frame, got {tuple(codes.shape)}"
+        )
+    portrait = np.ascontiguousarray(portrait)
+    if not portrait.flags.writeable:  # e.g. np.asarray(PIL image); torch warns on read-only arrays
+        portrait = portrait.copy()
+    if portrait.ndim != 3 or portrait.shape[2] != 3 or portrait.dtype != np.uint8:
+        raise ValueError(f"portrait must be an RGB uint8 image [H, W, 3], got {portrait.dtype} {portrait.shape}")
+    width, height = (int(size[0]), int(size[1])) if size is not None else render_size(portrait.shape[:2], resolution)
+    if width < 2 or height < 2:
+        raise ValueError(f"output size must be at least 2x2, got {width}x{height}")
+    if renderer_kind(bundle) == "gan":
+        renderer = _gan_renderer(bundle, portrait, base_codes, device, (width, height))
+    else:
+        from omnitalker_core.face.render_geometric import GeometricRenderer
+
+        renderer = GeometricRenderer(portrait, size=(width, height), base_codes=base_codes, device=device)
+    total = codes.shape[0]
+    out = np.empty((total, height, width, 3), np.uint8)
+    done = 0
+    for chunk in renderer.render_iter(codes.numpy(), batch=batch):
+        out[done : done + len(chunk)] = chunk
+        done += len(chunk)
+        if callback is not None:
+            callback(done, total)
+    return out

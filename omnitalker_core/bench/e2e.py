@@ -5,7 +5,7 @@ library calls the nodes make, with the workflow's settings (`WORKFLOW_A`):
   capture  decode the reference clip (Load Video) + `capture_style` (Capture Style: mel, face tracking)
   generate `pipeline.generate` (Text -> Audio + Motion)
   vocode   `pipeline.vocode` with `vocoder_for(model)` (Vocoder)
-  render   `GeometricRenderer` on the style's portrait, rest pose = the style's first motion code (Render Frames)
+  render   `pipeline.render_frames` on the style's portrait, rest pose = the style's first motion code (Render Frames)
   mux      `write_mp4`, H.264 + AAC (Mux / Save Video)
 Loading the model is reported apart (`setup`): a session loads it once. RTF = sum of the five stages /
 seconds of speech produced; `rtf_cached_style` leaves capture out, which is what re-queueing the
@@ -76,16 +76,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--video", type=Path, default=None, help="keep the last mp4 here (default: a temporary file)")
 
 
-def output_size(portrait_hw: tuple[int, int], resolution: int) -> tuple[int, int]:
-    """(width, height) with the longer side = resolution, even numbers; 0 keeps the portrait's size.
-    The Render Frames node's rule (nodes/synthesis.py, which this package cannot import)."""
-    h, w = portrait_hw
-    if resolution <= 0:
-        return w - w % 2, h - h % 2
-    scale = resolution / max(h, w)
-    return max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
-
-
 def host_command(args: argparse.Namespace) -> str:
     cmd = ["python", "tests/host.py", "bench", str(WORKFLOW.relative_to(PACK)), "--repeats", "2"]
     if Path(args.model).resolve() != Path(DEMO_CHECKPOINT).resolve():
@@ -115,9 +105,8 @@ def run(args: argparse.Namespace) -> dict:
     from omnitalker_core.checkpoints import load_bundle
     from omnitalker_core.eval.speed import StageTimer, real_time_factor
     from omnitalker_core.face import tracker  # noqa: F401  (imported before timing: import cost is not a stage)
-    from omnitalker_core.face.render_geometric import GeometricRenderer
     from omnitalker_core.motion import VIDEO_FPS
-    from omnitalker_core.pipeline import generate, portrait_of, vocode
+    from omnitalker_core.pipeline import generate, portrait_of, render_frames, rest_codes, vocode
     from omnitalker_core.style import capture_style
     from omnitalker_core.video import read_video, write_mp4
     from omnitalker_core.vocoder import vocoder_for
@@ -170,11 +159,10 @@ def run(args: argparse.Namespace) -> dict:
             with timer("vocode"), torch.inference_mode():
                 wave = vocode(vocoder, gen.mel)
             with timer("render"):
-                face = portrait_of(style)
-                base = None if style.ref_motion is None else style.ref_motion[0].float().cpu().numpy()
-                size = output_size(face.shape[:2], args.resolution)
-                renderer = GeometricRenderer(face, size=size, base_codes=base, device=device)
-                video = renderer.render(gen.motion.numpy())
+                video = render_frames(
+                    portrait_of(style), gen.motion, base_codes=rest_codes(gen.motion, style),
+                    resolution=args.resolution, device=device, bundle=bundle,
+                )  # fmt: skip
             with timer("mux"):
                 write_mp4(out, video, VIDEO_FPS, wave.numpy(), audio_lib.SAMPLE_RATE, overwrite=True)
             seconds = wave.numel() / audio_lib.SAMPLE_RATE

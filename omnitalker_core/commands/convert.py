@@ -3,6 +3,7 @@
     convert f5 --checkpoint model_1250000.safetensors [--vocab vocab.txt] --out omnitalker_f5.safetensors
     convert vocos --checkpoint pytorch_model.bin [--config config.yaml] --out vocos.safetensors
     convert vocos --checkpoint pytorch_model.bin --into omnitalker_f5.safetensors [--overwrite]
+    convert renderer --generator RUN/generator.safetensors --into MODEL.safetensors [--out NEW] [--overwrite]
 
 F5-TTS: the EMA weights become the audio branch and the text embedding, unchanged (the fusion gates
 of the audio branch start at zero, so the converted model *is* F5-TTS until it is fine-tuned); the
@@ -12,6 +13,9 @@ the paper's 4 single-modality blocks after 22 fusion blocks (PAPER.md).
 Vocos: weights stored as `vocoder.*` with `vocoder_config` metadata, either in a vocoder-only file
 (`--out`, read back with `load_vocoder_file`) or added to a model file (`--into`), which is written
 to a new name unless `--overwrite`; every write goes to a temporary file renamed into place.
+GAN renderer: a `train-renderer` run's generator stored as `renderer.*` with `renderer_config`
+metadata ({"kind": "gan", ...}) in a copy of a model file (`--into`, `--out` or MODEL_renderer.safetensors,
+the model itself only with `--overwrite` and no `--out`); the Render Frames node and `render_frames` use it.
 Foreign files are read with safetensors or `torch.load(weights_only=True)`: nothing is unpickled.
 """
 
@@ -41,14 +45,14 @@ from omnitalker_core.model.config import FlowConfig
 from omnitalker_core.model.flow import FlowMatching
 from omnitalker_core.text.tokenizer import DEFAULT_VOCAB, CharTokenizer
 
-HELP = "convert F5-TTS or Vocos weights into OmniTalker .safetensors files"
+HELP = "convert F5-TTS or Vocos weights, or a trained GAN renderer, into OmniTalker .safetensors files"
 log = logging.getLogger(__name__)
 
 PAPER_FUSION_DEPTH = 22  # PAPER.md: 22 audio-visual fusion blocks, then single-modality blocks
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="source", required=True, metavar="{f5,vocos}")
+    sub = parser.add_subparsers(dest="source", required=True, metavar="{f5,vocos,renderer}")
     f5 = sub.add_parser("f5", help="F5-TTS v1 checkpoint -> OmniTalker model (audio branch = F5-TTS)")
     f5.add_argument(
         "--checkpoint", required=True, type=Path, help="F5-TTS model_*.safetensors or .pt (EMA weights are used)"
@@ -83,6 +87,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     vo.add_argument("--overwrite", action="store_true", help="replace the destination file (atomically)")
 
+    re_ = sub.add_parser(
+        "renderer", help="trained GAN renderer (train-renderer run) -> renderer weights in a model file"
+    )
+    re_.add_argument(
+        "--generator", required=True, type=Path, help="RUN/generator.safetensors written by `train-renderer`"
+    )
+    re_.add_argument("--into", required=True, type=Path, help="the OmniTalker model to add the renderer to")
+    re_.add_argument(
+        "--out", type=Path, default=None, help="write here (default: MODEL_renderer.safetensors beside it)"
+    )
+    re_.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out, or without --out the model file itself"
+    )
+
 
 # ---- helpers ----------------------------------------------------------------------------------
 
@@ -112,6 +130,21 @@ def _read_foreign(path: Path, what: str) -> dict[str, torch.Tensor]:
     if not state:
         raise ValueError(f"{path.name}: holds no tensors; expected {what}")
     return state
+
+
+def _write_part(into: Path, dest: Path, prefix: str, part: dict[str, torch.Tensor], meta: dict[str, str]) -> Path:
+    """Copy the model file `into` to `dest` (atomically; may be `into` itself) with its `prefix*` tensors
+    replaced by `part` and `meta` merged into its metadata; every other tensor keeps its dtype."""
+    old_meta = dict(read_metadata(into))
+    if "model_config" not in old_meta:
+        raise ValueError(f"{into.name} holds no generator: --into needs an OmniTalker model file")
+    try:
+        with safe_open(str(into), framework="pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys() if not k.startswith(prefix)}
+    except (SafetensorError, OSError, RuntimeError) as e:
+        raise ValueError(f"{into.name}: cannot read weights (truncated or corrupt file?): {e}") from e
+    tensors.update(part)
+    return _atomic_save(tensors, {**old_meta, **meta}, dest)
 
 
 # ---- F5-TTS -------------------------------------------------------------------------------------
@@ -259,21 +292,46 @@ def convert_vocos(
         path = _atomic_save(vocoder, meta, out)
     else:
         into = Path(into)
-        meta = dict(read_metadata(into))
-        if "model_config" not in meta:
-            raise ValueError(f"{into.name} holds no generator: --into needs an OmniTalker model file")
-        try:
-            with safe_open(str(into), framework="pt") as f:
-                tensors = {k: f.get_tensor(k) for k in f.keys() if not k.startswith("vocoder.")}
-        except (SafetensorError, OSError, RuntimeError) as e:
-            raise ValueError(f"{into.name}: cannot read weights (truncated or corrupt file?): {e}") from e
-        tensors.update(vocoder)
-        meta["vocoder_config"] = json.dumps(cfg)
         dest = into if overwrite else into.with_name(f"{into.stem}_vocos{into.suffix}")
         if dest != into and dest.exists():
             raise FileExistsError(f"{dest} exists; remove it, or pass --overwrite to replace {into.name} itself")
-        path = _atomic_save(tensors, meta, dest)
+        path = _write_part(into, dest, "vocoder.", vocoder, {"vocoder_config": json.dumps(cfg)})
     log.info("wrote %s: Vocos weights from %s", path, checkpoint.name)
+    return path
+
+
+# ---- GAN renderer -------------------------------------------------------------------------------
+
+
+def convert_renderer(
+    generator: str | Path, into: str | Path, *, out: str | Path | None = None, overwrite: bool = False
+) -> Path:
+    """A trained generator (`train-renderer` run) -> `renderer.*` tensors + `renderer_config` metadata
+    ({"kind": "gan", GanConfig fields, "step"}) in a copy of the model file `into` (or `into` itself with
+    overwrite and no `out`); `render_frames(..., bundle=load_bundle(path))` then renders with it."""
+    from dataclasses import asdict
+
+    from omnitalker_core.face.render_gan import read_generator_file
+
+    generator, into = Path(generator), Path(into)
+    if not generator.is_file():
+        raise ValueError(
+            f"GAN renderer weights not found: {generator} (a `train-renderer --out RUN` run writes RUN/generator.safetensors)"
+        )
+    cfg, state, extra = read_generator_file(generator)
+    if out is not None:
+        dest = Path(out)
+        _check_out(dest, overwrite)
+    else:
+        dest = into if overwrite else into.with_name(f"{into.stem}_renderer{into.suffix}")
+        if dest != into and dest.exists():
+            raise FileExistsError(f"{dest} exists; pass --out NEW, or --overwrite to replace {into.name} itself")
+    renderer_config = {"kind": "gan", **asdict(cfg)}
+    if "step" in extra:
+        renderer_config["step"] = extra["step"]
+    part = {f"renderer.{k}": v for k, v in state.items()}
+    path = _write_part(into, dest, "renderer.", part, {"renderer_config": json.dumps(renderer_config)})
+    log.info("wrote %s: GAN renderer (%d px, step %s) from %s", path, cfg.size, extra.get("step"), generator)
     return path
 
 
@@ -301,8 +359,10 @@ def run(args: argparse.Namespace) -> int:
                 dim_head=args.dim_head, motion_width=args.motion_width, use_ema=not args.no_ema, seed=args.seed,
                 overwrite=args.overwrite,
             )  # fmt: skip
-        else:
+        elif args.source == "vocos":
             convert_vocos(args.checkpoint, args.config, out=args.out, into=args.into, overwrite=args.overwrite)
+        else:
+            convert_renderer(args.generator, args.into, out=args.out, overwrite=args.overwrite)
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         log.error("%s", e)
         return 1

@@ -3,7 +3,8 @@
 With no model or reference given it uses the bundled demo checkpoint and the bundled reference
 clip (`workflows/assets/omnitalker_reference.mp4` + `.txt`, its transcript).
 Stages (each timed): load model, read reference, capture style (face tracking + mel), generate
-(flow-matching ODE), vocode, render (geometric renderer on the reference's portrait), mux.
+(flow-matching ODE), vocode, render (`pipeline.render_frames` on the reference's portrait: the model's
+GAN renderer when its file carries one, else the geometric renderer), mux.
 RTF = (generate + vocode + render + mux) / speech seconds: text -> mp4 once model and style are
 ready (they are loaded once per session and reused); `rtf_total` counts every stage.
 """
@@ -16,7 +17,6 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from omnitalker_core.checkpoints import REFERENCE_CLIP, REFERENCE_TRANSCRIPT
@@ -51,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speed", type=float, default=1.0, help="speaking-rate factor (0.25..4)")
     p.add_argument("--cfg-audio", type=float, default=2.0, help="classifier-free guidance of the audio branch")
     p.add_argument("--cfg-motion", type=float, default=2.5, help="classifier-free guidance of the motion branch")
+    p.add_argument(
+        "--resolution", type=int, default=0, help="longer side of the video in pixels (default 0: the portrait's size)"
+    )
     p.add_argument("--wav", default=None, help="also write the speech as a WAV file")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
@@ -85,15 +88,6 @@ def _check_outputs(args: argparse.Namespace) -> list[Path]:
     return paths
 
 
-def portrait_code(style, frames: np.ndarray, fps: float) -> np.ndarray:
-    """The 61-D code the portrait frame itself shows (the renderer animates relative to it)."""
-    from omnitalker_core import audio as audio_lib
-
-    idx = next((i for i, f in enumerate(frames) if np.array_equal(f, style.portrait)), 0)
-    k = min(style.ref_motion.shape[0] - 1, round(idx / fps * audio_lib.MEL_FPS))
-    return style.ref_motion[k].numpy()
-
-
 def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
@@ -106,9 +100,8 @@ def _run(args: argparse.Namespace) -> int:
     from omnitalker_core import audio as audio_lib
     from omnitalker_core.checkpoints import load_bundle
     from omnitalker_core.eval.speed import StageTimer, real_time_factor
-    from omnitalker_core.face.render_geometric import GeometricRenderer
     from omnitalker_core.motion import VIDEO_FPS
-    from omnitalker_core.pipeline import generate, portrait_of, vocode
+    from omnitalker_core.pipeline import generate, portrait_of, render_frames, rest_codes, vocode
     from omnitalker_core.style import capture_style
     from omnitalker_core.video import read_video, write_mp4
     from omnitalker_core.vocoder import vocoder_for
@@ -142,8 +135,10 @@ def _run(args: argparse.Namespace) -> int:
     with stage("vocode"):
         wave = vocode(vocoder, gen.mel)
     with stage("render"):
-        renderer = GeometricRenderer(portrait_of(style), base_codes=portrait_code(style, frames, fps))
-        video = renderer.render(gen.motion.numpy())
+        video = render_frames(
+            portrait_of(style), gen.motion, base_codes=rest_codes(gen.motion, style), resolution=args.resolution,
+            bundle=bundle,
+        )  # fmt: skip
     with stage("mux"):
         write_mp4(out, video, VIDEO_FPS, wave.numpy(), audio_lib.SAMPLE_RATE, overwrite=args.overwrite)
         if args.wav:

@@ -1,4 +1,5 @@
-"""`render`: portrait image + motion CSV -> H.264 mp4 through the geometric renderer."""
+"""`render`: portrait image + motion CSV -> H.264 mp4 (`pipeline.render_frames`: the geometric renderer,
+or the learned GAN renderer of a model file given with --model)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs=2,
         metavar=("W", "H"),
         default=None,
-        help="output size in pixels (default: the portrait's)",
+        help="output size in pixels (default: --resolution)",
+    )
+    parser.add_argument(
+        "--resolution",
+        type=int,
+        default=0,
+        help="longer side of the output, aspect kept (default 0: the portrait's size)",
+    )
+    parser.add_argument(
+        "--model", default=None, help="OmniTalker .safetensors whose learned (GAN) renderer to use (default: geometric)"
     )
     parser.add_argument(
         "--fps", type=float, default=None, help="frame rate of the CSV (default: from its timecodes, else 25)"
@@ -43,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from omnitalker_core import motion
-    from omnitalker_core.face.render_geometric import GeometricRenderer
+    from omnitalker_core.pipeline import render_frames, renderer_kind, rest_codes
     from omnitalker_core.video import read_audio, write_mp4
 
     out = Path(args.out)
@@ -52,11 +62,26 @@ def run(args: argparse.Namespace) -> int:
         return 1
     portrait = np.asarray(Image.open(args.portrait).convert("RGB"))
     codes, fps = motion.load_csv(args.motion, args.fps)
+    bundle = None
+    if args.model:
+        from omnitalker_core.checkpoints import load_bundle
+
+        try:
+            bundle = load_bundle(args.model)
+        except (ValueError, FileNotFoundError) as e:
+            log.error("%s", e)
+            return 1
     # by default the first frame of the CSV is taken as the portrait's own expression and pose
-    base = None if args.relative else codes[0]
+    base = None if args.relative else rest_codes(codes)
     t0 = time.perf_counter()
-    renderer = GeometricRenderer(portrait, size=tuple(args.size) if args.size else None, base_codes=base)
-    frames = renderer.render(codes)
+    try:
+        frames = render_frames(
+            portrait, codes, base_codes=base, resolution=args.resolution, size=tuple(args.size) if args.size else None,
+            bundle=bundle,
+        )  # fmt: skip
+    except ValueError as e:
+        log.error("%s", e)
+        return 1
     dt = time.perf_counter() - t0
     audio, sr = None, 24000
     if args.audio:
@@ -66,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
         "frames": len(frames),
         "fps": fps,
         "render_fps": len(frames) / dt,
-        "size": [renderer.width, renderer.height],
+        "size": [int(frames.shape[2]), int(frames.shape[1])],
+        "renderer": renderer_kind(bundle),
         "out": str(out),
     }
     log.info("rendered %d frames at %.1f FPS -> %s", len(frames), summary["render_fps"], out)

@@ -17,7 +17,7 @@ Shape legend: b - batch, c - channels, h w - image, d - code embedding.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,7 @@ class GanConfig:
 
 
 IN_CHANNELS = 3 + 3 + 2  # geometric frame, reference frame, warp field
+GENERATOR_FORMAT = "omnitalker-gan-renderer"  # metadata `format` of a generator.safetensors
 
 
 def _ch(cfg: GanConfig, level: int) -> int:
@@ -136,58 +137,125 @@ def save_generator(path: str | Path, gen: Generator, extra: dict | None = None) 
     """Generator weights as safetensors; the config (JSON) and `extra` in the metadata."""
     from safetensors.torch import save_file
 
-    meta = {"format": "omnitalker-gan-renderer", "config": json.dumps(asdict(gen.cfg))}
+    meta = {"format": GENERATOR_FORMAT, "config": json.dumps(asdict(gen.cfg))}
     for k, v in (extra or {}).items():
         meta[k] = json.dumps(v)
     state = {k: v.detach().cpu().contiguous() for k, v in gen.state_dict().items()}
     save_file(state, str(path), metadata=meta)
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+def gan_config_from_dict(d: dict, where: str) -> GanConfig:
+    """GanConfig from a metadata dict; unknown keys (e.g. `kind`, `step`) are ignored."""
+    names = {f.name for f in fields(GanConfig)}
+    try:
+        return GanConfig(**{k: v for k, v in d.items() if k in names})
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where}: broken GAN renderer config {d!r}: {e}") from e
+
+
+def generator_from_state(cfg: GanConfig, state: dict[str, torch.Tensor], where: str) -> Generator:
+    """A Generator with `state` loaded (float32, strict); ValueError naming `where` when they do not fit."""
+    gen = Generator(cfg)
+    try:
+        gen.load_state_dict({k: v.float() for k, v in state.items()})
+    except RuntimeError as e:  # missing/unexpected keys, shape mismatches
+        raise ValueError(f"{where}: GAN renderer weights do not match its config: {str(e)[:400]}") from e
+    return gen.eval()
+
+
+def read_generator_file(path: str | Path) -> tuple[GanConfig, dict[str, torch.Tensor], dict]:
+    """(config, weights, extra metadata such as the training step) of a `generator.safetensors`.
+
+    Raises FileNotFoundError when absent and ValueError naming the file when it is not one."""
+    from safetensors import SafetensorError, safe_open
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"GAN renderer weights not found: {path} (train them with omnitalker_core.face.train_gan)"
+            f"GAN renderer weights not found: {path} (train them with `python -m omnitalker_core train-renderer`)"
         )
-    with safe_open(str(path), "pt") as fh:
-        meta = fh.metadata() or {}
-    if meta.get("format") != "omnitalker-gan-renderer":
-        raise ValueError(f"{path} is not a GAN renderer file (metadata format={meta.get('format')!r})")
-    gen = Generator(GanConfig(**json.loads(meta["config"])))
-    gen.load_state_dict(load_file(str(path)))
-    return gen.to(device).eval()
+    try:
+        with safe_open(str(path), "pt") as fh:
+            meta = fh.metadata() or {}
+            state = {k: fh.get_tensor(k) for k in fh.keys()} if meta.get("format") == GENERATOR_FORMAT else {}
+    except (SafetensorError, OSError, RuntimeError, ValueError) as e:
+        raise ValueError(f"{path} is not a readable safetensors file (truncated or corrupt?): {e}") from e
+    if meta.get("format") != GENERATOR_FORMAT:
+        raise ValueError(
+            f"{path} is not a GAN renderer file (metadata format={meta.get('format')!r}, expected "
+            f"{GENERATOR_FORMAT!r}: the generator.safetensors a train-renderer run writes)"
+        )
+    try:
+        cfg = gan_config_from_dict(json.loads(meta["config"]), str(path))
+        extra = {k: json.loads(v) for k, v in meta.items() if k not in ("format", "config")}
+    except (KeyError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: broken GAN renderer metadata ({e})") from e
+    generator_from_state(cfg, state, str(path))  # the weights must fit the config
+    return cfg, state, extra
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:
+    cfg, state, _ = read_generator_file(path)
+    return generator_from_state(cfg, state, str(path)).to(device)
+
+
+def landmarks_at(points: np.ndarray, image_hw: tuple[int, int], size: int | tuple[int, int]) -> np.ndarray:
+    """Landmarks [n, 3] in pixels of an image [h, w] -> pixels of that image resized to `size` (square
+    side, or (width, height)); z scaled like x and y. Faces are detected at full resolution: a
+    64..128 px working size may lose them."""
+    h, w = image_hw
+    out_w, out_h = (size, size) if isinstance(size, int) else size
+    sx, sy = out_w / w, out_h / h
+    return (np.asarray(points, np.float32) * np.array([sx, sy, (sx * sy) ** 0.5], np.float32)).astype(np.float32)
 
 
 class GanRenderer:
     """Portrait + codes -> frames with a trained generator on top of the geometric renderer.
 
-    Same call pattern as `GeometricRenderer`; frames come out at the generator's working size."""
+    Same call pattern as `GeometricRenderer`. The generator works at its training size (size x size:
+    the portrait is resized to a square, as the training clips were). With `size` = (width, height)
+    other than that, the frames are the geometric renderer's at `size` plus the generator's residual
+    (its output minus its geometric input) resized to `size`: sharp where the warp is right, the learned
+    correction (shading, mouth, teeth) where it is not."""
 
     def __init__(
         self, generator: Generator, portrait: np.ndarray, base_codes: np.ndarray | None = None, device: str | torch.device = "cpu",
-        landmarks: np.ndarray | None = None,
+        landmarks: np.ndarray | None = None, size: tuple[int, int] | None = None,
     ):  # fmt: skip
-        from omnitalker_core.face.render_geometric import GeometricRenderer
+        from omnitalker_core.face.render_geometric import GeometricRenderer, fit_portrait
 
         self.gen = generator.to(device).eval()
-        size = generator.cfg.size
+        work = generator.cfg.size
+        portrait = np.asarray(portrait)
+        out = (work, work) if size is None else (int(size[0]), int(size[1]))
+        native = None
+        if landmarks is None and portrait.ndim == 3 and {portrait.shape[:2], out[::-1]} != {(work, work)}:
+            native = fit_portrait(portrait)[0]  # detect once, at the portrait's own resolution
+            landmarks = landmarks_at(native, portrait.shape[:2], work)
         self.geometric = GeometricRenderer(
-            portrait, size=(size, size), base_codes=base_codes, device=device, landmarks=landmarks
+            portrait, size=(work, work), base_codes=base_codes, device=device, landmarks=landmarks
         )
+        self.full = None
+        if out != (work, work):
+            pts = None if native is None else landmarks_at(native, portrait.shape[:2], out)
+            self.full = GeometricRenderer(portrait, size=out, base_codes=base_codes, device=device, landmarks=pts)
+        self.width, self.height = out
         self.reference = self.geometric.image  # 1 3 h w
 
     @torch.inference_mode()
     def render_tensor(self, codes: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Codes [f, 61] -> float frames [f, 3, height, width] in 0..1."""
         geo, warp = self.geometric.render_with_flow(codes)
         c = torch.as_tensor(
             np.asarray(codes.cpu() if isinstance(codes, torch.Tensor) else codes),
             dtype=torch.float32,
             device=geo.device,
         )
-        return self.gen(geo, self.reference.expand(len(geo), -1, -1, -1), warp, c)
+        out = self.gen(geo, self.reference.expand(len(geo), -1, -1, -1), warp, c)
+        if self.full is None:
+            return out
+        residual = F.interpolate(out - geo, size=(self.height, self.width), mode="bilinear", align_corners=False)
+        return (self.full.render_tensor(codes) + residual).clamp(0, 1)
 
     def render_iter(self, codes: np.ndarray | torch.Tensor, batch: int = 8):
         for i in range(0, len(codes), batch):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,8 +61,10 @@ class ClipData:
 
 @dataclass
 class TrainLog:
-    step: int
+    step: int  # the step reached (and saved)
     losses: list[dict] = field(default_factory=list)
+    start_step: int = 0  # the step the run resumed from (0 for a fresh run)
+    interrupted: bool = False  # stopped by Ctrl-C (KeyboardInterrupt); the state was saved
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -75,10 +78,12 @@ def prepare_clip(
 ) -> ClipData:
     """Frames uint8 [f, H, W, 3] + codes [f, 61] -> cached tensors at size x size.
 
-    landmarks: the reference frame's landmarks [478, 3] at `size` (skips detection; tests)."""
+    landmarks: the reference frame's landmarks [478, 3] at `size` (skips detection, e.g. taken from
+    the tracker); without them the face is detected in the full-resolution reference frame."""
     import cv2
 
-    from omnitalker_core.face.render_geometric import GeometricRenderer
+    from omnitalker_core.face.render_gan import landmarks_at
+    from omnitalker_core.face.render_geometric import GeometricRenderer, fit_portrait
 
     frames = np.asarray(frames)
     codes = np.asarray(codes, np.float32)
@@ -86,6 +91,9 @@ def prepare_clip(
         raise ValueError(
             f"prepare_clip: need frames [F, H, W, 3] and codes [F, 61] with equal F, got {frames.shape} and {codes.shape}"
         )
+    if landmarks is None:
+        ref = frames[reference_index]
+        landmarks = landmarks_at(fit_portrait(ref)[0], ref.shape[:2], size)
     small = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])
     geo = GeometricRenderer(small[reference_index], base_codes=codes[reference_index], landmarks=landmarks)
     g, w = [], []
@@ -113,7 +121,9 @@ def train_gan(
     tcfg: TrainConfig = TrainConfig(),
     device: str = "cpu",
 ) -> TrainLog:
-    """Train (or resume, if run_dir/state.pt exists) the GAN renderer on cached clips."""
+    """Train (or resume, if run_dir/state.pt exists) the GAN renderer on cached clips.
+
+    Ctrl-C (KeyboardInterrupt) stops at the current step and saves, so the run resumes from there."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(tcfg.seed)
@@ -140,68 +150,72 @@ def train_gan(
     if any(c.target.shape[-1] != cfg.size for c in clips):
         raise ValueError(f"train_gan: clips must be prepared at size {cfg.size}")
     rng = np.random.default_rng(tcfg.seed + step)
-    out = TrainLog(step)
+    out = TrainLog(step, start_step=step)
     t0 = time.perf_counter()
 
-    def save() -> None:
-        torch.save(
-            {
-                "gen": gen.state_dict(),
-                "disc": disc.state_dict(),
-                "opt_g": opt_g.state_dict(),
-                "opt_d": opt_d.state_dict(),
-                "step": step,
-                "config": list(vars(cfg).values()),
-            },
-            state_path,
-        )
-        save_generator(run_dir / "generator.safetensors", gen, {"step": step})
+    def save() -> None:  # temp files renamed into place: a second Ctrl-C cannot leave a broken run
+        state = {
+            "gen": gen.state_dict(),
+            "disc": disc.state_dict(),
+            "opt_g": opt_g.state_dict(),
+            "opt_d": opt_d.state_dict(),
+            "step": step,
+            "config": list(vars(cfg).values()),
+        }
+        torch.save(state, state_path.with_name(state_path.name + ".tmp"))
+        save_generator(run_dir / "generator.safetensors.tmp", gen, {"step": step})
+        os.replace(state_path.with_name(state_path.name + ".tmp"), state_path)
+        os.replace(run_dir / "generator.safetensors.tmp", run_dir / "generator.safetensors")
 
-    while step < tcfg.steps:
-        ci = int(rng.integers(len(clips)))
-        clip = clips[ci]
-        idx = torch.from_numpy(rng.integers(0, len(clip.codes), tcfg.batch))
-        tgt, geo, warp, codes = (x[idx].to(device) for x in (clip.target, clip.geometric, clip.warp, clip.codes))
-        ref = clip.reference.to(device).expand(len(idx), -1, -1, -1)
-        fake = gen(geo, ref, warp, codes)
-        adv_on = step >= tcfg.adv_start and tcfg.w_adv > 0
-        # discriminator: hinge loss
-        loss_d = torch.zeros((), device=device)
-        if adv_on:
-            real_logit, _ = disc(tgt, geo)
-            fake_logit, _ = disc(fake.detach(), geo)
-            loss_d = F.relu(1 - real_logit).mean() + F.relu(1 + fake_logit).mean()
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-        # generator
-        l1 = _multiscale_l1(fake, tgt)
-        loss_g = tcfg.w_l1 * l1
-        fm = adv = torch.zeros((), device=device)
-        if adv_on:
-            fake_logit, fake_feats = disc(fake, geo)
-            with torch.no_grad():
-                _, real_feats = disc(tgt, geo)
-            fm = sum(F.l1_loss(a, b) for a, b in zip(fake_feats, real_feats)) / len(fake_feats)
-            adv = -fake_logit.mean()
-            loss_g = loss_g + tcfg.w_fm * fm + tcfg.w_adv * adv
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        step += 1
-        if step % 20 == 0 or step == tcfg.steps:
-            rec = {
-                "step": step,
-                "l1": l1.item(),
-                "fm": float(fm.detach()),
-                "adv": float(adv.detach()),
-                "d": float(loss_d.detach()),
-                "s": time.perf_counter() - t0,
-            }
-            out.losses.append(rec)
-            log.info("gan step %(step)d l1 %(l1).4f fm %(fm).4f adv %(adv).3f d %(d).3f (%(s).0f s)", rec)
-        if step % tcfg.save_every == 0:
-            save()
+    try:
+        while step < tcfg.steps:
+            ci = int(rng.integers(len(clips)))
+            clip = clips[ci]
+            idx = torch.from_numpy(rng.integers(0, len(clip.codes), tcfg.batch))
+            tgt, geo, warp, codes = (x[idx].to(device) for x in (clip.target, clip.geometric, clip.warp, clip.codes))
+            ref = clip.reference.to(device).expand(len(idx), -1, -1, -1)
+            fake = gen(geo, ref, warp, codes)
+            adv_on = step >= tcfg.adv_start and tcfg.w_adv > 0
+            # discriminator: hinge loss
+            loss_d = torch.zeros((), device=device)
+            if adv_on:
+                real_logit, _ = disc(tgt, geo)
+                fake_logit, _ = disc(fake.detach(), geo)
+                loss_d = F.relu(1 - real_logit).mean() + F.relu(1 + fake_logit).mean()
+                opt_d.zero_grad(set_to_none=True)
+                loss_d.backward()
+                opt_d.step()
+            # generator
+            l1 = _multiscale_l1(fake, tgt)
+            loss_g = tcfg.w_l1 * l1
+            fm = adv = torch.zeros((), device=device)
+            if adv_on:
+                fake_logit, fake_feats = disc(fake, geo)
+                with torch.no_grad():
+                    _, real_feats = disc(tgt, geo)
+                fm = sum(F.l1_loss(a, b) for a, b in zip(fake_feats, real_feats)) / len(fake_feats)
+                adv = -fake_logit.mean()
+                loss_g = loss_g + tcfg.w_fm * fm + tcfg.w_adv * adv
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            step += 1
+            if step % 20 == 0 or step == tcfg.steps:
+                rec = {
+                    "step": step,
+                    "l1": l1.item(),
+                    "fm": float(fm.detach()),
+                    "adv": float(adv.detach()),
+                    "d": float(loss_d.detach()),
+                    "s": time.perf_counter() - t0,
+                }
+                out.losses.append(rec)
+                log.info("gan step %(step)d l1 %(l1).4f fm %(fm).4f adv %(adv).3f d %(d).3f (%(s).0f s)", rec)
+            if step % tcfg.save_every == 0:
+                save()
+    except KeyboardInterrupt:
+        out.interrupted = True
+        log.warning("interrupted at step %d; saving %s", step, run_dir)
     save()
     out.step = step
     return out
