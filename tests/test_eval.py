@@ -256,6 +256,125 @@ def test_harvard_ground_truth_is_rendered_by_the_corpus_generator():
     assert sample.motion.shape[0] == round(n / audio_lib.MEL_FPS * motion_code.VIDEO_FPS)
 
 
+def _seen_manifest() -> dict:
+    """_manifest() plus training speakers with heldout_sentence utterances: accents, rates and counts vary."""
+    m = _manifest()
+    train = {  # id: (voice, variant, rate, heldout_sentence utterances)
+        "t_us": ("en-us", "m3", 160, 9),
+        "t_en": ("en", "victor", 141, 7),
+        "t_rp": ("en-gb-x-rp", "michel", 147, 7),
+        "t_us2": ("en-us", "travis", 151, 6),
+        "t_few": ("en", "Reed", 170, 5),  # fits the rule, but fewer references than the four above
+        "t_fast": ("en-us", "shelby", 198, 12),  # too fast
+        "t_klatt": ("en", "klatt6", 150, 12),  # klatt variant
+        "t_wales": ("en-gb-x-gbcwmd", "caleb", 150, 12),  # accent Whisper misreads
+    }
+    for sid, (voice, variant, rate, n) in train.items():
+        m["speakers"][sid] = {"split": "train", "voice": voice, "variant": variant, "rate": rate}
+        for j in range(n):
+            m["utterances"].append({"id": f"{sid}_h{j}", "speaker": sid, "split": "heldout_sentence",
+                                    "text": f"h {j}", "num_frames": 300, "duration": 3.2})  # fmt: skip
+        m["utterances"].append({"id": f"{sid}_tr", "speaker": sid, "split": "train", "text": "x",
+                                "num_frames": 300, "duration": 3.2})  # fmt: skip
+    m["utterances"].append({"id": "t_us_short", "speaker": "t_us", "split": "heldout_sentence", "text": "s",
+                            "num_frames": 100, "duration": 1.0})  # fmt: skip
+    return m
+
+
+def test_seen_speakers_rule_accent_rate_and_references():
+    m = _seen_manifest()
+    assert protocol.seen_speakers(m) == ["t_en", "t_rp", "t_us", "t_us2"]
+    assert protocol.seen_speakers(m, count=2) == ["t_en", "t_us"]  # most references first; ties by id
+    assert protocol.heldout_speakers(m) == ["spk0", "spk1", "spk2"]  # the held-out set is unchanged
+    m2 = _manifest()
+    with pytest.raises(ValueError, match="seen-speaker evaluation needs"):
+        protocol.seen_speakers(m2)
+
+
+@pytest.mark.parametrize("targets", ["harvard", "corpus"])
+def test_seen_protocol_uses_heldout_sentence_split_and_swapped_references(targets):
+    m = _seen_manifest()
+    p = protocol.build_protocol(m, max_items=8, pool_size=12, targets=targets, speaker_set="seen")
+    assert p.speaker_set == "seen" and p.split == "heldout_sentence" and p.targets == targets
+    assert sorted(p.pools) == ["t_en", "t_rp", "t_us", "t_us2"]
+    split = {u["id"]: u["split"] for u in m["utterances"]}
+    refs = {it.reference["id"] for it in p.items}
+    for it in p.items:
+        assert it.target["speaker"] == it.reference["speaker"] == it.speaker
+        assert split[it.reference["id"]] == split[it.other_reference["id"]] == "heldout_sentence"
+        assert it.other_reference["speaker"] != it.speaker
+        assert it.other_reference["id"] in refs  # the wrong reference is another item's own reference
+        assert 2.0 <= it.reference["duration"] <= 8.0
+        if targets == "harvard":
+            assert it.target["source"] == "harvard"
+        else:
+            assert split[it.target["id"]] == "heldout_sentence" and it.target["id"] not in refs
+    assert len(refs) == 8  # 2 rounds x 4 speakers
+    pooled = [u for us in p.pools.values() for u in us]
+    used = refs | {it.target["id"] for it in p.items}
+    assert not {u["id"] for u in pooled} & used
+    assert all(split[u["id"]] == "heldout_sentence" for u in pooled)
+    assert {s: len(us) for s, us in p.pools.items()}["t_us2"] == (4 if targets == "harvard" else 2)
+    again = protocol.build_protocol(m, max_items=8, pool_size=12, targets=targets, speaker_set="seen")
+    assert again == p  # deterministic
+    with pytest.raises(ValueError, match="lower --max-items"):
+        protocol.build_protocol(m, max_items=24, targets=targets, speaker_set="seen")
+
+
+def test_seen_protocol_override_and_heldout_unchanged():
+    m = _seen_manifest()
+    p = protocol.build_protocol(m, max_items=3, pool_size=4, speaker_set="seen", speakers=["t_us", "t_fast"])
+    assert sorted(p.pools) == ["t_fast", "t_us"] and [it.speaker for it in p.items] == ["t_fast", "t_us", "t_fast"]
+    with pytest.raises(ValueError, match="training speakers"):
+        protocol.build_protocol(m, max_items=2, speaker_set="seen", speakers=["spk0", "t_us"])
+    with pytest.raises(ValueError, match="speaker_set"):
+        protocol.build_protocol(m, max_items=2, speaker_set="train")
+    # the held-out protocol ignores the extra speakers and utterances
+    h = protocol.build_protocol(m, max_items=6, pool_size=4, seed=2)
+    assert h == protocol.build_protocol(_manifest(), max_items=6, pool_size=4, seed=2, speaker_set="heldout")
+    assert h.split == "heldout_speaker"
+
+
+def test_speaker_sets_of_config():
+    from omnitalker_core.eval.runner import EvalConfig
+
+    assert EvalConfig().speakers == "both" and EvalConfig().speaker_sets == ("heldout", "seen")
+    assert EvalConfig(speakers="seen").speaker_sets == ("seen",)
+    with pytest.raises(ValueError, match="speakers"):
+        EvalConfig(speakers="all")
+
+
+def test_wer_target_taken_on_the_set_whose_ground_truth_asr_works():
+    def rows(model_wer, gt_wer, voice):
+        return {"rows": {
+            "model": {"wer": model_wer, "voice_nearest": voice, "motion_nearest": 0.5, "sync_abs_lag_ms": 30.0,
+                      "rtf": 0.7},
+            "ground_truth": {"wer": gt_wer},
+        }}  # fmt: skip
+
+    sets = {"heldout": rows(1.0, 0.69, 0.25), "seen": rows(0.4, 0.3, 1.0)}
+    t = report.check_targets_for_sets(sets)
+    assert t["wer"]["speaker_set"] == "seen" and t["wer"]["met"] is True and t["wer"]["goal"] == pytest.approx(0.45)
+    assert t["wer"]["ground_truth_wer_by_set"] == {"heldout": 0.69, "seen": 0.3} and "< 0.5" in t["wer"]["rule"]
+    assert t["voice_nearest"]["speaker_set"] == "heldout" and t["voice_nearest"]["met"] is False
+    sets["seen"]["rows"]["model"]["wer"] = 0.5
+    assert report.check_targets_for_sets(sets)["wer"]["met"] is False
+    sets["heldout"]["rows"]["ground_truth"]["wer"] = 0.4  # both readable: the held-out set first
+    t = report.check_targets_for_sets(sets)
+    assert t["wer"]["speaker_set"] == "heldout" and t["wer"]["met"] is False
+    sets["heldout"]["rows"]["ground_truth"]["wer"] = 0.6
+    sets["seen"]["rows"]["ground_truth"]["wer"] = 0.55  # 1.5 x 0.55 < 1, but Whisper misreads the ground truth
+    t = report.check_targets_for_sets(sets)
+    assert t["wer"]["met"] is None and t["wer"]["speaker_set"] is None and "0.55" in t["wer"]["note"]
+    t = report.check_targets_for_sets({"seen": rows(0.3, 0.25, 0.95)})
+    assert t["wer"]["speaker_set"] == t["voice_nearest"]["speaker_set"] == "seen" and t["voice_nearest"]["met"]
+    table = report.markdown_sets_table(
+        {"heldout": {"speakers": ["spk0"], **rows(1.0, 0.7, 0.25)}, "seen": {"speakers": ["t_us"], **rows(0.3, 0.2, 1)}}
+    )
+    assert "| held-out speakers (spk0) | model (reference = same speaker) |" in table
+    assert "| seen speakers, new sentences (t_us) | ground truth" in table
+
+
 def test_targets_checked_against_rules():
     rows = {
         "model": {"wer": 0.3, "voice_nearest": 0.95, "motion_nearest": 0.5, "sync_abs_lag_ms": 30.0, "rtf": 0.7},

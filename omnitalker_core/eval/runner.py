@@ -8,6 +8,11 @@ Rows (`ROWS`):
 - `ground_truth_vocoded`: the ground-truth mel through the model's vocoder (audio metrics only);
 - `other_reference`: generated after a *different* held-out speaker's reference and scored against
   the intended speaker (the floor: what the metrics give when the style was not copied).
+
+The rows are made for each speaker set (`protocol.SPEAKER_SETS`): "heldout" (speakers the model
+never trained on, references and pools from `heldout_speaker`) and "seen" (training speakers that
+Whisper tiny.en can read, references and pools from `heldout_sentence`). Each set has its own items,
+centroid pools and table; the nearest-speaker tests choose among that set's speakers only.
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ from omnitalker_core import audio as audio_lib
 from omnitalker_core import motion as motion_code
 from omnitalker_core.eval import frechet, motion_style, samples, sentences, speaker, sync, wer
 from omnitalker_core.eval.nearest import Centroids, build_centroids
-from omnitalker_core.eval.protocol import Protocol, build_protocol
+from omnitalker_core.eval.protocol import SPEAKER_SETS, SPLIT_OF_SET, Protocol, build_protocol
 
 log = logging.getLogger(__name__)
 
 ROWS = ("model", "ground_truth", "ground_truth_vocoded", "other_reference")
+SPEAKERS_CHOICES = ("heldout", "seen", "both")
 Progress = Callable[[str], None]
 
 
@@ -42,6 +48,16 @@ class EvalConfig:
     seed: int = 0
     pool_size: int = 12  # corpus utterances per held-out speaker for its centroids
     targets: str = "harvard"  # target texts: "harvard" (real sentences, rendered ground truth) | "corpus"
+    speakers: str = "both"  # speaker sets: "heldout" | "seen" | "both" (max_items items per set)
+    seen_speakers: tuple[str, ...] | None = None  # overrides the seen set's rule (protocol.seen_speakers)
+
+    def __post_init__(self) -> None:
+        if self.speakers not in SPEAKERS_CHOICES:
+            raise ValueError(f"speakers must be one of {SPEAKERS_CHOICES}, got {self.speakers!r}")
+
+    @property
+    def speaker_sets(self) -> tuple[str, ...]:
+        return SPEAKER_SETS if self.speakers == "both" else (self.speakers,)
 
 
 @dataclass
@@ -63,10 +79,11 @@ class Scored:
     lag_ms: float | None
     sync_correlation: float | None
     rtf: float | None
+    speaker_set: str = "heldout"
 
 
 class Pools:
-    """Per held-out speaker: voice embeddings, motion statistics and 25 fps frames of the pool utterances."""
+    """Per speaker of a set: voice embeddings, motion statistics and 25 fps frames of the pool utterances."""
 
     def __init__(self, protocol: Protocol, get: Callable[[str], dict], progress: Progress) -> None:
         voices: dict[str, list[np.ndarray]] = defaultdict(list)
@@ -87,7 +104,14 @@ class Pools:
 
 
 def _score(
-    i: int, row: str, item, sample: samples.Sample, ref_embedding: np.ndarray, pools: Pools, reference_id: str | None
+    i: int,
+    row: str,
+    item,
+    sample: samples.Sample,
+    ref_embedding: np.ndarray,
+    pools: Pools,
+    reference_id: str | None,
+    speaker_set: str = "heldout",
 ) -> Scored:
     text = item.target["text"]
     hyp = wer.transcribe_for_wer(sample.audio, audio_lib.SAMPLE_RATE)
@@ -105,7 +129,7 @@ def _score(
         item=i, row=row, speaker=item.speaker, target_id=item.target["id"], reference_id=reference_id, text=text,
         hypothesis=hyp, word_errors=errors, words=words, cosine_to_reference=speaker.cosine(emb, ref_embedding),
         voice_nearest=pools.voice.nearest(emb)[0], motion_nearest=motion_nearest, lag_ms=lag, sync_correlation=corr,
-        rtf=sample.rtf,
+        rtf=sample.rtf, speaker_set=speaker_set,
     )  # fmt: skip
 
 
@@ -160,15 +184,26 @@ def aggregate(scored: list[Scored], frames: dict[str, dict[str, list[np.ndarray]
 
 
 def run_eval(bundle, data_dir: str | Path, config: EvalConfig, progress: Progress | None = None) -> dict:
-    """Evaluate `bundle` on the corpus at `data_dir`; returns {"config", "speakers", "rows", "items"}."""
+    """Evaluate `bundle` on the corpus at `data_dir`; returns {"config", "speaker_sets": {set: {"speakers",
+    "split", "rows"}}, "rows" and "speakers" (of the first set: "heldout" when it is evaluated), "items"}."""
     from omnitalker_core.corpus.dataset import CorpusDataset
     from omnitalker_core.vocoder import vocoder_for
 
     say = progress or (lambda msg: log.info("%s", msg))
-    ds = CorpusDataset(data_dir, split="heldout_speaker", with_audio=True)
-    protocol = build_protocol(
-        ds.manifest, config.max_items, seed=config.seed, pool_size=config.pool_size, targets=config.targets
-    )
+    sets = config.speaker_sets
+    ds = CorpusDataset(data_dir, split=tuple(SPLIT_OF_SET[s] for s in sets), with_audio=True)
+    protocols = {
+        s: build_protocol(
+            ds.manifest,
+            config.max_items,
+            seed=config.seed,
+            pool_size=config.pool_size,
+            targets=config.targets,
+            speaker_set=s,
+            speakers=list(config.seen_speakers) if s == "seen" and config.seen_speakers else None,
+        )  # fmt: skip
+        for s in sets
+    }
     index = {u["id"]: i for i, u in enumerate(ds.items)}
 
     def get(uid: str) -> dict:
@@ -179,43 +214,55 @@ def run_eval(bundle, data_dir: str | Path, config: EvalConfig, progress: Progres
             return samples.render_target(ds.manifest, target)
         return get(target["id"])
 
-    pools = Pools(protocol, get, say)
     vocoder = vocoder_for(bundle)
     scored: list[Scored] = []
-    frames: dict[str, dict[str, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
+    out_sets: dict[str, dict] = {}
     gen_kw = dict(steps=config.steps, cfg_audio=config.cfg_audio, cfg_motion=config.cfg_motion)
-    for i, item in enumerate(protocol.items):
-        target, ref, other = get_target(item.target), get(item.reference["id"]), get(item.other_reference["id"])
-        ref_emb = speaker.embed(ref["audio"], audio_lib.SAMPLE_RATE)  # the intended voice, for every row
-        rows = {
-            "ground_truth": (samples.ground_truth(target), None),
-            "ground_truth_vocoded": (samples.ground_truth_vocoded(target, vocoder), None),
-            "model": (
-                samples.generated(bundle, vocoder, ref, item.target["text"], seed=config.seed + i, **gen_kw),
-                ref["id"],
-            ),
-            "other_reference": (
-                samples.generated(bundle, vocoder, other, item.target["text"], seed=config.seed + i, **gen_kw),
-                other["id"],
-            ),
+    for set_name, protocol in protocols.items():
+        say(f"speaker set {set_name!r}: {', '.join(sorted(protocol.pools))} ({protocol.split})")
+        pools = Pools(protocol, get, say)
+        set_scored: list[Scored] = []
+        frames: dict[str, dict[str, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
+        for i, item in enumerate(protocol.items):
+            target, ref, other = get_target(item.target), get(item.reference["id"]), get(item.other_reference["id"])
+            ref_emb = speaker.embed(ref["audio"], audio_lib.SAMPLE_RATE)  # the intended voice, for every row
+            rows = {
+                "ground_truth": (samples.ground_truth(target), None),
+                "ground_truth_vocoded": (samples.ground_truth_vocoded(target, vocoder), None),
+                "model": (
+                    samples.generated(bundle, vocoder, ref, item.target["text"], seed=config.seed + i, **gen_kw),
+                    ref["id"],
+                ),
+                "other_reference": (
+                    samples.generated(bundle, vocoder, other, item.target["text"], seed=config.seed + i, **gen_kw),
+                    other["id"],
+                ),
+            }
+            for row, (sample, ref_id) in rows.items():
+                s = _score(i, row, item, sample, ref_emb, pools, ref_id, set_name)
+                set_scored.append(s)
+                if sample.motion is not None:
+                    frames[row][item.speaker].append(sample.motion)
+            m = next(s for s in set_scored if s.item == i and s.row == "model")
+            g = next(s for s in set_scored if s.item == i and s.row == "ground_truth")
+            say(f"{set_name} item {i + 1}/{len(protocol.items)} {item.speaker}: WER {m.word_errors}/{m.words} "
+                f"(ground truth {g.word_errors}/{g.words}) sim {m.cosine_to_reference:.2f} voice->{m.voice_nearest} "
+                f"motion->{m.motion_nearest} lag {m.lag_ms} ms RTF {m.rtf:.2f} | heard {m.hypothesis!r}")  # fmt: skip
+        out_sets[set_name] = {
+            "speakers": sorted(protocol.pools),
+            "split": protocol.split,
+            "rows": aggregate(set_scored, frames, pools),
         }
-        for row, (sample, ref_id) in rows.items():
-            s = _score(i, row, item, sample, ref_emb, pools, ref_id)
-            scored.append(s)
-            if sample.motion is not None:
-                frames[row][item.speaker].append(sample.motion)
-        m = next(s for s in scored if s.item == i and s.row == "model")
-        say(f"item {i + 1}/{len(protocol.items)} {item.speaker}: WER {m.word_errors}/{m.words} "
-            f"sim {m.cosine_to_reference:.2f} voice->{m.voice_nearest} motion->{m.motion_nearest} "
-            f"lag {m.lag_ms} ms RTF {m.rtf:.2f} | heard {m.hypothesis!r}")  # fmt: skip
-    table = aggregate(scored, frames, pools)
+        scored += set_scored
+    first = out_sets[sets[0]]
     return {
         "config": asdict(config),
         "data": str(data_dir),
-        "speakers": sorted(protocol.pools),
-        "targets": protocol.targets,
-        "target_text_source": sentences.SOURCE if protocol.targets == "harvard" else ds.manifest.get("text_source"),
-        "rows": table,
+        "speaker_sets": out_sets,
+        "speakers": first["speakers"],  # of the first set, for readers of the one-set result
+        "targets": config.targets,
+        "target_text_source": sentences.SOURCE if config.targets == "harvard" else ds.manifest.get("text_source"),
+        "rows": first["rows"],  # of the first set ("heldout" when it is evaluated)
         "items": [asdict(s) for s in scored],
         "torch_threads": torch.get_num_threads(),
     }
