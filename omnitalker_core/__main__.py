@@ -2,6 +2,7 @@
 
 A command module defines `HELP: str`, `add_arguments(parser)` and `run(args) -> int`; it is
 imported only when its verb is used, so a broken optional dependency cannot break other verbs.
+User errors (ValueError, missing or existing files) become one message on stderr and exit code 1.
 A module `train_renderer.py` is the verb `train-renderer` (the underscore spelling works too).
 """
 
@@ -39,7 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(sub)
     args = sub.parse_args(rest)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError) as e:  # bad input: a message, not a traceback
+        logging.getLogger("omnitalker_core").error("%s", e)
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

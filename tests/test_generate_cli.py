@@ -102,7 +102,7 @@ def test_generate_writes_h264_aac_of_expected_duration(assets, capsys):
 def test_generate_refuses_to_overwrite(assets, capsys):
     out = assets["dir"] / "existing.mp4"
     out.write_bytes(b"precious")
-    assert main(_generate(assets, out)) == 2
+    assert main(_generate(assets, out)) == 1
     assert "exists" in capsys.readouterr().err
     assert out.read_bytes() == b"precious"
     assert main(_generate(assets, out, "--overwrite", "--steps", "1")) == 0
@@ -121,7 +121,7 @@ def test_generate_defaults_and_missing_bundled_reference(monkeypatch, tmp_path, 
         generate_cmd.resolve_reference(None, None)
     with pytest.raises(ValueError, match="not found"):
         generate_cmd.resolve_reference(str(tmp_path / "nope.mp4"), "text")
-    assert main(["generate", "--text", "hi", "--out", str(tmp_path / "x.avi")]) == 2
+    assert main(["generate", "--text", "hi", "--out", str(tmp_path / "x.avi")]) == 1
     assert ".mp4" in capsys.readouterr().err
 
 

@@ -70,14 +70,14 @@ def test_train_renderer_then_resume(clip, capsys):
     assert first["clips"][0]["frames"] == N and np.isfinite(first["psnr_gan"]) and np.isfinite(first["psnr_geometric"])
     print(f"PSNR after 4 steps: GAN {first['psnr_gan']:.2f} dB, geometric {first['psnr_geometric']:.2f} dB")
     # a second start on the same run is refused; --resume continues the step count
-    assert main(_train(clip, run, 6)) == 2
+    assert main(_train(clip, run, 6)) == 1
     assert "--resume" in capsys.readouterr().err
     assert main(_train(clip, run, 6, "--resume")) == 0
     second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (second["start_step"], second["step"]) == (4, 6)
     cfg, _, extra = read_generator_file(run / "generator.safetensors")
     assert cfg.size == SIZE and cfg.channels == 8 and extra["step"] == 6
-    assert main(_train(clip, run, 7, "--resume", "--size", "128")) == 2  # the run's size is fixed
+    assert main(_train(clip, run, 7, "--resume", "--size", "128")) == 1  # the run's size is fixed
     assert "--size" in capsys.readouterr().err
     # the underscore spelling of the verb works too; a fresh run needs no --resume
     assert (

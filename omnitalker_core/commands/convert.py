@@ -352,18 +352,14 @@ def load_vocoder_file(path: str | Path, device: str | torch.device = "cpu"):
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        if args.source == "f5":
-            convert_f5(
-                args.checkpoint, args.out, args.vocab, extra_blocks=args.extra_blocks, fusion_depth=args.fusion_depth,
-                dim_head=args.dim_head, motion_width=args.motion_width, use_ema=not args.no_ema, seed=args.seed,
-                overwrite=args.overwrite,
-            )  # fmt: skip
-        elif args.source == "vocos":
-            convert_vocos(args.checkpoint, args.config, out=args.out, into=args.into, overwrite=args.overwrite)
-        else:
-            convert_renderer(args.generator, args.into, out=args.out, overwrite=args.overwrite)
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
-        log.error("%s", e)
-        return 1
+    if args.source == "f5":
+        convert_f5(
+            args.checkpoint, args.out, args.vocab, extra_blocks=args.extra_blocks, fusion_depth=args.fusion_depth,
+            dim_head=args.dim_head, motion_width=args.motion_width, use_ema=not args.no_ema, seed=args.seed,
+            overwrite=args.overwrite,
+        )  # fmt: skip
+    elif args.source == "vocos":
+        convert_vocos(args.checkpoint, args.config, out=args.out, into=args.into, overwrite=args.overwrite)
+    else:
+        convert_renderer(args.generator, args.into, out=args.out, overwrite=args.overwrite)
     return 0

@@ -89,14 +89,6 @@ def _check_outputs(args: argparse.Namespace) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
-def _run(args: argparse.Namespace) -> int:
     from omnitalker_core import audio as audio_lib
     from omnitalker_core.checkpoints import load_bundle
     from omnitalker_core.eval.speed import StageTimer, real_time_factor

@@ -54,14 +54,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object (steps, PSNR per clip)")
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        return _run(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
-
 def _run_config(args: argparse.Namespace, out: Path):
     """The GanConfig of a new run (from the flags) or of the run being resumed (from its generator file)."""
     from omnitalker_core.face.render_gan import GanConfig, read_generator_file
@@ -106,7 +98,7 @@ def _prepare(path: Path, size: int, max_frames: int):
     return clip, len(keep)
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     import torch
 
     from omnitalker_core.face.render_gan import load_generator
