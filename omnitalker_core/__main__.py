@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     module.add_arguments(sub)
     args = sub.parse_args(rest)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(module.run(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError) as e:  # bad input: a message, not a traceback

@@ -84,11 +84,21 @@ def save_bundle(bundle: OmniTalkerBundle, path: str | Path, overwrite: bool = Fa
             if half and v.is_floating_point() and not k.startswith("generator.motion_"):
                 v = v.half()
             tensors[prefix + k] = v
+    return atomic_save_file(tensors, path, _metadata(bundle))
+
+
+def atomic_save_file(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str]) -> Path:
+    """safetensors via a temp file + rename: an interrupted write never leaves a half file under `path`.
+    The file gets the usual permissions (umask), not mkstemp's owner-only 0600."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata=_metadata(bundle))
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -119,7 +129,9 @@ def read_metadata(path: str | Path) -> dict[str, str]:
             "For F5-TTS or Vocos weights run `python -m omnitalker_core convert f5|vocos ...` first."
         )
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path.name}: format version {meta.get('format_version')!r} is not supported (expected {FORMAT_VERSION})")
+        raise ValueError(
+            f"{path.name}: format version {meta.get('format_version')!r} is not supported (expected {FORMAT_VERSION})"
+        )
     return meta
 
 
@@ -135,7 +147,9 @@ def _split(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Ten
     return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
-def load_bundle(path: str | Path = DEMO_CHECKPOINT, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> OmniTalkerBundle:
+def load_bundle(
+    path: str | Path = DEMO_CHECKPOINT, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> OmniTalkerBundle:
     path = Path(path)
     meta = read_metadata(path)
     try:

@@ -108,7 +108,9 @@ def capture_style(
         wave = wave[: int(max_seconds * audio_lib.SAMPLE_RATE)]
     seconds = wave.numel() / audio_lib.SAMPLE_RATE
     if seconds < MIN_SECONDS:
-        raise ValueError(f"the reference audio is {seconds:.2f} s long; at least {MIN_SECONDS:.0f} s of speech is needed")
+        raise ValueError(
+            f"the reference audio is {seconds:.2f} s long; at least {MIN_SECONDS:.0f} s of speech is needed"
+        )
     if float(wave.abs().max()) < 1e-3:
         raise ValueError("the reference audio is silent: use a clip in which the person speaks")
     mel = audio_lib.log_mel(wave).T.contiguous()  # n 100
@@ -139,4 +141,6 @@ def capture_style(
             raise ValueError("no speech recognised in the reference audio: type the reference transcript")
     if callback:
         callback(steps, steps)
-    return Style(ref_mel=mel, ref_motion=ref_motion, transcript=" ".join(transcript.split()), portrait=portrait, ref_audio=wave)
+    return Style(
+        ref_mel=mel, ref_motion=ref_motion, transcript=" ".join(transcript.split()), portrait=portrait, ref_audio=wave
+    )

@@ -81,7 +81,9 @@ class VocosVocoder:
         missing, unexpected = self.model.load_state_dict(state, strict=False)
         missing = [k for k in missing if not k.startswith("feature_extractor.")]  # mel filterbank buffers
         if missing or unexpected:
-            raise ValueError(f"Vocos weights do not match the config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+            raise ValueError(
+                f"Vocos weights do not match the config: missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
         self.model.eval().to(device)
 
     @torch.inference_mode()

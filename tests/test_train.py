@@ -16,8 +16,32 @@ from omnitalker_core.checkpoints import load_bundle
 from omnitalker_core.text.tokenizer import CharTokenizer, PhonemeTokenizer
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS_ARGS = ["--speakers", "9", "--hours", "0.01", "--shard-size", "20", "--heldout-sentences", "4", "--heldout-speaker-utts", "2"]
-TRAIN_ARGS = ["--config", "tiny", "--batch-frames", "1500", "--save-every", "2", "--eval-every", "2", "--warmup-steps", "2", "--threads", "1"]
+CORPUS_ARGS = [
+    "--speakers",
+    "9",
+    "--hours",
+    "0.01",
+    "--shard-size",
+    "20",
+    "--heldout-sentences",
+    "4",
+    "--heldout-speaker-utts",
+    "2",
+]
+TRAIN_ARGS = [
+    "--config",
+    "tiny",
+    "--batch-frames",
+    "1500",
+    "--save-every",
+    "2",
+    "--eval-every",
+    "2",
+    "--warmup-steps",
+    "2",
+    "--threads",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")

@@ -24,18 +24,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from omnitalker_core.checkpoints import (
     FORMAT,
     FORMAT_VERSION,
     OmniTalkerBundle,
+    atomic_save_file,
     load_foreign_state_dict,
     read_metadata,
     save_bundle,
@@ -105,19 +103,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # ---- helpers ----------------------------------------------------------------------------------
 
 
-def _atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def _check_out(path: Path, overwrite: bool) -> None:
     if path.suffix != ".safetensors":
         raise ValueError(f"{path.name}: the output must be a .safetensors file")
@@ -144,7 +129,7 @@ def _write_part(into: Path, dest: Path, prefix: str, part: dict[str, torch.Tenso
     except (SafetensorError, OSError, RuntimeError) as e:
         raise ValueError(f"{into.name}: cannot read weights (truncated or corrupt file?): {e}") from e
     tensors.update(part)
-    return _atomic_save(tensors, {**old_meta, **meta}, dest)
+    return atomic_save_file(tensors, dest, {**old_meta, **meta})
 
 
 # ---- F5-TTS -------------------------------------------------------------------------------------
@@ -289,7 +274,7 @@ def convert_vocos(
             "contents": "vocoder",
             "vocoder_config": json.dumps(cfg),
         }
-        path = _atomic_save(vocoder, meta, out)
+        path = atomic_save_file(vocoder, out, meta)
     else:
         into = Path(into)
         dest = into if overwrite else into.with_name(f"{into.stem}_vocos{into.suffix}")

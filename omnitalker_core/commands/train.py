@@ -32,7 +32,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "loss_weights")}
+    values = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in ("model", "loss_weights")
+    }
     cfg = TrainConfig(model=args.config, **values)
     trainer = Trainer(cfg, args.data, args.out, device=args.device)
     if args.resume and not trainer.resume():

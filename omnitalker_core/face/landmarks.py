@@ -215,7 +215,9 @@ class FaceLandmarker:
         pts = outs["conv2d_21"].reshape(NUM_MESH, 3)
         return _uncrop(pts, m, roi, 192), float(outs["conv2d_31"].reshape(()))
 
-    def _iris(self, image: np.ndarray, mesh: np.ndarray, corners: tuple[int, int], flip: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _iris(
+        self, image: np.ndarray, mesh: np.ndarray, corners: tuple[int, int], flip: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         """5 iris points [5, 3] (centre first) and 71 eye points [71, 3] (lids, halos, brow) of one
         eye. The model expects an eye with its outer corner on the crop's left, as the subject's
         right eye (points 33 -> 133) appears in a frontal image; the left eye's crop (362 -> 263,

@@ -50,7 +50,11 @@ CAVITY_RGB = (0.16, 0.06, 0.06)
 LASH_RGB = (0.10, 0.07, 0.06)
 EYES = ((C.RIGHT_EYE_UPPER, C.RIGHT_EYE_LOWER), (C.LEFT_EYE_UPPER, C.LEFT_EYE_LOWER))
 # shapes that move the lids: with them at their base values the upper lid rests where the portrait has it
-LID_SHAPES = [i for i, n in enumerate(motion.BLENDSHAPE_NAMES) if n.startswith(("eyeBlink", "eyeSquint", "eyeWide", "eyeLookUp", "eyeLookDown"))]
+LID_SHAPES = [
+    i
+    for i, n in enumerate(motion.BLENDSHAPE_NAMES)
+    if n.startswith(("eyeBlink", "eyeSquint", "eyeWide", "eyeLookUp", "eyeLookDown"))
+]
 UPPER_TEETH_RGB = (0.88, 0.86, 0.80)
 # the opened mouth, in inter-ocular units: upper teeth only as a thin band under the upper lip, and
 # no lower-teeth band. A bright band along the lower lip's inner edge reads to a landmark model as
@@ -241,7 +245,9 @@ class GeometricRenderer:
         t = self.t0[None] + self.s0 * np.stack([d[:, 54], d[:, 55], np.zeros(len(d))], 1)
         return self._project(head, r_delta, scale, t).reshape(len(d), 2, -1, 2)
 
-    def _lid_geometry(self, codes: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _lid_geometry(
+        self, codes: np.ndarray, dst: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Upper lid [f, 2, 9, 2], its rest position [f, 2, 9, 2], lower lid [f, 2, 9, 2] (image
         pixels) and the closure [f, 2] (0 = as open as the portrait, 1 = shut) of both eyes."""
         up = np.stack([dst[:, list(u)] for u, _ in EYES], 1)
@@ -277,7 +283,9 @@ class GeometricRenderer:
             out.append(np.median(patch, 0) / 255.0 if len(patch) else np.array([0.8, 0.6, 0.5]))
         return np.asarray(out, np.float32)
 
-    def _lids(self, frames: torch.Tensor, codes: np.ndarray, dst: np.ndarray, box: tuple[int, int, int, int] | None = None) -> torch.Tensor:
+    def _lids(
+        self, frames: torch.Tensor, codes: np.ndarray, dst: np.ndarray, box: tuple[int, int, int, int] | None = None
+    ) -> torch.Tensor:
         """Paint the closing upper lids: skin from the rest lid margin down to the current one,
         darker towards the margin, with a lash line along it.
 
@@ -307,11 +315,15 @@ class GeometricRenderer:
             y_u = torch.minimum(y_u, y_l)
             top = torch.minimum(y_u0, y_u) - margin
             xa, xb = u[:, [0, -1], 0].min(1).values, u[:, [0, -1], 0].max(1).values  # f
-            in_x = torch.sigmoid((col[None] - xa[:, None]) / 0.5) * torch.sigmoid((xb[:, None] - col[None]) / 0.5)  # f wb
+            in_x = torch.sigmoid((col[None] - xa[:, None]) / 0.5) * torch.sigmoid(
+                (xb[:, None] - col[None]) / 0.5
+            )  # f wb
             rel = ys[None] - top[:, None]  # f hb wb, 0 at the top of the lid
             span = (y_u - top).clamp(min=1e-3)[:, None]
             skin = torch.sigmoid(rel / 0.5) * torch.sigmoid((y_u[:, None] - ys[None]) / 0.5)
-            lash = torch.sigmoid((ys[None] - (y_u[:, None] - lash_w)) / 0.5) * torch.sigmoid((y_u[:, None] + 0.4 - ys[None]) / 0.4)
+            lash = torch.sigmoid((ys[None] - (y_u[:, None] - lash_w)) / 0.5) * torch.sigmoid(
+                (y_u[:, None] + 0.4 - ys[None]) / 0.4
+            )
             shade = 1 - 0.1 * (rel / span).clamp(0, 1)  # the lid darkens towards its margin
             fill = colours[e].view(1, 3, 1, 1) * shade[:, None]
             fill = fill + (0.9 * lash)[:, None] * (lash_rgb - fill)

@@ -132,7 +132,15 @@ def interpolate_missing(x: np.ndarray, found: np.ndarray) -> np.ndarray:
 class RigFitter:
     """Fits the rig to landmark sequences; holds the precomputed normal equations."""
 
-    def __init__(self, rig: FaceRig | None = None, ridge: float = 1e-4, z_weight: float = 0.5, prior: float = 0.0, edge_weight: float = 1.0, noise_prior: float = 3000.0):
+    def __init__(
+        self,
+        rig: FaceRig | None = None,
+        ridge: float = 1e-4,
+        z_weight: float = 0.5,
+        prior: float = 0.0,
+        edge_weight: float = 1.0,
+        noise_prior: float = 3000.0,
+    ):
         self.rig = rig or FaceRig.default()
         basis = self.rig.basis[FIT_SHAPES, : C.NUM_MESH]  # k n 3
         # landmark z is noisier than x, y: weigh it less in the expression fit
@@ -177,10 +185,14 @@ class RigFitter:
             rows += [np.arange(m) * 3 + d] * 2
             cols += [e[:, 0] * 3 + d, e[:, 1] * 3 + d]
             vals += [np.ones(m), -np.ones(m)]
-        D = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m * 3, C.NUM_MESH * 3))
+        D = sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m * 3, C.NUM_MESH * 3)
+        )
         return (D.T @ D).tocsr()
 
-    def _expression(self, head: np.ndarray, neutral: np.ndarray, init: np.ndarray | None, gram: np.ndarray) -> np.ndarray:
+    def _expression(
+        self, head: np.ndarray, neutral: np.ndarray, init: np.ndarray | None, gram: np.ndarray
+    ) -> np.ndarray:
         resid = (head[:, : C.NUM_MESH] - neutral[None, : C.NUM_MESH]).reshape(len(head), -1)  # f (n*3)
         # warm starts (alternation steps after the first) need far fewer iterations
         return bounded_lsq(gram, resid @ self.Aw, iters=400 if init is None or not init.any() else 150, init=init)

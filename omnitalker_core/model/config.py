@@ -79,12 +79,31 @@ NAMED_CONFIGS: dict[str, ModelConfig] = {
     "paper": ModelConfig(),
     # ~16M parameters; audio branch as MEASURED.md's 9.1M model that learns to talk on 2 CPU cores.
     "demo": ModelConfig(
-        dim=256, depth=8, heads=4, dim_head=64, ff_mult=2.0, text_dim=256, conv_layers=4,
-        text_num_embeds=128, text_alignment="frames", motion_width=128, motion_depth=6, fusion_depth=4,
+        dim=256,
+        depth=8,
+        heads=4,
+        dim_head=64,
+        ff_mult=2.0,
+        text_dim=256,
+        conv_layers=4,
+        text_num_embeds=128,
+        text_alignment="frames",
+        motion_width=128,
+        motion_depth=6,
+        fusion_depth=4,
     ),  # fmt: skip
     "tiny": ModelConfig(
-        dim=64, depth=4, heads=2, dim_head=32, ff_mult=2.0, text_dim=32, conv_layers=2,
-        text_num_embeds=64, motion_width=32, motion_depth=3, fusion_depth=2,
+        dim=64,
+        depth=4,
+        heads=2,
+        dim_head=32,
+        ff_mult=2.0,
+        text_dim=32,
+        conv_layers=2,
+        text_num_embeds=64,
+        motion_width=32,
+        motion_depth=3,
+        fusion_depth=2,
     ),  # fmt: skip
 }
 

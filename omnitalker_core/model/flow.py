@@ -208,7 +208,9 @@ class FlowMatching(nn.Module):
         return SampleOutput(mel=mel, motion=motion)
 
 
-def estimate_duration(ref_frames: int, ref_text_len: int, target_text_len: int, speed: float = 1.0, max_frames: int = 8192) -> int:
+def estimate_duration(
+    ref_frames: int, ref_text_len: int, target_text_len: int, speed: float = 1.0, max_frames: int = 8192
+) -> int:
     """F5-TTS rule: total = ref + ref * len(target) / len(ref) / speed, bounded to what fits the model."""
     if ref_text_len <= 0:
         raise ValueError("reference transcript is empty: the duration rule needs its length")

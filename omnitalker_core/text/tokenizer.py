@@ -190,4 +190,3 @@ def tokenizer_from_metadata(meta: dict) -> Tokenizer:
     if kind == "phonemes":
         return PhonemeTokenizer(meta["vocab"], meta.get("voice", "en-us"))
     raise ValueError(f"unknown tokenizer kind {kind!r} in checkpoint metadata")
-

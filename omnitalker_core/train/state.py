@@ -4,13 +4,12 @@ configs), so a run continues on another machine or session without unpickling an
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+
+from omnitalker_core.checkpoints import atomic_save_file
 
 
 def save_state(path: Path, model, ema, optimizer, meta: dict) -> None:
@@ -22,14 +21,7 @@ def save_state(path: Path, model, ema, optimizer, meta: dict) -> None:
         for name, v in st.items():
             tensors[f"optim.{pid}.{name}"] = torch.as_tensor(v).detach().cpu().contiguous()
     meta = dict(meta, param_groups=opt["param_groups"], rng=torch.get_rng_state().tolist())
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"train_state": json.dumps(meta)})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_save_file(tensors, path, {"train_state": json.dumps(meta)})
 
 
 def load_state(path: Path, model, ema, optimizer) -> dict:

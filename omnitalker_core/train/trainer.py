@@ -155,7 +155,9 @@ class Trainer:
         lengths = [min(n, 10**9) for n in self.train_set.lengths]
         keep = [i for i, n in enumerate(lengths) if n <= self.cfg.max_frames]
         while True:
-            sampler = FrameBudgetSampler([lengths[i] for i in keep], self.cfg.batch_frames, shuffle=True, seed=self.cfg.seed + self.epoch)
+            sampler = FrameBudgetSampler(
+                [lengths[i] for i in keep], self.cfg.batch_frames, shuffle=True, seed=self.cfg.seed + self.epoch
+            )
             batches = list(sampler)[self.rank :: self.world]
             for idx in batches:
                 yield collate([self.train_set[keep[i]] for i in idx])
@@ -182,7 +184,12 @@ class Trainer:
         for idx in list(sampler)[:max_batches]:
             batch = collate([self.eval_set[i] for i in idx])
             mel, motion, text, lens = self._to_device(batch)
-            out = model(mel[:, : self.cfg.max_frames], motion[:, : self.cfg.max_frames], text[:, : self.cfg.max_frames], lens.clamp(max=self.cfg.max_frames))
+            out = model(
+                mel[:, : self.cfg.max_frames],
+                motion[:, : self.cfg.max_frames],
+                text[:, : self.cfg.max_frames],
+                lens.clamp(max=self.cfg.max_frames),
+            )
             for k, v in {"loss": out.loss, **out.parts}.items():
                 totals[k] = totals.get(k, 0.0) + float(v)
             n += 1
@@ -229,7 +236,14 @@ class Trainer:
                 last = now
                 self._log(record)
                 if self.step % 10 == 0 and self.rank == 0:
-                    log.info("step %d loss %.4f mel %.4f expr %.4f (%.2f s/step)", self.step, record["loss"], record["mel"], record["expression"], record["sec"])
+                    log.info(
+                        "step %d loss %.4f mel %.4f expr %.4f (%.2f s/step)",
+                        self.step,
+                        record["loss"],
+                        record["mel"],
+                        record["expression"],
+                        record["sec"],
+                    )
                 if self.step % cfg.eval_every == 0 and self.rank == 0:
                     ev = self.evaluate()
                     self._log({"step": self.step, "eval": ev})
