@@ -10,7 +10,6 @@ b - batch, n - frames, d - features (100 mel / 61 motion)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -206,20 +205,3 @@ class FlowMatching(nn.Module):
             return SampleOutput(mel=mel, motion=None)
         motion = self.denormalize_motion(torch.where(ref_mask, cond_m, x_m) if has_motion else x_m)
         return SampleOutput(mel=mel, motion=motion)
-
-
-def estimate_duration(
-    ref_frames: int, ref_text_len: int, target_text_len: int, speed: float = 1.0, max_frames: int = 8192
-) -> int:
-    """F5-TTS rule: total = ref + ref * len(target) / len(ref) / speed, bounded to what fits the model."""
-    if ref_text_len <= 0:
-        raise ValueError("reference transcript is empty: the duration rule needs its length")
-    if not 0.25 <= speed <= 4.0:
-        raise ValueError(f"speed must be in 0.25..4.0, got {speed}")
-    gen = max(1, math.ceil(ref_frames / ref_text_len * target_text_len / speed))
-    total = ref_frames + gen
-    if total > max_frames:
-        raise ValueError(
-            f"text too long: needs {total} frames but the model handles at most {max_frames}; split it into sentences"
-        )
-    return total

@@ -43,6 +43,15 @@ def check_text(text: str, name: str) -> str:
     return text
 
 
+def estimate_duration(ref_frames: int, ref_text_len: int, target_text_len: int, speed: float = 1.0) -> int:
+    """F5-TTS rule: total = ref + int(ref * len(target) / len(ref) / speed) frames, bounded to what fits the model."""
+    if ref_text_len <= 0:
+        raise ValueError("reference transcript is empty: the duration rule needs its length")
+    if not 0.25 <= speed <= 4.0:
+        raise ValueError(f"speed must be in 0.25..4.0, got {speed}")
+    return _bounded(ref_frames + int(ref_frames / ref_text_len * target_text_len / speed), "text")
+
+
 def _bounded(total: int, what: str) -> int:
     if total > MAX_FRAMES:
         seconds = total / MEL_FPS
@@ -135,8 +144,7 @@ class CharTokenizer:
         if not ref_text.endswith((". ", "。")):  # F5-TTS infer: the reference ends with a sentence break
             ref_text = ref_text + (" " if ref_text.endswith(".") else ". ")
         ids = torch.tensor(self.encode(ref_text + text), dtype=torch.long)
-        ref_len, gen_len = len(ref_text.encode("utf-8")), len(text.encode("utf-8"))
-        total = ref_frames + int(ref_frames / ref_len * gen_len / speed)
+        total = estimate_duration(ref_frames, len(ref_text.encode("utf-8")), len(text.encode("utf-8")), speed)
         total = max(total, ids.numel() + 1, ref_frames + 1)
         return TextInput(ids=ids, duration=_bounded(total, "text"), ref_frames=ref_frames)
 
