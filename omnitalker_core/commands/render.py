@@ -57,9 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from omnitalker_core.video import read_audio, write_mp4
 
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        log.error("%s exists; pass --overwrite to replace it", out)
-        return 1
+    if out.exists() and not args.overwrite:  # fail before the work, not after it
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     portrait = np.asarray(Image.open(args.portrait).convert("RGB"))
     codes, fps = motion.load_csv(args.motion, args.fps)
     bundle = None

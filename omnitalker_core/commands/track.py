@@ -28,9 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from omnitalker_core.video import read_video
 
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        log.error("%s exists; pass --overwrite to replace it", out)
-        return 1
+    if out.exists() and not args.overwrite:  # fail before the work, not after it
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     frames, fps, _, _ = read_video(args.video, max_frames=args.max_frames)
     t0 = time.perf_counter()
     result = track_frames(frames, fps, smooth=not args.no_smooth, where=f"the video {args.video}")
