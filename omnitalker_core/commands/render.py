@@ -65,22 +65,14 @@ def run(args: argparse.Namespace) -> int:
     if args.model:
         from omnitalker_core.checkpoints import load_bundle
 
-        try:
-            bundle = load_bundle(args.model)
-        except (ValueError, FileNotFoundError) as e:
-            log.error("%s", e)
-            return 1
+        bundle = load_bundle(args.model)
     # by default the first frame of the CSV is taken as the portrait's own expression and pose
     base = None if args.relative else rest_codes(codes)
     t0 = time.perf_counter()
-    try:
-        frames = render_frames(
-            portrait, codes, base_codes=base, resolution=args.resolution, size=tuple(args.size) if args.size else None,
-            bundle=bundle,
-        )  # fmt: skip
-    except ValueError as e:
-        log.error("%s", e)
-        return 1
+    frames = render_frames(
+        portrait, codes, base_codes=base, resolution=args.resolution, size=tuple(args.size) if args.size else None,
+        bundle=bundle,
+    )  # fmt: skip
     dt = time.perf_counter() - t0
     audio, sr = None, 24000
     if args.audio:
