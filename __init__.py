@@ -2,17 +2,11 @@
 
 ComfyUI loads this file as the pack's entry point. The nodes use the V3 API (`comfy_entrypoint`);
 this module must not define NODE_CLASS_MAPPINGS, or ComfyUI would load it the V1 way and ignore the
-entry point. The library (`omnitalker_core`) sits next to this file and is imported by its own name.
+entry point. The library (`omnitalker_core`) is a subpackage of the pack here, imported relatively, so
+the pack never edits `sys.path`; `pip install -e .` also installs it as a top-level package for the CLI.
 """
 
-import os
-import sys
-
-_ROOT = os.path.dirname(os.path.abspath(__file__))
-if _ROOT not in sys.path:
-    sys.path.append(_ROOT)  # appended, not prepended: our `nodes/` must never shadow ComfyUI's `nodes` module
-
-from .nodes import comfy_entrypoint  # noqa: E402
+from .nodes import comfy_entrypoint
 
 WEB_DIRECTORY = "./web"
 

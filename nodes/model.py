@@ -6,7 +6,7 @@ import comfy.model_management
 import torch
 from comfy_api.latest import io
 
-from omnitalker_core import checkpoints
+from ..omnitalker_core import checkpoints
 
 from . import paths
 from .types import CATEGORY, Model

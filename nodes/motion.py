@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from comfy_api.latest import io
 
-from omnitalker_core import motion as motion_lib
+from ..omnitalker_core import motion as motion_lib
 
 from . import convert, plot
 from .types import CATEGORY, Motion

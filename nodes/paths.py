@@ -21,7 +21,7 @@ EXTENSIONS = {".safetensors"}
 
 def demo_checkpoint() -> Path:
     """The demo checkpoint that ships with the pack (path from omnitalker_core.checkpoints)."""
-    from omnitalker_core.checkpoints import DEMO_CHECKPOINT
+    from ..omnitalker_core.checkpoints import DEMO_CHECKPOINT
 
     return Path(DEMO_CHECKPOINT)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from omnitalker_core import motion as motion_lib
+from ..omnitalker_core import motion as motion_lib
 
 COLOURS = [
     (230, 80, 60), (60, 140, 230), (70, 180, 90), (220, 170, 40), (160, 90, 200), (40, 190, 190),

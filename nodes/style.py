@@ -8,7 +8,7 @@ import folder_paths
 import torch
 from comfy_api.latest import io
 
-from omnitalker_core import style as style_lib
+from ..omnitalker_core import style as style_lib
 
 from . import convert, paths
 from .progress import step_callback

@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from comfy_api.latest import io
 
-from omnitalker_core import audio as audio_lib
-from omnitalker_core import pipeline, vocoder
+from ..omnitalker_core import audio as audio_lib
+from ..omnitalker_core import pipeline, vocoder
 
 from . import convert
 from .progress import step_callback

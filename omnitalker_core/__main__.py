@@ -14,7 +14,7 @@ import logging
 import pkgutil
 import sys
 
-from omnitalker_core import commands
+from . import commands
 
 
 def _verbs() -> list[str]:
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     verb, rest = argv[0].replace("-", "_"), argv[1:]
     if verb not in verbs:
         parser.error(f"unknown verb {argv[0]!r}; choose from {', '.join(v.replace('_', '-') for v in verbs)}")
-    module = importlib.import_module(f"omnitalker_core.commands.{verb}")
+    module = importlib.import_module(f".commands.{verb}", __package__)
     sub = argparse.ArgumentParser(prog=f"python -m omnitalker_core {verb.replace('_', '-')}", description=module.HELP)
     sub.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     module.add_arguments(sub)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from omnitalker_core import audio as audio_lib
+from . import audio as audio_lib
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from omnitalker_core.model.config import FlowConfig, ModelConfig
-from omnitalker_core.model.flow import FlowMatching
-from omnitalker_core.text.tokenizer import Tokenizer, tokenizer_from_metadata
+from .model.config import FlowConfig, ModelConfig
+from .model.flow import FlowMatching
+from .text.tokenizer import Tokenizer, tokenizer_from_metadata
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import re
 
 import torch
 
-from omnitalker_core.model.config import ModelConfig
+from .model.config import ModelConfig
 
 _IGNORED = re.compile(r"^(initted|step|mel_spec\..*|rotary_embed\.inv_freq|text_embed\.freqs_cis)$")
 _RENAMES = (

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from omnitalker_core import audio as audio_lib
-from omnitalker_core import motion as motion_code
-from omnitalker_core.checkpoints import OmniTalkerBundle
-from omnitalker_core.style import Style
-from omnitalker_core.text.tokenizer import MAX_FRAMES, check_text
+from . import audio as audio_lib
+from . import motion as motion_code
+from .checkpoints import OmniTalkerBundle
+from .style import Style
+from .text.tokenizer import MAX_FRAMES, check_text
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ def renderer_kind(bundle: OmniTalkerBundle | None) -> str:
 
 
 def _gan_renderer(bundle: OmniTalkerBundle, portrait: np.ndarray, base_codes, device, size: tuple[int, int]):
-    from omnitalker_core.face.render_gan import GanRenderer, gan_config_from_dict, generator_from_state
+    from .face.render_gan import GanRenderer, gan_config_from_dict, generator_from_state
 
     where = bundle.path.name if bundle.path is not None else "the model's renderer"
     cfg = gan_config_from_dict(bundle.renderer_config or {}, where)
@@ -234,7 +234,7 @@ def render_frames(
     if renderer_kind(bundle) == "gan":
         renderer = _gan_renderer(bundle, portrait, base_codes, device, (width, height))
     else:
-        from omnitalker_core.face.render_geometric import GeometricRenderer
+        from .face.render_geometric import GeometricRenderer
 
         renderer = GeometricRenderer(portrait, size=(width, height), base_codes=base_codes, device=device)
     total = codes.shape[0]

@@ -19,8 +19,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from omnitalker_core import audio as audio_lib
-from omnitalker_core import motion as motion_code
+from . import audio as audio_lib
+from . import motion as motion_code
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def capture_style(
 
     ref_motion, portrait = None, None
     if frames is not None:
-        from omnitalker_core.face.tracker import track_frames
+        from .face.tracker import track_frames
 
         video = _to_uint8(frames)
         if fps <= 0:
@@ -133,7 +133,7 @@ def capture_style(
             callback(2, steps)
 
     if transcript is None or not transcript.strip():
-        from omnitalker_core.asr import transcribe
+        from .asr import transcribe
 
         transcript = transcribe(wave, audio_lib.SAMPLE_RATE)
         log.info("reference transcribed: %r", transcript)

@@ -15,7 +15,7 @@ from typing import Protocol
 import torch
 import torchaudio
 
-from omnitalker_core import audio
+from . import audio
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def vocos_from_files(checkpoint: str | Path, config: str | Path | None = None, d
     """Vocos from the published `pytorch_model.bin` (read weights-only) and optional `config.yaml`."""
     import yaml
 
-    from omnitalker_core.checkpoints import load_foreign_state_dict
+    from .checkpoints import load_foreign_state_dict
 
     cfg = VOCOS_MEL_24KHZ
     if config is not None:

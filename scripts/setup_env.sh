@@ -7,7 +7,7 @@ COMFY="${COMFYUI_PATH:-$ROOT/../shared/comfyui}"
 VENV="$ROOT/.venv"
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null || PY=python3
-stamp_src="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-test.txt" "$COMFY/requirements.txt" "$0" | sha256sum | cut -d' ' -f1)"
+stamp_src="$(cat "$ROOT/requirements.txt" "$ROOT/requirements-test.txt" "$ROOT/pyproject.toml" "$ROOT/install.py" "$COMFY/requirements.txt" "$0" | sha256sum | cut -d' ' -f1)"
 if [ -f "$VENV/.omnitalker-stamp" ] && [ "$(cat "$VENV/.omnitalker-stamp")" = "$stamp_src" ]; then
   exit 0
 fi
@@ -18,4 +18,7 @@ PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
 "${PIP[@]}" torch==2.11.0 torchvision torchaudio==2.11.0 -r "$COMFY/requirements.txt" requests
 "${PIP[@]}" -r "$ROOT/requirements.txt" torch==2.11.0 torchaudio==2.11.0
 "${PIP[@]}" -r "$ROOT/requirements-test.txt" torch==2.11.0 torchaudio==2.11.0
+"$VENV/bin/python" "$ROOT/install.py"  # OpenCV, as ComfyUI-Manager would add it
+# The core as an installed package (editable), for the CLI and the tests; the pack itself imports it relatively.
+"${PIP[@]}" --no-deps -e "$ROOT"
 echo "$stamp_src" > "$VENV/.omnitalker-stamp"

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from omnitalker_core.checkpoints import DEMO_CHECKPOINT, REFERENCE_CLIP, REFERENCE_TRANSCRIPT
+from ..checkpoints import DEMO_CHECKPOINT, REFERENCE_CLIP, REFERENCE_TRANSCRIPT
 
 PACK = Path(__file__).resolve().parents[2]
 WORKFLOW = PACK / "workflows" / "omnitalker_text_to_talking_video.json"
@@ -101,15 +101,15 @@ def _sync(device: torch.device) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from omnitalker_core import audio as audio_lib
-    from omnitalker_core.checkpoints import load_bundle
-    from omnitalker_core.eval.speed import StageTimer, real_time_factor
-    from omnitalker_core.face import tracker  # noqa: F401  (imported before timing: import cost is not a stage)
-    from omnitalker_core.motion import VIDEO_FPS
-    from omnitalker_core.pipeline import generate, portrait_of, render_frames, rest_codes, vocode
-    from omnitalker_core.style import capture_style
-    from omnitalker_core.video import read_video, write_mp4
-    from omnitalker_core.vocoder import vocoder_for
+    from .. import audio as audio_lib
+    from ..checkpoints import load_bundle
+    from ..eval.speed import StageTimer, real_time_factor
+    from ..face import tracker  # noqa: F401  (imported before timing: import cost is not a stage)
+    from ..motion import VIDEO_FPS
+    from ..pipeline import generate, portrait_of, render_frames, rest_codes, vocode
+    from ..style import capture_style
+    from ..video import read_video, write_mp4
+    from ..vocoder import vocoder_for
 
     if args.steps < 1 or args.repeats < 1:
         raise ValueError("--steps and --repeats must be >= 1")

@@ -20,9 +20,9 @@ from contextlib import contextmanager
 
 import torch
 
-from omnitalker_core.audio import MEL_FPS
-from omnitalker_core.model.config import NAMED_CONFIGS, ModelConfig, named_config
-from omnitalker_core.model.flow import FlowMatching
+from ..audio import MEL_FPS
+from ..model.config import NAMED_CONFIGS, ModelConfig, named_config
+from ..model.flow import FlowMatching
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -138,7 +138,7 @@ def f5_dit_from(flow: FlowMatching):
     """An `f5_tts` DiT of the audio branch's size holding the same weights (the converter's inverse)."""
     from f5_tts.model import DiT
 
-    from omnitalker_core.f5_compat import f5_to_omnitalker
+    from ..f5_compat import f5_to_omnitalker
 
     c: ModelConfig = flow.model_cfg
     dit = DiT(

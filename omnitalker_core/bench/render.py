@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from omnitalker_core import motion
+from .. import motion
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +59,9 @@ def bench_render(
 
     Returns {"device": ..., "frames": n, "render": {"256": {"fps": .., "setup_s": ..}, ...},
     "track": {"512": {"fps": ..}}}."""
-    import cv2
+    from ..face.opencv import cv2
 
-    from omnitalker_core.face.render_geometric import GeometricRenderer
+    from ..face.render_geometric import GeometricRenderer
 
     img = _portrait(portrait)
     codes = demo_codes(frames)
@@ -78,7 +78,7 @@ def bench_render(
         out["render"][str(res)] = {"fps": frames / dt, "setup_s": setup}
         log.info("render %dx%d on %s: %.1f FPS", res, res, device, frames / dt)
         if track:
-            from omnitalker_core.face.tracker import track_frames
+            from ..face.tracker import track_frames
 
             t0 = time.perf_counter()
             track_frames(video, motion.VIDEO_FPS)

@@ -16,7 +16,7 @@ import pkgutil
 import sys
 from pathlib import Path
 
-from omnitalker_core import bench as bench_pkg
+from .. import bench as bench_pkg
 
 HELP = "benchmarks: generator model (vs f5-tts), renderer, end to end; `bench TARGET --help` for options"
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
             ", ".join(available),
         )
         return 2
-    module = importlib.import_module(f"omnitalker_core.bench.{args.target}")
+    module = importlib.import_module(f"..bench.{args.target}", __package__)
     parser = argparse.ArgumentParser(
         prog=f"python -m omnitalker_core bench {args.target}", description=(module.__doc__ or "").split("\n")[0]
     )

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError, safe_open
 
-from omnitalker_core.checkpoints import (
+from ..checkpoints import (
     FORMAT,
     FORMAT_VERSION,
     OmniTalkerBundle,
@@ -38,10 +38,10 @@ from omnitalker_core.checkpoints import (
     read_metadata,
     save_bundle,
 )
-from omnitalker_core.f5_compat import f5_to_omnitalker, infer_f5_config, strip_f5_prefix
-from omnitalker_core.model.config import FlowConfig
-from omnitalker_core.model.flow import FlowMatching
-from omnitalker_core.text.tokenizer import DEFAULT_VOCAB, CharTokenizer
+from ..f5_compat import f5_to_omnitalker, infer_f5_config, strip_f5_prefix
+from ..model.config import FlowConfig
+from ..model.flow import FlowMatching
+from ..text.tokenizer import DEFAULT_VOCAB, CharTokenizer
 
 HELP = "convert F5-TTS or Vocos weights, or a trained GAN renderer, into OmniTalker .safetensors files"
 log = logging.getLogger(__name__)
@@ -220,7 +220,7 @@ def convert_f5(
 
 
 def _vocos_config(config: Path | None) -> dict:
-    from omnitalker_core.vocoder import VOCOS_MEL_24KHZ
+    from ..vocoder import VOCOS_MEL_24KHZ
 
     if config is None:
         return VOCOS_MEL_24KHZ
@@ -239,7 +239,7 @@ def _vocos_config(config: Path | None) -> dict:
 
 def _checked_vocos(checkpoint: Path, config: Path | None) -> tuple[dict, dict[str, torch.Tensor]]:
     """Read and verify: the weights must load into the Vocos the config describes."""
-    from omnitalker_core.vocoder import VocosVocoder
+    from ..vocoder import VocosVocoder
 
     cfg = _vocos_config(config)
     state = _read_foreign(checkpoint, "Vocos weights")
@@ -296,7 +296,7 @@ def convert_renderer(
     overwrite and no `out`); `render_frames(..., bundle=load_bundle(path))` then renders with it."""
     from dataclasses import asdict
 
-    from omnitalker_core.face.render_gan import read_generator_file
+    from ..face.render_gan import read_generator_file
 
     generator, into = Path(generator), Path(into)
     if not generator.is_file():
@@ -322,7 +322,7 @@ def convert_renderer(
 
 def load_vocoder_file(path: str | Path, device: str | torch.device = "cpu"):
     """The Vocos inside an OmniTalker file (vocoder-only or full model) -> VocosVocoder."""
-    from omnitalker_core.vocoder import VocosVocoder
+    from ..vocoder import VocosVocoder
 
     path = Path(path)
     meta = read_metadata(path)

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from omnitalker_core.corpus.generate import CorpusConfig, generate
+    from ..corpus.generate import CorpusConfig, generate
 
     config = CorpusConfig(
         out=args.out, speakers=args.speakers, hours=args.hours, seed=args.seed, workers=args.workers,

@@ -20,8 +20,8 @@ HELP = (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from omnitalker_core.checkpoints import DEMO_CHECKPOINT
-    from omnitalker_core.eval.runner import EvalConfig
+    from ..checkpoints import DEMO_CHECKPOINT
+    from ..eval.runner import EvalConfig
 
     d = EvalConfig()
     p.add_argument(
@@ -65,9 +65,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from omnitalker_core.checkpoints import load_bundle
-    from omnitalker_core.eval.report import check_targets, check_targets_for_sets, markdown_sets_table, markdown_table
-    from omnitalker_core.eval.runner import EvalConfig, run_eval
+    from ..checkpoints import load_bundle
+    from ..eval.report import check_targets, check_targets_for_sets, markdown_sets_table, markdown_table
+    from ..eval.runner import EvalConfig, run_eval
 
     if args.threads:
         torch.set_num_threads(args.threads)

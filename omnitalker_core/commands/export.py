@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from omnitalker_core.checkpoints import load_bundle, save_bundle
+from ..checkpoints import load_bundle, save_bundle
 
 HELP = "export a trained model (RUN/latest.safetensors) as a compact model file, e.g. the bundled demo checkpoint"
 

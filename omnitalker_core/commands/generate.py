@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from omnitalker_core.checkpoints import REFERENCE_CLIP, REFERENCE_TRANSCRIPT
+from ..checkpoints import REFERENCE_CLIP, REFERENCE_TRANSCRIPT
 
 HELP = "text + reference video -> talking-head mp4 with speech in the reference voice (bundled demo model and reference by default)"
 REFERENCE_VIDEO, REFERENCE_TEXT = REFERENCE_CLIP, REFERENCE_TRANSCRIPT
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from omnitalker_core.checkpoints import DEMO_CHECKPOINT
+    from ..checkpoints import DEMO_CHECKPOINT
 
     p.add_argument("--text", required=True, help="what to say")
     p.add_argument("--out", required=True, help="output .mp4 (never overwritten unless --overwrite)")
@@ -89,14 +89,14 @@ def _check_outputs(args: argparse.Namespace) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from omnitalker_core import audio as audio_lib
-    from omnitalker_core.checkpoints import load_bundle
-    from omnitalker_core.eval.speed import StageTimer, real_time_factor
-    from omnitalker_core.motion import VIDEO_FPS
-    from omnitalker_core.pipeline import generate, portrait_of, render_frames, rest_codes, vocode
-    from omnitalker_core.style import capture_style
-    from omnitalker_core.video import read_video, write_mp4
-    from omnitalker_core.vocoder import vocoder_for
+    from .. import audio as audio_lib
+    from ..checkpoints import load_bundle
+    from ..eval.speed import StageTimer, real_time_factor
+    from ..motion import VIDEO_FPS
+    from ..pipeline import generate, portrait_of, render_frames, rest_codes, vocode
+    from ..style import capture_style
+    from ..video import read_video, write_mp4
+    from ..vocoder import vocoder_for
 
     if args.threads:
         torch.set_num_threads(args.threads)

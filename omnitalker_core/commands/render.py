@@ -52,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from PIL import Image
 
-    from omnitalker_core import motion
-    from omnitalker_core.pipeline import render_frames, renderer_kind, rest_codes
-    from omnitalker_core.video import read_audio, write_mp4
+    from .. import motion
+    from ..pipeline import render_frames, renderer_kind, rest_codes
+    from ..video import read_audio, write_mp4
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:  # fail before the work, not after it
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     codes, fps = motion.load_csv(args.motion, args.fps)
     bundle = None
     if args.model:
-        from omnitalker_core.checkpoints import load_bundle
+        from ..checkpoints import load_bundle
 
         bundle = load_bundle(args.model)
     # by default the first frame of the CSV is taken as the portrait's own expression and pose

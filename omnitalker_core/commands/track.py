@@ -23,9 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from omnitalker_core import motion
-    from omnitalker_core.face.tracker import track_frames
-    from omnitalker_core.video import read_video
+    from .. import motion
+    from ..face.tracker import track_frames
+    from ..video import read_video
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:  # fail before the work, not after it

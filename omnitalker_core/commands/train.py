@@ -7,7 +7,7 @@ import dataclasses
 
 import torch
 
-from omnitalker_core.train.trainer import TrainConfig, Trainer
+from ..train.trainer import TrainConfig, Trainer
 
 HELP = "train the dual-branch generator on a corpus directory (resumable; torchrun for several processes)"
 

@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from omnitalker_core.face.render_gan import GanConfig
-    from omnitalker_core.face.train_gan import TrainConfig
+    from ..face.render_gan import GanConfig
+    from ..face.train_gan import TrainConfig
 
     t = TrainConfig()
     p.add_argument("--video", action="append", required=True, help="talking-head clip (repeat for several clips)")
@@ -56,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _run_config(args: argparse.Namespace, out: Path):
     """The GanConfig of a new run (from the flags) or of the run being resumed (from its generator file)."""
-    from omnitalker_core.face.render_gan import GanConfig, read_generator_file
+    from ..face.render_gan import GanConfig, read_generator_file
 
     state = out / "state.pt"
     if not args.resume:
@@ -78,10 +78,10 @@ def _prepare(path: Path, size: int, max_frames: int):
     """One clip -> ClipData at `size`: decode, track, keep the frames with a face."""
     import numpy as np
 
-    from omnitalker_core.face.render_gan import landmarks_at
-    from omnitalker_core.face.tracker import track_frames
-    from omnitalker_core.face.train_gan import prepare_clip
-    from omnitalker_core.video import read_video
+    from ..face.render_gan import landmarks_at
+    from ..face.tracker import track_frames
+    from ..face.train_gan import prepare_clip
+    from ..video import read_video
 
     if not path.is_file():
         raise FileNotFoundError(f"clip not found: {path}")
@@ -101,8 +101,8 @@ def _prepare(path: Path, size: int, max_frames: int):
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from omnitalker_core.face.render_gan import load_generator
-    from omnitalker_core.face.train_gan import TrainConfig, evaluate, train_gan
+    from ..face.render_gan import load_generator
+    from ..face.train_gan import TrainConfig, evaluate, train_gan
 
     if args.threads:
         torch.set_num_threads(args.threads)

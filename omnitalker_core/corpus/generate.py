@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from omnitalker_core.corpus import sentences as sent
-from omnitalker_core.corpus.speakers import Speaker, make_speakers
-from omnitalker_core.text.espeak import phonemize, synthesize
-from omnitalker_core.text.phonemes import PhonemeVocab
+from . import sentences as sent
+from .speakers import Speaker, make_speakers
+from ..text.espeak import phonemize, synthesize
+from ..text.phonemes import PhonemeVocab
 
 log = logging.getLogger(__name__)
 
@@ -148,10 +148,10 @@ def render_utterance(text: str, speaker: Speaker, vocab: PhonemeVocab, seed: int
     """Speech, mel, frame-aligned phonemes and motion of one utterance (numpy, storage dtypes)."""
     import torch
 
-    from omnitalker_core.audio import log_mel
-    from omnitalker_core.corpus.prosody import analyse
-    from omnitalker_core.corpus.styles import face_motion
-    from omnitalker_core.text.phonemes import frame_align
+    from ..audio import log_mel
+    from .prosody import analyse
+    from .styles import face_motion
+    from ..text.phonemes import frame_align
 
     syn = synthesize(
         text, speaker.voice, speaker.variant, speaker.rate, speaker.pitch, speaker.pitch_range, speaker.word_gap,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from omnitalker_core.text.espeak import SILENCE
+from ..text.espeak import SILENCE
 
 SAMPLE_RATE = 24000
 HOP = 256

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from omnitalker_core.corpus.styles import SpeakerStyle, sample_style
+from .styles import SpeakerStyle, sample_style
 
 # English voices of the espeakng-loader data (lang/gmw/en*), as eSpeak names them.
 ACCENTS: tuple[str, ...] = (

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from omnitalker_core.motion import CHANNEL
-from omnitalker_core.text.espeak import SILENCE
+from ..motion import CHANNEL
+from ..text.espeak import SILENCE
 
 # Mouth channels written here (the rest of the 61-D code comes from corpus.styles).
 MOUTH_CHANNELS: tuple[str, ...] = (

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 from scipy import linalg
 
-from omnitalker_core import motion as motion_code
+from .. import motion as motion_code
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray, eps: float = 1e-6) -> float:

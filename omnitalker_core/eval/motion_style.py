@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from omnitalker_core import motion as motion_code
+from .. import motion as motion_code
 
 BLINK_THRESHOLD = 0.5
 MIN_FRAMES = 5

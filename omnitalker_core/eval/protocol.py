@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from omnitalker_core.eval.sentences import HARVARD, harvard_order
+from .sentences import HARVARD, harvard_order
 
 TARGETS = ("harvard", "corpus")
 SPEAKER_SETS = ("heldout", "seen")  # the CLI's --speakers also takes "both"

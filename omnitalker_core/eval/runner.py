@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from omnitalker_core import audio as audio_lib
-from omnitalker_core import motion as motion_code
-from omnitalker_core.eval import frechet, motion_style, samples, sentences, speaker, sync, wer
-from omnitalker_core.eval.nearest import Centroids, build_centroids
-from omnitalker_core.eval.protocol import SPEAKER_SETS, SPLIT_OF_SET, Protocol, build_protocol
+from .. import audio as audio_lib
+from .. import motion as motion_code
+from . import frechet, motion_style, samples, sentences, speaker, sync, wer
+from .nearest import Centroids, build_centroids
+from .protocol import SPEAKER_SETS, SPLIT_OF_SET, Protocol, build_protocol
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +186,8 @@ def aggregate(scored: list[Scored], frames: dict[str, dict[str, list[np.ndarray]
 def run_eval(bundle, data_dir: str | Path, config: EvalConfig, progress: Progress | None = None) -> dict:
     """Evaluate `bundle` on the corpus at `data_dir`; returns {"config", "speaker_sets": {set: {"speakers",
     "split", "rows"}}, "rows" and "speakers" (of the first set: "heldout" when it is evaluated), "items"}."""
-    from omnitalker_core.corpus.dataset import CorpusDataset
-    from omnitalker_core.vocoder import vocoder_for
+    from ..corpus.dataset import CorpusDataset
+    from ..vocoder import vocoder_for
 
     say = progress or (lambda msg: log.info("%s", msg))
     sets = config.speaker_sets

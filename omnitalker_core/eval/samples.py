@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from omnitalker_core import audio as audio_lib
-from omnitalker_core import motion as motion_code
-from omnitalker_core.eval.speed import StageTimer, real_time_factor
-from omnitalker_core.style import Style
+from .. import audio as audio_lib
+from .. import motion as motion_code
+from .speed import StageTimer, real_time_factor
+from ..style import Style
 
 
 @dataclass
@@ -59,9 +59,9 @@ def render_target(manifest: dict, target: dict) -> dict:
     eSpeak carries wave-generator state from call to call (see `text.espeak`), so a render in a
     process that has used eSpeak before may differ from a fresh one by a few samples; the text,
     voice, prosody and style are the same."""
-    from omnitalker_core.corpus.generate import render_utterance
-    from omnitalker_core.corpus.speakers import Speaker
-    from omnitalker_core.text.phonemes import PhonemeVocab
+    from ..corpus.generate import render_utterance
+    from ..corpus.speakers import Speaker
+    from ..text.phonemes import PhonemeVocab
 
     spk = target["speaker"]
     if spk not in manifest["speakers"]:
@@ -89,7 +89,7 @@ def ground_truth(item: dict) -> Sample:
 
 
 def ground_truth_vocoded(item: dict, vocoder) -> Sample:
-    from omnitalker_core.pipeline import vocode
+    from ..pipeline import vocode
 
     return Sample(audio=vocode(vocoder, item["mel"].float()), motion=None)
 
@@ -97,7 +97,7 @@ def ground_truth_vocoded(item: dict, vocoder) -> Sample:
 def generated(
     bundle, vocoder, reference: dict, text: str, *, steps: int, seed: int, cfg_audio: float, cfg_motion: float
 ) -> Sample:
-    from omnitalker_core.pipeline import generate, vocode
+    from ..pipeline import generate, vocode
 
     timer = StageTimer()
     style = style_from_item(reference)

@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from omnitalker_core import audio as audio_lib
+from .. import audio as audio_lib
 
 log = logging.getLogger(__name__)
 

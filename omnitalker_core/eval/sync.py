@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from omnitalker_core import motion as motion_code
+from .. import motion as motion_code
 
 RATE = 100.0  # Hz, the common clock (10 ms resolution)
 MAX_LAG_MS = 200.0

@@ -89,7 +89,7 @@ def word_error_rate(references: Sequence[str] | str, hypotheses: Sequence[str] |
 
 def transcribe_for_wer(wave: torch.Tensor, sample_rate: int) -> str:
     """Whisper tiny.en transcript for scoring; silence or babble with no words gives "" (all deletions)."""
-    from omnitalker_core.asr import transcribe
+    from ..asr import transcribe
 
     try:
         return transcribe(wave, sample_rate, threads=max(1, torch.get_num_threads()))

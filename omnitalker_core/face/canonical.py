@@ -115,7 +115,7 @@ def build_canonical(image: np.ndarray) -> CanonicalFace:
     """Build the canonical face from one frontal RGB photograph [h, w, 3] uint8."""
     from scipy.optimize import linear_sum_assignment
 
-    from omnitalker_core.face.landmarks import FaceLandmarker
+    from .landmarks import FaceLandmarker
 
     lm = FaceLandmarker()
     pts = lm(image, "the canonical photograph")

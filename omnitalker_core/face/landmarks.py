@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
+from .opencv import cv2
 import numpy as np
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from omnitalker_core import motion
+from .. import motion
 
 
 @dataclass(frozen=True)
@@ -222,7 +222,7 @@ class GanRenderer:
         self, generator: Generator, portrait: np.ndarray, base_codes: np.ndarray | None = None, device: str | torch.device = "cpu",
         landmarks: np.ndarray | None = None, size: tuple[int, int] | None = None,
     ):  # fmt: skip
-        from omnitalker_core.face.render_geometric import GeometricRenderer, fit_portrait
+        from .render_geometric import GeometricRenderer, fit_portrait
 
         self.gen = generator.to(device).eval()
         work = generator.cfg.size

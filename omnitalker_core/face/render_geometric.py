@@ -38,10 +38,10 @@ import torch
 import torch.nn.functional as F
 from scipy.spatial import Delaunay
 
-from omnitalker_core import motion
-from omnitalker_core.face import canonical as C
-from omnitalker_core.face.rig import FaceRig, euler_to_matrix, eyeball_centres
-from omnitalker_core.face.tracker import FaceFit, RigFitter
+from .. import motion
+from . import canonical as C
+from .rig import FaceRig, euler_to_matrix, eyeball_centres
+from .tracker import FaceFit, RigFitter
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def _as_codes(codes: np.ndarray | torch.Tensor) -> np.ndarray:
 
 def fit_portrait(portrait: np.ndarray) -> tuple[np.ndarray, FaceFit]:
     """Landmarks [478, 3] and rig fit of the face in a portrait [h, w, 3] uint8."""
-    from omnitalker_core.face.landmarks import FaceLandmarker
+    from .landmarks import FaceLandmarker
 
     pts = FaceLandmarker()(portrait, "the portrait")
     if pts is None:
@@ -108,7 +108,7 @@ class GeometricRenderer:
         if portrait.ndim != 3 or portrait.shape[2] != 3 or portrait.dtype != np.uint8:
             raise ValueError(f"portrait must be an RGB uint8 image [H, W, 3], got {portrait.dtype} {portrait.shape}")
         if size is not None and tuple(size) != (portrait.shape[1], portrait.shape[0]):
-            import cv2
+            from .opencv import cv2
 
             portrait = cv2.resize(portrait, tuple(int(v) for v in size), interpolation=cv2.INTER_AREA)
         self.height, self.width = portrait.shape[:2]
@@ -403,7 +403,7 @@ class GeometricRenderer:
         x0, y0, x1, y1 = full_box
         poly = dst[:, list(INNER_LIP_POLYGON)]  # f 20 2
         dev = frames.device
-        import cv2
+        from .opencv import cv2
 
         hb, wb = y1 - y0, x1 - x0
         masks = np.zeros((len(dst), hb, wb), np.uint8)
@@ -438,7 +438,7 @@ class GeometricRenderer:
 
     def _remap_cpu(self, dst: np.ndarray) -> np.ndarray:
         """CPU path (numpy + OpenCV, fastest there): control points [f, p, 2] -> uint8 [f, h, w, 3]."""
-        import cv2
+        from .opencv import cv2
 
         f = len(dst)
         gh, gw = self.grid_hw

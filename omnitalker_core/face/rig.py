@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from omnitalker_core import motion
-from omnitalker_core.face import canonical as C
+from .. import motion
+from . import canonical as C
 
 # gaze angle (rad) at which the matching eyeLook* shape reaches 1
 LOOK_YAW_RANGE = 0.6

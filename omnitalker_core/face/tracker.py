@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from omnitalker_core import motion
-from omnitalker_core.face import canonical as C
-from omnitalker_core.face.rig import (
+from .. import motion
+from . import canonical as C
+from .rig import (
     EYE_LOOK,
     FaceRig,
     eyeball_centres,
@@ -320,7 +320,7 @@ def _as_uint8(frames: np.ndarray) -> np.ndarray:
 
 def detect_landmarks(frames: np.ndarray, where: str = "the reference video") -> tuple[np.ndarray, np.ndarray]:
     """Landmarks [f, 478, 3] (NaN where no face) and found [f] for frames [f, h, w, 3]."""
-    from omnitalker_core.face.landmarks import FaceLandmarker
+    from .landmarks import FaceLandmarker
 
     frames = _as_uint8(frames)
     lm = FaceLandmarker()

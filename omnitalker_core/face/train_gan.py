@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from omnitalker_core.face.render_gan import GanConfig, Generator, PatchDiscriminator, save_generator
+from .render_gan import GanConfig, Generator, PatchDiscriminator, save_generator
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +80,10 @@ def prepare_clip(
 
     landmarks: the reference frame's landmarks [478, 3] at `size` (skips detection, e.g. taken from
     the tracker); without them the face is detected in the full-resolution reference frame."""
-    import cv2
+    from .opencv import cv2
 
-    from omnitalker_core.face.render_gan import landmarks_at
-    from omnitalker_core.face.render_geometric import GeometricRenderer, fit_portrait
+    from .render_gan import landmarks_at
+    from .render_geometric import GeometricRenderer, fit_portrait
 
     frames = np.asarray(frames)
     codes = np.asarray(codes, np.float32)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from omnitalker_core.model.modules import apply_rotary, apply_rotary_cos_sin
+from .modules import apply_rotary, apply_rotary_cos_sin
 
 FUSE_QKV_MAX = 512 * 512  # fuse to_q/to_k/to_v at inference below this weight size (per-call overhead
 # dominates small layers; a fused copy of large layers would cost memory and gain nothing measurable)

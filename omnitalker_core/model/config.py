@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from omnitalker_core.motion import MOTION_DIM
+from ..motion import MOTION_DIM
 
 TEXT_ALIGNMENTS = ("filler", "frames")
 FUSIONS = ("joint", "none")

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from omnitalker_core.model.attention import Attention, JointAttentionGate, sdpa
-from omnitalker_core.model.config import ModelConfig
-from omnitalker_core.model.modules import (
+from .attention import Attention, JointAttentionGate, sdpa
+from .config import ModelConfig
+from .modules import (
     AdaLayerNorm,
     AdaLayerNormFinal,
     ConvNeXtV2Block,

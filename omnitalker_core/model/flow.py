@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from omnitalker_core import motion as motion_code
-from omnitalker_core.model.config import FlowConfig, ModelConfig
-from omnitalker_core.model.dit import Conditions, OmniTalkerDiT
+from .. import motion as motion_code
+from .config import FlowConfig, ModelConfig
+from .dit import Conditions, OmniTalkerDiT
 
 # F5-TTS "Empirically Pruned Step Sampling" grids, in 1/32 units.
 EPSS_GRIDS = {

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from omnitalker_core.text.espeak import SILENCE, phonemize
+from .espeak import SILENCE, phonemize
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from omnitalker_core.text.phonemes import MEL_FPS, PhonemeVocab, frame_align, spans_from_durations, target_alignment
+from .phonemes import MEL_FPS, PhonemeVocab, frame_align, spans_from_durations, target_alignment
 
 DEFAULT_VOCAB = Path(__file__).resolve().parent.parent / "assets" / "f5_vocab.txt"
 MAX_FRAMES = 8192  # TextEmbedding's position table: ~87 s at 93.75 frames/s
@@ -168,7 +168,7 @@ class PhonemeTokenizer:
 
     def reference_ids(self, ref_text: str, ref_frames: int) -> tuple[torch.Tensor, float]:
         """eSpeak phonemes of the transcript stretched over the reference; returns (ids, rate factor)."""
-        from omnitalker_core.text.espeak import phonemize
+        from .espeak import phonemize
 
         durations = phonemize(check_text(ref_text, "reference transcript"), voice=self.voice)
         spoken = sum(d for _, d in durations)

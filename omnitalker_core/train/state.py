@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from omnitalker_core.checkpoints import atomic_save_file
+from ..checkpoints import atomic_save_file
 
 
 def save_state(path: Path, model, ema, optimizer, meta: dict) -> None:

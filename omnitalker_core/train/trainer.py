@@ -21,12 +21,12 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 
-from omnitalker_core.checkpoints import OmniTalkerBundle, save_bundle
-from omnitalker_core.corpus.dataset import CorpusDataset, FrameBudgetSampler, collate
-from omnitalker_core.model.config import FlowConfig, named_config
-from omnitalker_core.model.flow import FlowMatching
-from omnitalker_core.text.tokenizer import CharTokenizer, PhonemeTokenizer
-from omnitalker_core.train.state import load_state, save_state
+from ..checkpoints import OmniTalkerBundle, save_bundle
+from ..corpus.dataset import CorpusDataset, FrameBudgetSampler, collate
+from ..model.config import FlowConfig, named_config
+from ..model.flow import FlowMatching
+from ..text.tokenizer import CharTokenizer, PhonemeTokenizer
+from .state import load_state, save_state
 
 log = logging.getLogger(__name__)
 
