@@ -7,7 +7,6 @@ import torch
 from comfy_api.latest import io
 
 from ..omnitalker_core import checkpoints
-
 from . import paths
 from .types import CATEGORY, Model
 

@@ -10,7 +10,6 @@ import torch
 from comfy_api.latest import io
 
 from ..omnitalker_core import motion as motion_lib
-
 from . import convert, plot
 from .types import CATEGORY, Motion
 

@@ -9,7 +9,6 @@ import torch
 from comfy_api.latest import io
 
 from ..omnitalker_core import style as style_lib
-
 from . import convert, paths
 from .progress import step_callback
 from .types import CATEGORY, Style

@@ -9,7 +9,6 @@ from comfy_api.latest import io
 
 from ..omnitalker_core import audio as audio_lib
 from ..omnitalker_core import pipeline, vocoder
-
 from . import convert
 from .progress import step_callback
 from .types import CATEGORY, Mel, Model, Motion, Style

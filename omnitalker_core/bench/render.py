@@ -60,7 +60,6 @@ def bench_render(
     Returns {"device": ..., "frames": n, "render": {"256": {"fps": .., "setup_s": ..}, ...},
     "track": {"512": {"fps": ..}}}."""
     from ..face.opencv import cv2
-
     from ..face.render_geometric import GeometricRenderer
 
     img = _portrait(portrait)

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import sentences as sent
-from .speakers import Speaker, make_speakers
 from ..text.espeak import phonemize, synthesize
 from ..text.phonemes import PhonemeVocab
+from . import sentences as sent
+from .speakers import Speaker, make_speakers
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +149,9 @@ def render_utterance(text: str, speaker: Speaker, vocab: PhonemeVocab, seed: int
     import torch
 
     from ..audio import log_mel
+    from ..text.phonemes import frame_align
     from .prosody import analyse
     from .styles import face_motion
-    from ..text.phonemes import frame_align
 
     syn = synthesize(
         text, speaker.voice, speaker.variant, speaker.rate, speaker.pitch, speaker.pitch_range, speaker.word_gap,

@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from ..motion import CHANNEL, GAZE, MOTION_DIM, ROTATION, TRANSLATION
 from .prosody import Prosody
 from .visemes import MOUTH_INDEX, mouth_motion
-from ..motion import CHANNEL, GAZE, MOTION_DIM, ROTATION, TRANSLATION
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ import torch
 
 from .. import audio as audio_lib
 from .. import motion as motion_code
-from .speed import StageTimer, real_time_factor
 from ..style import Style
+from .speed import StageTimer, real_time_factor
 
 
 @dataclass

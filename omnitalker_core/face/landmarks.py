@@ -18,8 +18,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from .opencv import cv2
 import numpy as np
+
+from .opencv import cv2
 
 log = logging.getLogger(__name__)
 

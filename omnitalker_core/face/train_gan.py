@@ -81,7 +81,6 @@ def prepare_clip(
     landmarks: the reference frame's landmarks [478, 3] at `size` (skips detection, e.g. taken from
     the tracker); without them the face is detected in the full-resolution reference frame."""
     from .opencv import cv2
-
     from .render_gan import landmarks_at
     from .render_geometric import GeometricRenderer, fit_portrait
 
