@@ -1,8 +1,16 @@
-"""Load Model: an OmniTalker checkpoint (.safetensors with its config inside) -> OMNITALKER_MODEL."""
+"""Load Model: an OmniTalker checkpoint (.safetensors with its config inside) -> OMNITALKER_MODEL.
+
+The generator is handed to ComfyUI's model management (a `ModelPatcher`): it is moved to the chosen
+device only while a node uses it, is offloaded when other models need the memory, and "Unload models"
+frees it, like every stock model.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import comfy.model_management
+import comfy.model_patcher
 import torch
 from comfy_api.latest import io
 
@@ -25,6 +33,38 @@ def pick_dtype(choice: str, device: torch.device) -> torch.dtype:
             torch.float16 if device.type == "cuda" and comfy.model_management.should_use_fp16(device) else torch.float32
         )
     return DTYPES[choice]
+
+
+class OmniTalkerGenerator(torch.nn.Module):
+    """The generator as ComfyUI's model management sees it (its name appears in the server log)."""
+
+    def __init__(self, flow: torch.nn.Module):
+        super().__init__()
+        self.flow = flow
+
+
+@dataclass
+class LoadedModel:
+    """What an OMNITALKER_MODEL socket carries: the core bundle and the host's handle on its weights."""
+
+    bundle: checkpoints.OmniTalkerBundle
+    patcher: comfy.model_patcher.ModelPatcher
+
+    @property
+    def device(self) -> torch.device:
+        """The device the user chose in Load Model (where the weights go while in use)."""
+        return self.patcher.load_device
+
+    def use(self) -> checkpoints.OmniTalkerBundle:
+        """Load the weights onto the chosen device (a no-op when they are there) and return the bundle."""
+        comfy.model_management.load_models_gpu([self.patcher], force_full_load=True)
+        return self.bundle
+
+
+def bundle_of(model, node: str) -> LoadedModel:
+    if not isinstance(model, LoadedModel):
+        raise ValueError(f"{node}: 'model' must come from OmniTalker Load Model, got {type(model).__name__}")
+    return model
 
 
 class LoadModel(io.ComfyNode):
@@ -67,14 +107,18 @@ class LoadModel(io.ComfyNode):
     def execute(cls, model_name, device, dtype) -> io.NodeOutput:
         path = paths.resolve_model(model_name, NODE)
         dev = pick_device(device)
+        offload = comfy.model_management.unet_offload_device()
         try:
             # ComfyUI executes nodes under torch.inference_mode(); weights made there become inference tensors,
             # which cannot be versioned or used with autograd later. Load them as ordinary tensors.
             with torch.inference_mode(False):
-                bundle = checkpoints.load_bundle(path, device=dev, dtype=pick_dtype(dtype, dev))
+                bundle = checkpoints.load_bundle(path, device=offload, dtype=pick_dtype(dtype, dev))
         except (FileNotFoundError, ValueError) as e:
             raise ValueError(
                 f"{NODE}: cannot load '{model_name}': {e} — replace the file in {paths.models_dir()} "
                 f"or choose '{paths.bundled_name()}'"
             ) from e
-        return io.NodeOutput(bundle)
+        patcher = comfy.model_patcher.ModelPatcher(
+            OmniTalkerGenerator(bundle.flow), load_device=dev, offload_device=offload
+        )
+        return io.NodeOutput(LoadedModel(bundle, patcher))

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 import folder_paths
 import numpy as np
 import torch
 from comfy_api.latest import io
 
 from ..omnitalker_core import motion as motion_lib
-from . import convert, plot
+from . import convert, paths, plot
 from .types import CATEGORY, Motion
 
 
@@ -74,13 +72,11 @@ class MotionToCSV(io.ComfyNode):
     @classmethod
     def execute(cls, motion, filename_prefix) -> io.NodeOutput:
         codes = motion_codes(motion, "OmniTalker Motion -> ARKit CSV")
-        folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(
-            filename_prefix, folder_paths.get_output_directory()
-        )
-        while os.path.exists(os.path.join(folder, f"{name}_{counter:05}_.csv")):
-            counter += 1
-        file = f"{name}_{counter:05}_.csv"
-        path = os.path.join(folder, file)
-        motion_lib.save_csv(path, codes, motion_lib.VIDEO_FPS)
+        with paths.new_output_file(filename_prefix, folder_paths.get_output_directory(), ".csv") as (
+            path,
+            file,
+            subfolder,
+        ):
+            motion_lib.save_csv(path, codes, motion_lib.VIDEO_FPS, overwrite=True)  # overwrites only its reservation
         result = {"filename": file, "subfolder": subfolder, "type": "output", "frames": int(codes.shape[0])}
         return io.NodeOutput(path, ui={"omnitalker_csv": [result]})

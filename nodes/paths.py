@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import folder_paths
@@ -39,7 +41,7 @@ def styles_output_dir() -> Path:
 
 
 def register() -> None:
-    """Add our folders to ComfyUI's registry (idempotent; called when the pack loads)."""
+    """Add our folders to ComfyUI's registry; called once, when the pack loads (`comfy_entrypoint`)."""
     models_dir().mkdir(parents=True, exist_ok=True)
     folder_paths.add_model_folder_path(MODELS, str(models_dir()))
     folder_paths.add_model_folder_path(STYLES, str(Path(folder_paths.models_dir) / STYLES))
@@ -51,12 +53,10 @@ def register() -> None:
 
 def model_choices() -> list[str]:
     """The bundled demo checkpoint first, then every file in models/omnitalker/."""
-    register()
     return [bundled_name()] + [f for f in folder_paths.get_filename_list(MODELS) if f != bundled_name()]
 
 
 def style_choices() -> list[str]:
-    register()
     return folder_paths.get_filename_list(STYLES)
 
 
@@ -87,3 +87,29 @@ def resolve_style(name: str, node: str) -> Path:
             f"{styles_output_dir()}; save one with OmniTalker Save Style, or copy a style .safetensors there"
         )
     return Path(full)
+
+
+@contextmanager
+def new_output_file(
+    prefix: str, out_dir: str, suffix: str, width: int = 0, height: int = 0
+) -> Iterator[tuple[str, str, str]]:
+    """Reserve the next free `{prefix}_{counter:05}_{suffix}` under `out_dir` -> (path, file name, subfolder).
+
+    The name is taken with an exclusive create, so two prompts racing for a counter never write the same
+    file and nothing that exists is overwritten; if writing fails inside the block, the reserved (empty or
+    partial) file is removed instead of being left behind."""
+    folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(prefix, out_dir, width, height)
+    while True:
+        file = f"{name}_{counter:05}_{suffix}"
+        path = os.path.join(folder, file)
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:
+            counter += 1
+    try:
+        yield path, file, subfolder
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(path)
+        raise

@@ -112,8 +112,8 @@ class CaptureStyle(io.ComfyNode):
                 wave, rate, frames=frames, fps=fps, transcript=transcript or None,
                 max_seconds=max_seconds, callback=step_callback(3),
             )  # fmt: skip
-        except (ValueError, RuntimeError) as e:
-            raise type(e)(f"{CAPTURE}: {e}") from e
+        except (ValueError, RuntimeError) as e:  # one type for the host, the original kept as the cause
+            raise ValueError(f"{CAPTURE}: {e}") from e
         return io.NodeOutput(style, portrait_output(style), style.transcript)
 
 
@@ -140,12 +140,12 @@ class SaveStyle(io.ComfyNode):
 
     @classmethod
     def execute(cls, style, filename_prefix) -> io.NodeOutput:
-        out_dir = str(paths.styles_output_dir())
-        folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(filename_prefix, out_dir)
-        while os.path.exists(os.path.join(folder, f"{name}_{counter:05}_.safetensors")):
-            counter += 1
-        file = f"{name}_{counter:05}_.safetensors"
-        style.save(os.path.join(folder, file))
+        with paths.new_output_file(filename_prefix, str(paths.styles_output_dir()), ".safetensors") as (
+            path,
+            file,
+            subfolder,
+        ):
+            style.save(path, overwrite=True)  # overwrites only its own reservation
         rel = os.path.join(paths.STYLES, subfolder, file)
         return io.NodeOutput(ui={"omnitalker_style": [{"filename": file, "subfolder": os.path.join(paths.STYLES, subfolder),
                                                        "type": "output", "name": rel}]})  # fmt: skip

@@ -9,26 +9,21 @@ from comfy_api.latest import io
 
 from ..omnitalker_core import audio as audio_lib
 from ..omnitalker_core import pipeline, vocoder
+from ..omnitalker_core.text.tokenizer import SPEED_RANGE, check_text
 from . import convert
+from .model import bundle_of
 from .progress import step_callback
 from .types import CATEGORY, Mel, Model, Motion, Style
 
 GENERATE = "OmniTalker Text -> Audio + Motion"
-CHARS_PER_SECOND = 15.0  # typical English speech, for the length estimate in messages
-MAX_TEXT_CHARS = 2700  # about 3 minutes of speech per prompt on a CPU; more is refused before anything runs
 
 
-def check_text(text: str) -> str | None:
+def text_problem(text: str) -> str | None:
     """None when the text can be generated, else what to do about it (shown on the node)."""
-    if text is None or not text.strip():
-        return f"{GENERATE}: the text is empty; type what the speaker should say"
-    n = len(" ".join(text.split()))
-    if n > MAX_TEXT_CHARS:
-        return (
-            f"{GENERATE}: the text has {n:,} characters (about {n / CHARS_PER_SECOND / 60:.0f} minutes of speech); "
-            f"one prompt takes at most {MAX_TEXT_CHARS:,} (about {MAX_TEXT_CHARS / CHARS_PER_SECOND / 60:.0f} minutes): "
-            "split the text over several prompts and join the videos"
-        )
+    try:
+        check_text(text, "the text", pipeline.MAX_TEXT_CHARS)
+    except ValueError as e:
+        return f"{GENERATE}: {e}"
     return None
 
 
@@ -49,7 +44,7 @@ class Generate(io.ComfyNode):
                     "text",
                     default="Hello! This is a talking head, made from one short video.",
                     multiline=True,
-                    tooltip=f"What to say. Up to {MAX_TEXT_CHARS:,} characters (about 3 minutes) per prompt.",
+                    tooltip=f"What to say. Up to {pipeline.MAX_TEXT_CHARS:,} characters (about 3 minutes) per prompt.",
                 ),
                 io.Int.Input(
                     "seed",
@@ -85,8 +80,8 @@ class Generate(io.ComfyNode):
                 io.Float.Input(
                     "speed",
                     default=1.0,
-                    min=0.5,
-                    max=2.0,
+                    min=SPEED_RANGE[0],
+                    max=SPEED_RANGE[1],
                     step=0.05,
                     tooltip="Speaking rate relative to the reference (1 = same, 2 = twice as fast).",
                 ),
@@ -102,17 +97,20 @@ class Generate(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, text=None, **_) -> bool | str:
-        return True if text is None else (check_text(text) or True)  # text None: linked, checked in execute
+    def validate_inputs(cls, text: str | None = None) -> bool | str:
+        """Only `text` is named: the host keeps its own range checks for every other widget, and a problem
+        is reported on the text input alone. A linked text arrives as None here and is checked in execute."""
+        return True if text is None else (text_problem(text) or True)
 
     @classmethod
     def execute(cls, model, style, text, seed, steps, cfg_audio, cfg_motion, speed) -> io.NodeOutput:
-        problem = check_text(text)
+        problem = text_problem(text)
         if problem:
             raise ValueError(problem)
+        bundle = bundle_of(model, GENERATE).use()
         try:
             gen = pipeline.generate(
-                model, style, text, seed=seed, steps=steps, cfg_audio=cfg_audio, cfg_motion=cfg_motion, speed=speed,
+                bundle, style, text, seed=seed, steps=steps, cfg_audio=cfg_audio, cfg_motion=cfg_motion, speed=speed,
                 callback=step_callback(steps),  # the core reports the real total (steps x chunks)
             )  # fmt: skip
         except ValueError as e:
@@ -146,7 +144,8 @@ class Vocoder(io.ComfyNode):
     @classmethod
     def execute(cls, model, mel, griffin_lim_iterations) -> io.NodeOutput:
         comfy.model_management.throw_exception_if_processing_interrupted()
-        voc = vocoder.vocoder_for(model, device=model.device, griffin_lim_iters=griffin_lim_iterations)
+        loaded = bundle_of(model, "OmniTalker Vocoder")
+        voc = vocoder.vocoder_for(loaded.bundle, device=loaded.device, griffin_lim_iters=griffin_lim_iterations)
         wave = pipeline.vocode(voc, mel)
         return io.NodeOutput(convert.audio_to_host(wave, audio_lib.SAMPLE_RATE))
 
@@ -210,9 +209,11 @@ class Render(io.ComfyNode):
                 base = pipeline.rest_codes(codes, style)
             else:
                 raise ValueError("connect a 'style' (from Capture Style) or a 'portrait' IMAGE to animate")
+            loaded = None if model is None else bundle_of(model, RENDER)
             frames = pipeline.render_frames(
-                face, codes, base_codes=base, resolution=resolution, bundle=model,
-                device=comfy.model_management.get_torch_device(), callback=step_callback(codes.shape[0]),
+                face, codes, base_codes=base, resolution=resolution, bundle=None if loaded is None else loaded.bundle,
+                device=comfy.model_management.get_torch_device() if loaded is None else loaded.device,
+                callback=step_callback(codes.shape[0]),
             )  # fmt: skip
         except ValueError as e:
             raise ValueError(f"{RENDER}: {e}") from e

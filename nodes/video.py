@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
 import folder_paths
 import torch
+from comfy.cli_args import args
 from comfy_api.input_impl import VideoFromComponents
 from comfy_api.latest import io
 from comfy_api.util import VideoCodec, VideoComponents, VideoContainer
 
-from . import convert
+from . import convert, paths
 from .types import CATEGORY
 
 NODE = "OmniTalker Mux"
@@ -33,20 +32,6 @@ def fit_frames(images: torch.Tensor, seconds: float, fps: float) -> torch.Tensor
     if images.shape[0] >= frames:
         return images[:frames]
     return torch.cat([images, images[-1:].expand(frames - images.shape[0], -1, -1, -1)], dim=0)
-
-
-def unique_mp4(prefix: str, out_dir: str, width: int, height: int) -> tuple[str, str, str]:
-    """-> (full path, file name, subfolder) of a new mp4 under `out_dir`; never an existing file."""
-    folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(prefix, out_dir, width, height)
-    while True:
-        file = f"{name}_{counter:05}_.mp4"
-        path = os.path.join(folder, file)
-        try:  # exclusive create: two prompts racing for a counter cannot overwrite each other
-            with open(path, "xb"):
-                pass
-            return path, file, subfolder
-        except FileExistsError:
-            counter += 1
 
 
 class Mux(io.ComfyNode):
@@ -108,11 +93,11 @@ class Mux(io.ComfyNode):
             kind, out_dir = "output", folder_paths.get_output_directory()
         else:
             kind, out_dir, filename_prefix = "temp", folder_paths.get_temp_directory(), "omnitalker_preview"
-        path, file, subfolder = unique_mp4(filename_prefix, out_dir, width, height)
         metadata = None
-        if save_mp4 and cls.hidden.prompt is not None:
+        if save_mp4 and not args.disable_metadata and cls.hidden.prompt is not None:  # as the stock SaveVideo
             metadata = {"prompt": cls.hidden.prompt, **(cls.hidden.extra_pnginfo or {})}
-        video.save_to(path, format=VideoContainer.MP4, codec=VideoCodec.H264, metadata=metadata)
+        with paths.new_output_file(filename_prefix, out_dir, ".mp4", width, height) as (path, file, subfolder):
+            video.save_to(path, format=VideoContainer.MP4, codec=VideoCodec.H264, metadata=metadata)
         result = {"filename": file, "subfolder": subfolder, "type": kind,
                   "frames": int(frames.shape[0]), "fps": float(fps)}  # fmt: skip
         # "omnitalker_video" is drawn by web/omnitalker.js as a <video> player with sound on this node.

@@ -59,32 +59,39 @@ def prepare(wave: torch.Tensor, sample_rate: int) -> torch.Tensor:
     return resample(to_mono(torch.as_tensor(wave, dtype=torch.float32)), sample_rate)
 
 
-def load_audio(path: str | Path) -> tuple[torch.Tensor, int]:
-    """Decode the first audio stream of any file FFmpeg reads -> ([C, T] float32, sample rate)."""
+def read_audio(path: str | Path) -> tuple[np.ndarray | None, int]:
+    """The first audio track of any media file FFmpeg reads (video or audio-only) -> (float32 [c, t] in
+    -1..1, sample rate), or (None, 0) when the file has no audio track.
+
+    PyAV's resampler converts every sample format (s16, s32, flt, u8, planar or packed) to planar float,
+    so integer audio is scaled the way FFmpeg scales it, not by hand."""
     import av
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"audio file not found: {path}")
+        raise FileNotFoundError(f"media file not found: {path}")
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
-                raise ValueError(f"{path} has no audio track")
+                return None, 0
             stream = container.streams.audio[0]
-            rate = stream.rate
-            chunks = [f.to_ndarray() for f in container.decode(stream)]
-            layout_planar = stream.format.is_planar if stream.format else True
-            channels = stream.channels
+            to_float = av.AudioResampler(format="fltp")
+            chunks = [f.to_ndarray() for frame in container.decode(stream) for f in to_float.resample(frame)]
+            chunks += [f.to_ndarray() for f in to_float.resample(None)]  # flush
+            rate = stream.rate or stream.codec_context.sample_rate
     except av.error.FFmpegError as e:
-        raise ValueError(f"cannot decode audio from {path}: {e}") from e
+        raise ValueError(f"cannot decode the audio of {path.name}: {e}") from e
     if not chunks:
-        raise ValueError(f"{path} has an empty audio track")
-    data = np.concatenate(chunks, axis=1)
-    if not layout_planar:  # packed: [1, T*C]
-        data = data.reshape(-1, channels).T
-    if data.dtype.kind == "i":
-        data = data.astype(np.float32) / np.iinfo(data.dtype).max
-    return torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)), rate
+        return None, 0
+    return np.ascontiguousarray(np.concatenate(chunks, axis=1), dtype=np.float32), int(rate)
+
+
+def load_audio(path: str | Path) -> tuple[torch.Tensor, int]:
+    """Decode the first audio stream of any file FFmpeg reads -> ([C, T] float32, sample rate)."""
+    data, rate = read_audio(path)
+    if data is None:
+        raise ValueError(f"{Path(path).name} has no audio track (or an empty one)")
+    return torch.from_numpy(data), rate
 
 
 def save_wav(path: str | Path, wave: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> None:

@@ -29,9 +29,12 @@ FORMAT = "omnitalker"
 FORMAT_VERSION = "1"
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEMO_CHECKPOINT = ASSETS / "omnitalker_demo.safetensors"
-# The bundled reference clip of the example workflows (see scripts/make_reference_clip.py) and its transcript.
-REFERENCE_CLIP = ASSETS.parents[1] / "workflows" / "assets" / "omnitalker_reference.mp4"
+# The bundled reference clip of the example workflows (see scripts/make_reference_clip.py) and its transcript;
+# the host copies the clip into ComfyUI's input folder (omnitalker_core.host.workflow_assets).
+REFERENCE_CLIP = ASSETS / "omnitalker_reference.mp4"
 REFERENCE_TRANSCRIPT = REFERENCE_CLIP.with_suffix(".txt")
+# What the demo workflow (a) says (its Text -> Audio + Motion widget; bench e2e's default text).
+DEMO_TEXT = ASSETS / "demo_text.txt"
 
 
 @dataclass

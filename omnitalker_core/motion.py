@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from .audio import MEL_FPS
 
 VIDEO_FPS = 25.0
-MEL_FPS = 24000 / 256  # 93.75
 
 # ARKit order as in Apple's ARFaceAnchor / Live Link Face, without tongueOut.
 BLENDSHAPE_NAMES: tuple[str, ...] = (
@@ -78,23 +78,8 @@ def resample(codes: torch.Tensor | np.ndarray, src_fps: float, dst_fps: float, n
     return out.numpy() if is_np else out
 
 
-def to_mel_rate(codes25, num_mel_frames: int | None = None):
-    return resample(codes25, VIDEO_FPS, MEL_FPS, num_mel_frames)
-
-
 def to_video_rate(codes_mel, num_video_frames: int | None = None):
     return resample(codes_mel, MEL_FPS, VIDEO_FPS, num_video_frames)
-
-
-def smooth(codes: torch.Tensor, window: int = 3) -> torch.Tensor:
-    """Centered moving average along time ([T, C]); removes frame-to-frame jitter of tracked codes."""
-    if window <= 1 or codes.shape[0] < 2:
-        return codes
-    x = codes.T.unsqueeze(0)  # 1 c t
-    pad = window // 2
-    x = F.pad(x, (pad, window - 1 - pad), mode="replicate")
-    kernel = torch.full((x.shape[1], 1, window), 1.0 / window, dtype=x.dtype)
-    return F.conv1d(x, kernel, groups=x.shape[1]).squeeze(0).T
 
 
 def clamp_valid(codes: torch.Tensor) -> torch.Tensor:

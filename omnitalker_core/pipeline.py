@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 Callback = Callable[[int, int], None]
 MAX_CHUNK_SECONDS = 12.0  # target speech per chunk; the paper trains on references of 1..10 s
-MAX_TEXT_CHARS = 20_000  # ~20 minutes of speech; beyond that, split the job
+MAX_TEXT_CHARS = 2700  # about 3 minutes of speech per run: the frames of a longer video outgrow a laptop's memory
 
 
 @dataclass
@@ -57,10 +57,10 @@ def split_sentences(text: str, max_chars: int) -> list[str]:
     pieces: list[str] = []
     for s in sentences:
         while len(s) > max_chars:
-            cut = max(s.rfind(",", 0, max_chars), s.rfind(" ", 0, max_chars))
-            cut = cut if cut > max_chars // 3 else max_chars
-            pieces.append(s[: cut + 1].strip())
-            s = s[cut + 1 :].strip()
+            cut = max(s.rfind(",", 0, max_chars), s.rfind(" ", 0, max_chars))  # index < max_chars
+            end = cut + 1 if cut > max_chars // 3 else max_chars  # keep the comma; else a hard cut
+            pieces.append(s[:end].strip())
+            s = s[end:].strip()
         if s:
             pieces.append(s)
     chunks: list[str] = []
@@ -76,7 +76,7 @@ def _chars_per_second(style: Style) -> float:
     return max(len(style.transcript.encode("utf-8")) / max(style.seconds, 0.5), 4.0)
 
 
-def _crossfade_concat(parts: list[torch.Tensor], overlap: int = 6) -> torch.Tensor:
+def crossfade_concat(parts: list[torch.Tensor], overlap: int = 6) -> torch.Tensor:
     """Concatenate motion chunks, blending the first frames of each chunk from the previous chunk's last pose."""
     out = parts[0]
     for nxt in parts[1:]:
@@ -103,9 +103,7 @@ def generate(
 ) -> Generation:
     """Speech mel + motion for `text` in the voice and manner of `style`. `callback(step, total)` runs
     after every ODE step; raise inside it to cancel."""
-    text = check_text(text, "text")
-    if len(text) > MAX_TEXT_CHARS:
-        raise ValueError(f"text has {len(text)} characters; at most {MAX_TEXT_CHARS} per run: split it into parts")
+    text = check_text(text, "text", MAX_TEXT_CHARS)
     if not style.transcript.strip():
         raise ValueError("the style has no reference transcript: capture it again with the transcript typed")
     ref_seconds = style.seconds
@@ -132,7 +130,7 @@ def generate(
         mels.append(mel)
         codes = motion_code.to_video_rate(out.motion[0, n_ref:].float().cpu(), video_frames_for(mel.shape[0]))
         motions.append(motion_code.clamp_valid(codes))
-    return Generation(mel=torch.cat(mels), motion=_crossfade_concat(motions), text=text, chunks=chunks)
+    return Generation(mel=torch.cat(mels), motion=crossfade_concat(motions), text=text, chunks=chunks)
 
 
 def vocode(vocoder, mel: torch.Tensor) -> torch.Tensor:

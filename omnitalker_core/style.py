@@ -8,7 +8,6 @@ to / loads from one safetensors file so a captured voice + face can be reused wi
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
 from . import audio as audio_lib
 from . import motion as motion_code
+from .checkpoints import atomic_save_file
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +52,7 @@ class Style:
             tensors["ref_motion"] = self.ref_motion.float().contiguous()
         if self.portrait is not None:
             tensors["portrait"] = torch.from_numpy(np.ascontiguousarray(self.portrait))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_file(tensors, str(path), metadata={"format": STYLE_FORMAT, "transcript": self.transcript})
+        atomic_save_file(tensors, path, {"format": STYLE_FORMAT, "transcript": self.transcript})
         return path
 
     @classmethod
@@ -72,11 +70,6 @@ class Style:
             raise ValueError(f"{path.name} is not an OmniTalker style file (save one with Save Style)")
         portrait = t["portrait"].numpy() if "portrait" in t else None
         return cls(t["ref_mel"], t.get("ref_motion"), meta.get("transcript", ""), portrait, t["ref_audio"])
-
-    def describe(self) -> str:
-        return json.dumps({"seconds": round(self.seconds, 2), "transcript": self.transcript,
-                           "motion": self.ref_motion is not None,
-                           "portrait": None if self.portrait is None else list(self.portrait.shape)})  # fmt: skip
 
 
 def _to_uint8(frames) -> np.ndarray:

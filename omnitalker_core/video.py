@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio import read_audio
+
 log = logging.getLogger(__name__)
 
 
@@ -41,37 +43,8 @@ def read_video(path: str | Path, max_frames: int | None = None) -> tuple[np.ndar
                 break
     if not frames:
         raise ValueError(f"{path}: the video stream has no frames")
-    audio, sr = read_audio(path)
+    audio, sr = read_audio(path)  # the one audio decoder, in audio.py
     return np.stack(frames), fps, audio, sr
-
-
-def read_audio(path: str | Path) -> tuple[np.ndarray | None, int]:
-    """The first audio track of a media file (video or audio-only) as float32 [c, t] and its rate;
-    (None, 0) if there is none."""
-    import av
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"media file not found: {path}")
-
-    with av.open(str(path)) as container:
-        if not container.streams.audio:
-            return None, 0
-        st = container.streams.audio[0]
-        sr = st.rate or st.codec_context.sample_rate
-        chunks = []
-        for frame in container.decode(st):
-            a = frame.to_ndarray()  # planar: c t; packed: 1 (t*c)
-            if frame.format.is_planar:
-                chunks.append(a.astype(np.float32))
-            else:
-                chunks.append(a.reshape(-1, len(frame.layout.channels)).T.astype(np.float32))
-        if not chunks:
-            return None, 0
-        audio = np.concatenate(chunks, 1)
-        if np.issubdtype(chunks[0].dtype, np.integer):
-            audio = audio / 32768.0
-    return audio.astype(np.float32), int(sr)
 
 
 def write_mp4(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import warnings
-from pathlib import Path
 from typing import Protocol
 
 import torch
@@ -93,40 +92,49 @@ class VocosVocoder:
 
 
 class GriffinLimVocoder:
-    """Inverse mel filterbank + Griffin-Lim phase recovery: no weights, intelligible but buzzy."""
+    """Inverse mel filterbank + Griffin-Lim phase recovery: no weights, intelligible but buzzy.
+
+    The loop is torchaudio's `griffinlim` (fast Griffin-Lim, momentum 0.99) with its random initial phase
+    drawn from a generator of our own, so the output is deterministic without reseeding the process's RNG."""
 
     sample_rate = audio.SAMPLE_RATE
+    momentum = 0.99  # torchaudio's default
+    seed = 0
 
     def __init__(self, n_iter: int = 64, device: str | torch.device = "cpu"):
         n_stft = audio.N_FFT // 2 + 1
+        self.n_iter = n_iter
         self.inverse_mel = torchaudio.transforms.InverseMelScale(
             n_stft=n_stft, n_mels=audio.N_MELS, sample_rate=audio.SAMPLE_RATE, norm=None, mel_scale="htk"
         ).to(device)
-        self.griffin_lim = torchaudio.transforms.GriffinLim(
-            n_fft=audio.N_FFT, win_length=audio.WIN_LENGTH, hop_length=audio.HOP_LENGTH, power=1.0, n_iter=n_iter
-        ).to(device)
+        self.window = torch.hann_window(audio.WIN_LENGTH, device=device)
+
+    def _stft(self, wave: torch.Tensor) -> torch.Tensor:
+        return torch.stft(
+            wave, n_fft=audio.N_FFT, hop_length=audio.HOP_LENGTH, win_length=audio.WIN_LENGTH, window=self.window,
+            center=True, pad_mode="reflect", normalized=False, onesided=True, return_complex=True,
+        )  # fmt: skip
+
+    def _istft(self, spec: torch.Tensor) -> torch.Tensor:
+        return torch.istft(
+            spec, n_fft=audio.N_FFT, hop_length=audio.HOP_LENGTH, win_length=audio.WIN_LENGTH, window=self.window
+        )
 
     @torch.inference_mode()
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
         dev = self.inverse_mel.fb.device
-        spec = self.inverse_mel(mel.float().to(dev).exp())
-        torch.manual_seed(0)  # Griffin-Lim starts from random phase: keep the output deterministic
-        wave = self.griffin_lim(spec)
+        spec = self.inverse_mel(mel.float().to(dev).exp())  # b f n magnitude
+        gen = torch.Generator(device=dev).manual_seed(self.seed)
+        angles = torch.rand(spec.shape, dtype=torch.complex64, device=dev, generator=gen)
+        previous = torch.zeros((), dtype=torch.complex64, device=dev)
+        for _ in range(self.n_iter):
+            rebuilt = self._stft(self._istft(spec * angles))
+            angles = rebuilt - previous * (self.momentum / (1 + self.momentum))
+            angles = angles / (angles.abs() + 1e-16)
+            previous = rebuilt
+        wave = self._istft(spec * angles)
         peak = wave.abs().amax(dim=-1, keepdim=True).clamp(min=1e-4)
         return (wave / peak * 0.9).where(peak > 0.9, wave).clamp(-1, 1)
-
-
-def vocos_from_files(checkpoint: str | Path, config: str | Path | None = None, device="cpu") -> VocosVocoder:
-    """Vocos from the published `pytorch_model.bin` (read weights-only) and optional `config.yaml`."""
-    import yaml
-
-    from .checkpoints import load_foreign_state_dict
-
-    cfg = VOCOS_MEL_24KHZ
-    if config is not None:
-        with open(config, encoding="utf-8") as f:
-            cfg = yaml.safe_load(f)
-    return VocosVocoder(cfg, load_foreign_state_dict(checkpoint), device)
 
 
 def vocoder_for(bundle, device="cpu", griffin_lim_iters: int = 64) -> Vocoder:

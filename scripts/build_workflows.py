@@ -15,15 +15,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from omnitalker_core import checkpoints
+from omnitalker_core.host import has_control_widget, is_widget, start_host
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from host import _has_control_widget, _is_widget, start_host  # noqa: E402
-
-REFERENCE_CLIP = "omnitalker_reference.mp4"
-PORTRAIT = "omnitalker_portrait.png"
-REFERENCE_TRANSCRIPT = "The children walked along the river after school, and the sun was warm on the water."
-TEXT = "Hello! I was made from a single short video. Now I can say anything you type, in my own voice."
+REFERENCE_CLIP = checkpoints.REFERENCE_CLIP.name  # copied into ComfyUI's input folder by the host
+PORTRAIT = "omnitalker_portrait.png"  # workflows/assets/
+REFERENCE_TRANSCRIPT = checkpoints.REFERENCE_TRANSCRIPT.read_text(encoding="utf-8").strip()
+TEXT = checkpoints.DEMO_TEXT.read_text(encoding="utf-8").strip()
 UPLOAD_WIDGETS = {"LoadImage": ["image"], "LoadVideo": ["image"], "LoadAudio": [None, None]}  # as the UI saves them
 
 
@@ -48,14 +47,14 @@ class Workflow:
         spec = self.info[ntype]
         sockets, values = [], []
         for name, ispec, optional in self._inputs(ntype):
-            if _is_widget(ispec):
+            if is_widget(ispec):
                 default = ispec[1].get("default") if len(ispec) > 1 and isinstance(ispec[1], dict) else None
                 if isinstance(ispec[0], list) and default is None:
                     default = ispec[0][0] if ispec[0] else None
                 if ispec[0] == "COMBO" and default is None:
                     default = (ispec[1].get("options") or [None])[0]
                 values.append(widgets.pop(name, default))
-                if _has_control_widget(name, ispec):
+                if has_control_widget(name, ispec):
                     values.append("fixed")
             else:
                 entry = {"name": name, "type": ispec[0], "link": None}

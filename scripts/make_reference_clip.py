@@ -6,10 +6,11 @@ Voice: eSpeak NG (the `espeakng-loader` wheel), a held-out speaker of the synthe
 Motion: the corpus' face-motion model (visemes from eSpeak's phoneme timings + the speaker's head,
 brow and blink style), rendered onto the portrait with the weightless geometric renderer.
 
-    .venv/bin/python scripts/make_reference_clip.py [--out workflows/assets/omnitalker_reference.mp4]
+    .venv/bin/python scripts/make_reference_clip.py [--out omnitalker_core/assets/omnitalker_reference.mp4]
 
-Writes an H.264 + AAC mp4 (25 fps) and the portrait as a PNG next to it, and prints the transcript,
-which the workflows type into Capture Style.
+Writes an H.264 + AAC mp4 (25 fps) and its transcript (`.txt` next to it), the portrait as a PNG in
+`workflows/assets/` (workflow (d) loads it), and prints the transcript, which the workflows type into
+Capture Style.
 """
 
 from __future__ import annotations
@@ -23,17 +24,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from omnitalker_core import motion as motion_lib
+from omnitalker_core.audio import HOP_LENGTH, MEL_FPS, log_mel
+from omnitalker_core.checkpoints import REFERENCE_CLIP
+from omnitalker_core.corpus.prosody import analyse
+from omnitalker_core.corpus.speakers import make_speakers
+from omnitalker_core.corpus.styles import face_motion
+from omnitalker_core.face.render_geometric import GeometricRenderer
+from omnitalker_core.text.espeak import synthesize
+from omnitalker_core.video import write_mp4
 
-from omnitalker_core import motion as motion_lib  # noqa: E402
-from omnitalker_core.audio import HOP_LENGTH, MEL_FPS, log_mel  # noqa: E402
-from omnitalker_core.corpus.prosody import analyse  # noqa: E402
-from omnitalker_core.corpus.speakers import make_speakers  # noqa: E402
-from omnitalker_core.corpus.styles import face_motion  # noqa: E402
-from omnitalker_core.face.render_geometric import GeometricRenderer  # noqa: E402
-from omnitalker_core.text.espeak import synthesize  # noqa: E402
-from omnitalker_core.video import write_mp4  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TRANSCRIPT = "The children walked along the river after school, and the sun was warm on the water."
 SIZE = 256
@@ -71,14 +72,18 @@ def speech_and_motion(seed: int) -> tuple[np.ndarray, int, np.ndarray]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "workflows" / "assets" / "omnitalker_reference.mp4")
+    parser.add_argument("--out", type=Path, default=REFERENCE_CLIP, help="the clip; its transcript goes next to it")
+    parser.add_argument(
+        "--portrait", type=Path, default=ROOT / "workflows" / "assets" / "omnitalker_portrait.png", help="workflow (d)"
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     pcm, rate, codes = speech_and_motion(args.seed)
     face = portrait()
-    Image.fromarray(face).save(args.out.with_name("omnitalker_portrait.png"))  # workflow (d)'s Load Image
+    Image.fromarray(face).save(args.portrait)  # workflow (d)'s Load Image
     frames = GeometricRenderer(face).render(codes)
     write_mp4(args.out, frames, motion_lib.VIDEO_FPS, pcm.astype(np.float32) / 32767.0, rate, overwrite=True)
+    args.out.with_suffix(".txt").write_text(TRANSCRIPT + "\n", encoding="utf-8")
     print(f"{args.out}: {len(frames)} frames, {len(pcm) / rate:.2f} s; transcript: {TRANSCRIPT}")
     return 0
 

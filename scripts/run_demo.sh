@@ -12,4 +12,4 @@ BASE="${OMNITALKER_DEMO_BASE:-$ROOT/.demo}"
 bash "$ROOT/scripts/setup_env.sh"
 [ -f "$WORKFLOW" ] || { echo "error: workflow $WORKFLOW not found" >&2; exit 1; }
 echo "running $(basename "$WORKFLOW") in a headless ComfyUI (base $BASE; server log $BASE/comfyui.log) ..." >&2
-exec "$ROOT/.venv/bin/python" "$ROOT/tests/host.py" run "$WORKFLOW" --base "$BASE" --suffix .mp4
+exec "$ROOT/.venv/bin/python" -m omnitalker_core host run "$WORKFLOW" --base "$BASE" --suffix .mp4

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import requires_pack
-from host import REPO
 
 from omnitalker_core import asr
+from omnitalker_core.checkpoints import REFERENCE_CLIP
 
-REFERENCE = REPO / "workflows" / "assets" / "omnitalker_reference.mp4"
+REFERENCE = REFERENCE_CLIP
 
 
 def test_transcribes_the_reference_clip():

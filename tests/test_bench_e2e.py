@@ -56,7 +56,7 @@ def test_bench_e2e_json_has_every_stage_and_a_consistent_rtf(tiny_model, tmp_pat
     assert result["frames"] == round(result["audio_seconds"] * 25)
     assert max(result["size"]) == 128
     assert video.is_file() and video.stat().st_size == result["runs"][-1]["mp4_bytes"]
-    assert "tests/host.py bench" in result["host_command"] and str(tiny_model) in result["host_command"]
+    assert "omnitalker_core host bench" in result["host_command"] and str(tiny_model) in result["host_command"]
 
 
 def test_bench_e2e_uses_workflow_a_settings():

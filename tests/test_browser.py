@@ -1,7 +1,7 @@
 """The real ComfyUI frontend in headless Chromium (Debian package) driven by Playwright.
 
 For every bundled workflow (and a small stock + Mux fixture): open the UI, load the workflow, assert that
-every node type is known and that the UI builds exactly the prompt `host.ui_to_api` builds, queue it with
+every node type is known and that the UI builds exactly the prompt `omnitalker_core.host.ui_to_api` builds, queue it with
 the UI's Run button, wait for the host to finish it, assert no node is marked with an error, and save a
 screenshot to test-output/browser/. Where the workflow has an OmniTalker Mux node, the web extension's
 player must show the mp4 and actually decode its audio track.
@@ -14,8 +14,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import requires_pack
-from host import REPO, load_workflow
+from conftest import REPO, requires_pack
+
+from omnitalker_core.host import load_workflow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -83,7 +84,7 @@ def test_workflow_in_browser(page, comfy_host, test_output, workflow_path):
     ui_prompt = page.evaluate("async () => (await window.app.graphToPrompt()).output")
     ours = comfy_host.ui_to_api(workflow)
     assert _declared(ui_prompt, comfy_host.object_info()) == _declared(ours, comfy_host.object_info()), (
-        "tests/host.py ui_to_api differs from the frontend's graphToPrompt"
+        "omnitalker_core.host.ui_to_api differs from the frontend's graphToPrompt"
     )
 
     if any(n["type"] == "OmniTalkerLoadModel" for n in workflow["nodes"]) and not DEMO.is_file():

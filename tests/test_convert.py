@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import pytest
 import torch
-from host import REPO
+from conftest import REPO
 
 spec = importlib.util.spec_from_file_location("omnitalker_nodes_convert", REPO / "nodes" / "convert.py")
 convert = importlib.util.module_from_spec(spec)

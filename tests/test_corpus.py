@@ -168,8 +168,14 @@ def test_speakers_differ_in_style_and_keep_it_across_utterances():
             centroids = np.stack([np.delete(feats[k], j, axis=0).mean(0) for k in range(len(styles))])
             correct += int(np.argmin(np.linalg.norm(centroids - feats[i, j], axis=1)) == i)
     assert correct / feats[:, :, 0].size >= 0.9, correct
-    # style statistics are tied to prosody: more stressed/high-pitch syllables -> brows move
-    assert feats[:, :, 4].std(axis=0).mean() > 0
+    # style statistics are tied to prosody: brows rise on stressed, high-pitched syllables, so a speaker's brow
+    # statistic differs between sentences by an amount that grows with the speaker's brow gain (measured
+    # 0.063 x gain), and the sentences rank the same way for every speaker (it is the text's prosody, not noise)
+    brows = feats[:, :, 4]
+    gains = np.array([st.brow_gain for st in styles])
+    assert (brows.std(axis=1) > 0.03 * gains).all(), (brows.std(axis=1), gains)
+    ranks = np.argsort(brows, axis=1)
+    assert (ranks == ranks[0]).all(), brows
 
 
 def test_speakers_are_distinct_and_some_held_out():

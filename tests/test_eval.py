@@ -11,11 +11,13 @@ from omnitalker_core.eval import frechet, motion_style, nearest, protocol, repor
 # ---- WER ------------------------------------------------------------------------------------
 
 
-def test_normalize_text_strips_case_and_punctuation():
-    assert wer.normalize_text("  Don’t STOP—now!  Really, ok? ") == "dont stop now really ok"
+def test_normalize_text_strips_case_punctuation_and_formatting():
+    assert wer.normalize_text("  Don’t STOP—now!  Really, ok? ") == "do not stop now really ok"
     assert wer.normalize_text("well-known_fact.") == "well known fact"
-    assert wer.normalize_text("Ten or 10, 21 and 1,205") == "ten or ten twenty one and one thousand two hundred five"
-    assert wer.number_words(305) == "three hundred five" and wer.number_words(40000) == "forty thousand"
+    # numbers: an ASR writes digits or words; both must score the same
+    assert wer.normalize_text("Ten cats, 21 dogs and 1,205 birds") == "10 cats 21 dogs and 1205 birds"
+    assert wer.normalize_text("ten cats, twenty one dogs") == wer.normalize_text("10 cats, 21 dogs")
+    assert wer.normalize_text("The colour of Mr. Smith's car") == wer.normalize_text("the color of mister smith's car")
 
 
 def test_wer_identical_after_normalisation_is_zero():
@@ -30,7 +32,7 @@ def test_wer_counts_substitutions_deletions_insertions():
 
 def test_wer_is_corpus_level_over_lists():
     # 1 error in 1 word + 0 errors in 3 words = 1/4, not the mean of per-sentence rates (0.5)
-    assert wer.word_error_rate(["yes", "one two three"], ["no", "one two three"]) == pytest.approx(0.25)
+    assert wer.word_error_rate(["yes", "red green blue"], ["no", "red green blue"]) == pytest.approx(0.25)
 
 
 def test_wer_rejects_bad_input():
@@ -70,7 +72,7 @@ def test_sync_recovers_planted_shift(shift_ms):
     codes[:, motion_code.CHANNEL["jawOpen"]] = jaw / jaw.max()
     res = sync.av_sync(codes, fps, wave.astype(np.float32), sr)
     assert abs(res.lag_ms - shift_ms) <= 10.0, res
-    assert res.correlation > 0.8
+    assert res.correlation > 0.97, res  # one envelope on both sides: measured 0.996-0.998
 
 
 def test_best_lag_limits_and_errors():
@@ -79,7 +81,7 @@ def test_best_lag_limits_and_errors():
     v = np.roll(a, 35)  # 350 ms: outside the ±200 ms window
     res = sync.best_lag(v, a)
     assert abs(res.lag_ms) <= sync.MAX_LAG_MS
-    assert res.correlation < 0.9  # the true peak is not inside the window
+    assert res.correlation < 0.6, res  # the true peak (r = 1) is not inside the window: measured 0.38
     with pytest.raises(ValueError, match="constant"):
         sync.best_lag(np.zeros(300), a[:300])
 
@@ -159,8 +161,11 @@ def test_frechet_zero_for_identical_positive_for_shifted():
     assert frechet.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
     shifted = a + np.array([0.5, 0, 0, 0, 0, 0])
     assert frechet.frechet_distance(a, shifted) == pytest.approx(0.25, rel=1e-3)  # |mu shift|^2
+    # N(mu, C) against N(2 mu, 4 C): |mu|^2 + tr(C + 4C - 2 (4 C^2)^1/2) = |mu|^2 + tr(C), about 6 here
     wider = a * 2.0
-    assert frechet.frechet_distance(a, wider) > 1.0
+    expected = float((a.mean(0) ** 2).sum() + np.trace(np.cov(a, rowvar=False)))
+    assert 5.0 < expected < 7.0
+    assert frechet.frechet_distance(a, wider) == pytest.approx(expected, rel=1e-2)
 
 
 def test_expression_and_pose_fid_use_their_channels():
@@ -415,4 +420,7 @@ def test_aggregate_counts_failed_sync_as_worst_lag_and_pools_wer():
     assert m["sync_abs_lag_ms"] == 30.0  # median of 20, 200 (failed), 30
     assert m["sync_failed"] == 1 and m["sync_mean_lag_ms"] == pytest.approx(-5.0)
     assert m["voice_nearest"] == pytest.approx(2 / 3) and m["motion_nearest"] == pytest.approx(2 / 3)
-    assert m["e_fid"] > 0 and m["p_fid"] > 0
+    model_frames, pool = frames["model"]["a"][0], pools.frames["a"]
+    assert m["e_fid"] == pytest.approx(frechet.expression_fid(model_frames, pool), rel=1e-9)
+    assert m["p_fid"] == pytest.approx(frechet.pose_fid(model_frames, pool), rel=1e-9)
+    assert m["e_fid"] > 10 * m["p_fid"] > 0  # 51 uniform channels against 6: the two were not swapped

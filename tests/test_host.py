@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+
 import av
 import numpy as np
 import pytest
 from conftest import EXPECTED_NODE_IDS, requires_pack
-from host import ExecutionFailed, PromptRejected, ui_to_api
+
+from omnitalker_core.host import ExecutionFailed, PromptRejected, process, start_host, ui_to_api, workflow_assets
 
 # A UI-format workflow as the frontend saves it: EmptyImage + EmptyAudio -> CreateVideo(25 fps) -> SaveVideo(mp4,
 # h264), with a Note node that must not be sent.
@@ -147,3 +152,34 @@ def test_pack_nodes_register_in_host(comfy_host):
         assert info[node_id]["category"].startswith("OmniTalker"), node_id
     log = comfy_host.log()
     assert "Cannot import" not in log and "Error while calling comfy_entrypoint" not in log, log[-4000:]
+
+
+def test_host_library_imports_no_comfyui_and_no_torch():
+    code = "import sys, omnitalker_core.host; print(sorted(m for m in sys.modules if m.split('.')[0] in ('comfy', 'torch')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
+
+
+def test_reference_clip_from_the_package_is_copied_into_input(comfy_host):
+    from omnitalker_core.checkpoints import REFERENCE_CLIP
+
+    assert REFERENCE_CLIP.is_file() and REFERENCE_CLIP in workflow_assets()
+    assert (comfy_host.input_dir() / REFERENCE_CLIP.name).is_file()
+
+
+def test_start_up_retries_on_a_new_port_when_the_chosen_one_was_taken(tmp_path, monkeypatch):
+    """The free-port race: another process binds the port `free_port` chose before the server does."""
+    real_free_port = process.free_port
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        chosen = iter([taken])
+        monkeypatch.setattr(process, "free_port", lambda: next(chosen, None) or real_free_port())
+        host = start_host(tmp_path / "base", link_pack=False)
+        try:
+            assert host.port != taken and host.alive()
+            log = host.log()
+            assert f"--port {taken}" in log and "address already in use" in log.lower(), log[-3000:]
+        finally:
+            host.stop()

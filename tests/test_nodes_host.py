@@ -5,7 +5,8 @@ from __future__ import annotations
 import av
 import pytest
 from conftest import requires_pack
-from host import PromptRejected
+
+from omnitalker_core.host import PromptRejected
 
 pytestmark = requires_pack
 

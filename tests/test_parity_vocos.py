@@ -9,14 +9,13 @@ import math
 
 import pytest
 import torch
+import vocos  # a runtime requirement of the pack (requirements.txt), so never a reason to skip
 import yaml
 
-vocos = pytest.importorskip("vocos")
-
-from omnitalker_core.__main__ import main as cli  # noqa: E402
-from omnitalker_core.audio import log_mel  # noqa: E402
-from omnitalker_core.commands.convert import load_vocoder_file  # noqa: E402
-from omnitalker_core.vocoder import VOCOS_MEL_24KHZ, VocosVocoder, build_vocos  # noqa: E402
+from omnitalker_core.__main__ import main as cli
+from omnitalker_core.audio import log_mel
+from omnitalker_core.commands.convert import load_vocoder_file
+from omnitalker_core.vocoder import VOCOS_MEL_24KHZ, VocosVocoder, build_vocos
 
 ATOL = 1e-5
 TINY_CONFIG = {

@@ -14,8 +14,6 @@ from omnitalker_core.text.tokenizer import (
     estimate_duration,
 )
 
-f5_utils = pytest.importorskip("f5_tts.model.utils")
-
 MIXED = [
     "Hello, world.",
     "Hello,world! It's 5:30pm...really?!",
@@ -35,12 +33,18 @@ def f5_tokenizer():
     return CharTokenizer.from_file(DEFAULT_VOCAB)
 
 
+@pytest.fixture(scope="module")
+def f5_utils():
+    """The reference F5-TTS package (a test-only requirement): only the parity tests need it."""
+    return pytest.importorskip("f5_tts.model.utils")
+
+
 @pytest.mark.parametrize("text", MIXED + RJIEBA_ONLY)
-def test_pinyin_matches_f5(text):
+def test_pinyin_matches_f5(f5_utils, text):
     assert chars_with_pinyin(text) == f5_utils.convert_char_to_pinyin([text])[0]
 
 
-def test_jieba_fallback_agrees_on_common_text(monkeypatch):
+def test_jieba_fallback_agrees_on_common_text(f5_utils, monkeypatch):
     """Without rjieba we segment with jieba: identical on these strings (not on RJIEBA_ONLY)."""
     import jieba
 
@@ -50,7 +54,7 @@ def test_jieba_fallback_agrees_on_common_text(monkeypatch):
         assert chars_with_pinyin(text) == f5_utils.convert_char_to_pinyin([text])[0], text
 
 
-def test_ids_and_duration_follow_f5(f5_tokenizer):
+def test_ids_and_duration_follow_f5(f5_utils, f5_tokenizer):
     vocab_map = {c: i for i, c in enumerate(f5_tokenizer.vocab)}
     ref_text, text, ref_frames = (
         "Some call me nature, others call me mother nature.",

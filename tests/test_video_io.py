@@ -6,7 +6,8 @@ import av
 import numpy as np
 import pytest
 
-from omnitalker_core.video import read_audio, read_video, write_mp4
+from omnitalker_core.audio import read_audio
+from omnitalker_core.video import read_video, write_mp4
 
 
 def _frames(n: int, h: int, w: int) -> np.ndarray:

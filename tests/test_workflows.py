@@ -12,8 +12,10 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import requires_pack
-from host import REPO, ExecutionFailed, PromptRejected, load_workflow
+from conftest import REPO, requires_pack
+
+from omnitalker_core.checkpoints import REFERENCE_CLIP
+from omnitalker_core.host import ExecutionFailed, HostEvents, PromptRejected, load_workflow
 
 WORKFLOWS = REPO / "workflows"
 DEMO = REPO / "omnitalker_core" / "assets" / "omnitalker_demo.safetensors"
@@ -142,7 +144,7 @@ def _reference_variant(host, name: str, with_audio: bool, blank: bool) -> str:
     """A copy of the reference clip in the host's input folder: without its audio, or with grey frames."""
     from omnitalker_core.video import read_video, write_mp4
 
-    frames, fps, audio, rate = read_video(WORKFLOWS / "assets" / "omnitalker_reference.mp4")
+    frames, fps, audio, rate = read_video(REFERENCE_CLIP)
     if blank:
         frames = np.full_like(frames, 128)
     write_mp4(host.input_dir() / name, frames, fps, audio if with_audio else None, rate, overwrite=True)
@@ -162,7 +164,7 @@ def _capture_only(host, video_file: str) -> tuple[dict, str]:
 
 def assert_next_prompt_succeeds(host) -> None:
     """The server still runs prompts after an error: capture the good reference clip."""
-    prompt, _ = _capture_only(host, "omnitalker_reference.mp4")
+    prompt, _ = _capture_only(host, REFERENCE_CLIP.name)
     capture = next(k for k, v in prompt.items() if v["class_type"] == "OmniTalkerCaptureStyle")
     prompt[capture]["inputs"]["max_seconds"] = 2.0 + 0.25 * next(_RUNS)  # a new input each time: no cache hit
     entry = host.run(prompt, timeout=300)
@@ -177,7 +179,7 @@ def test_bad_empty_text(comfy_host):
         run(comfy_host, "omnitalker_text_to_talking_video", edit)
     wf = load_workflow(WORKFLOWS / "omnitalker_text_to_talking_video.json")
     assert list(err.value.node_errors) == [node_id(wf, "OmniTalkerGenerate")]
-    assert "text is empty" in str(err.value) and "type what the speaker should say" in str(err.value)
+    assert "text is empty" in str(err.value) and "type the words to speak" in str(err.value)
     assert comfy_host.alive()
     assert_next_prompt_succeeds(comfy_host)
 
@@ -252,21 +254,20 @@ def test_bad_corrupt_model_file(comfy_host):
 
 @needs_demo
 def test_cancel_stops_generation_between_steps(comfy_host):
-    """Cancel (POST /interrupt) while Text -> Audio + Motion samples: the prompt ends within a few steps."""
+    """Cancel (POST /interrupt) while Text -> Audio + Motion samples: the prompt ends within a few steps.
+
+    Interrupts once the host reported the generator's first sampling step on the websocket, so it does not
+    depend on timing or on earlier tests having cached the model and the style (works alone, in any order)."""
     wf = load_workflow(WORKFLOWS / "omnitalker_text_to_talking_video.json")
     prompt = comfy_host.ui_to_api(wf)
     gen = node_id(wf, "OmniTalkerGenerate")
     prompt[gen]["inputs"].update(steps=128, seed=777, text="A long answer, sampled slowly. " * 20)
-    pid = comfy_host.queue(prompt, wf)  # model and style are cached from the runs above: Generate runs first
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        running = [item[1] for item in comfy_host.get("/queue")["queue_running"]]
-        if pid in running:
-            break
-        time.sleep(0.2)
-    time.sleep(3.0)
-    t0 = time.monotonic()
-    comfy_host.interrupt()
+    with HostEvents(comfy_host) as events:  # connected before queueing: messages are not replayed
+        assert events.available, "no websocket connection to the host"
+        pid = comfy_host.queue(prompt, wf)
+        events.wait_for_progress(pid, gen, value=1, timeout=600)  # Load Model and Capture Style may run first
+        t0 = time.monotonic()
+        comfy_host.interrupt()
     with pytest.raises(ExecutionFailed) as err:
         comfy_host.wait(pid, timeout=120)
     assert err.value.node_type == "OmniTalkerGenerate", err.value.info

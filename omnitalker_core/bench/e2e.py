@@ -12,7 +12,7 @@ seconds of speech produced; `rtf_cached_style` leaves capture out, which is what
 workflow with a new seed costs in ComfyUI (Load Video and Capture Style come from its cache).
 
 The same workflow measured through a real ComfyUI (queue -> output) is a separate command, printed
-in `host_command`: `python tests/host.py bench workflows/omnitalker_text_to_talking_video.json`.
+in `host_command`: `python -m omnitalker_core host bench workflows/omnitalker_text_to_talking_video.json`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import DEMO_CHECKPOINT, REFERENCE_CLIP, REFERENCE_TRANSCRIPT
+from ..checkpoints import DEMO_CHECKPOINT, DEMO_TEXT, REFERENCE_CLIP, REFERENCE_TRANSCRIPT
 
 PACK = Path(__file__).resolve().parents[2]
 WORKFLOW = PACK / "workflows" / "omnitalker_text_to_talking_video.json"
@@ -37,7 +37,7 @@ STAGES = ("capture", "generate", "vocode", "render", "mux")
 
 # The widget values of workflow (a) (tests/test_bench_e2e.py checks they still match the file).
 WORKFLOW_A = {
-    "text": "Hello! I was made from a single short video. Now I can say anything you type, in my own voice.",
+    "text": DEMO_TEXT.read_text(encoding="utf-8").strip(),
     "seed": 0,
     "steps": 16,
     "cfg_audio": 2.0,
@@ -77,7 +77,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def host_command(args: argparse.Namespace) -> str:
-    cmd = ["python", "tests/host.py", "bench", str(WORKFLOW.relative_to(PACK)), "--repeats", "2"]
+    cmd = ["python", "-m", "omnitalker_core", "host", "bench", str(WORKFLOW.relative_to(PACK)), "--repeats", "2"]
     if Path(args.model).resolve() != Path(DEMO_CHECKPOINT).resolve():
         cmd += ["--model", str(args.model)]
     return shlex.join(cmd)

@@ -1,7 +1,7 @@
 """`generate`: text + reference clip -> talking-head mp4 (H.264 + AAC) in the reference's voice and manner.
 
 With no model or reference given it uses the bundled demo checkpoint and the bundled reference
-clip (`workflows/assets/omnitalker_reference.mp4` + `.txt`, its transcript).
+clip (`omnitalker_core/assets/omnitalker_reference.mp4` + `.txt`, its transcript).
 Stages (each timed): load model, read reference, capture style (face tracking + mel), generate
 (flow-matching ODE), vocode, render (`pipeline.render_frames` on the reference's portrait: the model's
 GAN renderer when its file carries one, else the geometric renderer), mux.
@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--steps", type=int, default=16, help="ODE steps (fewer = faster, rougher)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--speed", type=float, default=1.0, help="speaking-rate factor (0.25..4)")
+    p.add_argument("--speed", type=float, default=1.0, help="speaking-rate factor (0.5..2)")
     p.add_argument("--cfg-audio", type=float, default=2.0, help="classifier-free guidance of the audio branch")
     p.add_argument("--cfg-motion", type=float, default=2.5, help="classifier-free guidance of the motion branch")
     p.add_argument(

@@ -53,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from .. import motion
+    from ..audio import SAMPLE_RATE, read_audio
     from ..pipeline import render_frames, renderer_kind, rest_codes
-    from ..video import read_audio, write_mp4
+    from ..video import write_mp4
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:  # fail before the work, not after it
@@ -74,10 +75,10 @@ def run(args: argparse.Namespace) -> int:
         bundle=bundle,
     )  # fmt: skip
     dt = time.perf_counter() - t0
-    audio, sr = None, 24000
+    audio, sr = None, 0
     if args.audio:
         audio, sr = read_audio(args.audio)
-    write_mp4(out, frames, fps, audio=audio, sample_rate=sr or 24000, overwrite=args.overwrite)
+    write_mp4(out, frames, fps, audio=audio, sample_rate=sr or SAMPLE_RATE, overwrite=args.overwrite)
     summary = {
         "frames": len(frames),
         "fps": fps,

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..audio import HOP_LENGTH as HOP
+from ..audio import MEL_FPS, SAMPLE_RATE
 from ..text.espeak import phonemize, synthesize
 from ..text.phonemes import PhonemeVocab
 from . import sentences as sent
@@ -37,9 +39,6 @@ from .speakers import Speaker, make_speakers
 log = logging.getLogger(__name__)
 
 VERSION = 1
-SAMPLE_RATE = 24000
-HOP = 256
-MEL_FPS = SAMPLE_RATE / HOP
 MANIFEST = "manifest.json"
 STATS = "STATS.txt"
 

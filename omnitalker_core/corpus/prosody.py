@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..audio import HOP_LENGTH, MEL_FPS, SAMPLE_RATE
 from ..text.espeak import SILENCE
 
-SAMPLE_RATE = 24000
-HOP = 256
 WIN = 1024
 
 
@@ -39,7 +38,7 @@ def _frames(audio: np.ndarray, num_frames: int) -> np.ndarray:
     """Centre-padded frames [n, w] matching torch.stft(center=True) with reflect padding."""
     pad = WIN // 2
     x = np.pad(audio.astype(np.float32), (pad, pad + WIN), mode="reflect" if audio.size > pad else "constant")
-    idx = np.arange(num_frames)[:, None] * HOP + np.arange(WIN)[None, :]
+    idx = np.arange(num_frames)[:, None] * HOP_LENGTH + np.arange(WIN)[None, :]
     return x[idx]
 
 
@@ -89,7 +88,7 @@ def stress_and_speech(
 
 
 def analyse(
-    audio: np.ndarray, phonemes: Sequence[tuple[str, float, float]], num_frames: int, fps: float = SAMPLE_RATE / HOP
+    audio: np.ndarray, phonemes: Sequence[tuple[str, float, float]], num_frames: int, fps: float = MEL_FPS
 ) -> Prosody:
     """All prosodic cues of one utterance (24 kHz float audio, phoneme spans in seconds)."""
     energy = frame_energy(audio, num_frames)

@@ -53,19 +53,6 @@ def make_sentence(rng: np.random.Generator, words: Sequence[str], min_words: int
     return " ".join(picked) + ENDINGS[int(rng.integers(len(ENDINGS)))]
 
 
-def make_sentences(seed: int, count: int, words: Sequence[str]) -> list[str]:
-    """`count` distinct sentences, deterministic for `seed`."""
-    rng = np.random.default_rng([seed, 0x5E7])
-    out: list[str] = []
-    seen: set[str] = set()
-    while len(out) < count:
-        s = make_sentence(rng, words)
-        if s not in seen:
-            seen.add(s)
-            out.append(s)
-    return out
-
-
 def coverage_sentences(words: Sequence[str], per_sentence: int = 12) -> list[str]:
     """Every word of the list once, in sentences, for building the phoneme vocabulary."""
     chunks = [words[i : i + per_sentence] for i in range(0, len(words), per_sentence)]

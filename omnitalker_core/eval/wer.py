@@ -1,54 +1,39 @@
 """Word error rate of an offline ASR against the text that should have been spoken.
 
-Both sides go through the same normaliser (lowercase, punctuation removed, whitespace collapsed),
-so the score counts words, not formatting. The corpus-level WER is total edits / total reference
+Both sides go through the same normaliser (Whisper's English text normaliser, from the
+`whisper-normalizer` package), so the score counts words, not formatting. The corpus-level WER is total edits / total reference
 words (jiwer), which weights long sentences by their length.
 """
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Sequence
+from functools import lru_cache
 
 import torch
 
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'"})
-_NON_WORD = re.compile(r"[^\w\s']|_")
 
 
-_ONES = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen"
-).split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-_NUMBER = re.compile(r"\d+")
-_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
-
-
-def number_words(n: int) -> str:
-    """Cardinal in words for 0 <= n < 1,000,000 ("10" as an ASR writes it -> "ten"); larger stay digits."""
-    if not 0 <= n < 1_000_000:
-        return str(n)
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
-    if n < 1000:
-        return _ONES[n // 100] + " hundred" + ("" if n % 100 == 0 else " " + number_words(n % 100))
-    return number_words(n // 1000) + " thousand" + ("" if n % 1000 == 0 else " " + number_words(n % 1000))
+@lru_cache(maxsize=1)
+def _english_normalizer():
+    try:
+        from whisper_normalizer.english import EnglishTextNormalizer
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "evaluation needs whisper-normalizer: pip install whisper-normalizer (in requirements-test.txt)"
+        ) from e
+    return EnglishTextNormalizer()
 
 
 def normalize_text(text: str) -> str:
-    """Lowercase, unify apostrophes, drop apostrophes and punctuation (hyphens become spaces), spell
-    out numbers, collapse whitespace: "Don't  stop—now, 10 times!" -> "dont stop now ten times"."""
+    """Whisper's English normaliser (the one ASR papers score with): case, punctuation, contractions,
+    spelling variants and numbers made uniform ("Don't stop, ten times!" -> "do not stop 10 times")."""
     if not isinstance(text, str):
         raise ValueError(f"text to normalise must be a string, got {type(text).__name__}")
-    t = unicodedata.normalize("NFKC", text).lower().translate(_APOSTROPHES)
-    t = _THOUSANDS.sub("", t)  # 1,205 -> 1205
-    t = _NON_WORD.sub(" ", t).replace("'", "")
-    t = _NUMBER.sub(lambda m: f" {number_words(int(m.group()))} ", t)
-    return " ".join(t.split())
+    text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES)  # ’ -> ' (the normaliser knows only ')
+    return " ".join(_english_normalizer()(text).split())
 
 
 def _jiwer():

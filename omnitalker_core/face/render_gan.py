@@ -134,14 +134,13 @@ class PatchDiscriminator(nn.Module):
 
 # -- weights on disk --------------------------------------------------------------------------
 def save_generator(path: str | Path, gen: Generator, extra: dict | None = None) -> None:
-    """Generator weights as safetensors; the config (JSON) and `extra` in the metadata."""
-    from safetensors.torch import save_file
+    """Generator weights as safetensors (written atomically); the config (JSON) and `extra` in the metadata."""
+    from ..checkpoints import atomic_save_file
 
     meta = {"format": GENERATOR_FORMAT, "config": json.dumps(asdict(gen.cfg))}
     for k, v in (extra or {}).items():
         meta[k] = json.dumps(v)
-    state = {k: v.detach().cpu().contiguous() for k, v in gen.state_dict().items()}
-    save_file(state, str(path), metadata=meta)
+    atomic_save_file(gen.state_dict(), path, meta)
 
 
 def gan_config_from_dict(d: dict, where: str) -> GanConfig:

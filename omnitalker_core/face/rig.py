@@ -28,6 +28,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from .. import motion
 from . import canonical as C
@@ -42,27 +43,17 @@ EYE_LOOK = tuple(i for i, n in enumerate(motion.BLENDSHAPE_NAMES) if n.startswit
 
 # -- rotations --------------------------------------------------------------------------------
 def euler_to_matrix(pitch: np.ndarray, yaw: np.ndarray, roll: np.ndarray) -> np.ndarray:
-    """R = Rz(roll) Ry(yaw) Rx(pitch), batched: angles [...] -> [..., 3, 3]."""
-    cp, sp, cy, sy, cr, sr = np.cos(pitch), np.sin(pitch), np.cos(yaw), np.sin(yaw), np.cos(roll), np.sin(roll)
-    r = np.empty(np.shape(pitch) + (3, 3), dtype=np.result_type(pitch, np.float32))
-    r[..., 0, 0] = cr * cy
-    r[..., 0, 1] = cr * sy * sp - sr * cp
-    r[..., 0, 2] = cr * sy * cp + sr * sp
-    r[..., 1, 0] = sr * cy
-    r[..., 1, 1] = sr * sy * sp + cr * cp
-    r[..., 1, 2] = sr * sy * cp - cr * sp
-    r[..., 2, 0] = -sy
-    r[..., 2, 1] = cy * sp
-    r[..., 2, 2] = cy * cp
-    return r
+    """R = Rz(roll) Ry(yaw) Rx(pitch) (scipy's intrinsic "ZYX"), batched: angles [...] -> [..., 3, 3]."""
+    angles = np.stack(np.broadcast_arrays(roll, yaw, pitch), -1).astype(np.float64)
+    r = Rotation.from_euler("ZYX", angles.reshape(-1, 3)).as_matrix()
+    return r.reshape(angles.shape[:-1] + (3, 3)).astype(np.result_type(pitch, np.float32))
 
 
 def matrix_to_euler(r: np.ndarray) -> np.ndarray:
     """Inverse of `euler_to_matrix`: [..., 3, 3] -> [..., 3] (pitch, yaw, roll)."""
-    yaw = np.arcsin(np.clip(-r[..., 2, 0], -1.0, 1.0))
-    pitch = np.arctan2(r[..., 2, 1], r[..., 2, 2])
-    roll = np.arctan2(r[..., 1, 0], r[..., 0, 0])
-    return np.stack([pitch, yaw, roll], -1)
+    r = np.asarray(r)
+    roll_yaw_pitch = Rotation.from_matrix(r.reshape(-1, 3, 3).astype(np.float64)).as_euler("ZYX")
+    return roll_yaw_pitch[:, ::-1].reshape(r.shape[:-2] + (3,)).astype(np.result_type(r, np.float32))
 
 
 def gaze_direction(yaw: np.ndarray, pitch: np.ndarray) -> np.ndarray:

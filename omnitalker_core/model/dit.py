@@ -307,9 +307,5 @@ class OmniTalkerDiT(nn.Module):
             xm = block.forward_inference(xm, tm, ctx.rope)
         return a.proj_out(a.norm_out(xa, ta)), m.proj_out(m.norm_out(xm, tm))
 
-    def audio_gates_closed(self) -> bool:
-        """True when every audio fusion gate is exactly zero: the audio output ignores the visual branch."""
-        return all(not bool(gate.audio.any()) for gate in self.fusion)
-
 
 __all__ = ["OmniTalkerDiT", "Conditions", "SamplingContext", "TextEmbedding", "DiTBlock", "sdpa"]

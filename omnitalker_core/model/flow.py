@@ -21,6 +21,9 @@ from .. import motion as motion_code
 from .config import FlowConfig, ModelConfig
 from .dit import Conditions, OmniTalkerDiT
 
+MIN_MOTION_STD = 1e-3  # floor of the per-channel motion std (raw code units): a channel at it never moved
+REF_Z_MAX = 4.0  # reference motion beyond this many training stds is clipped in the condition
+
 # F5-TTS "Empirically Pruned Step Sampling" grids, in 1/32 units.
 EPSS_GRIDS = {
     5: [0, 2, 4, 8, 16, 32],
@@ -92,9 +95,20 @@ class FlowMatching(nn.Module):
     def denormalize_motion(self, m: torch.Tensor) -> torch.Tensor:
         return m * self.motion_std + self.motion_mean
 
-    def set_motion_stats(self, mean: torch.Tensor, std: torch.Tensor, min_std: float = 1e-3) -> None:
+    def set_motion_stats(self, mean: torch.Tensor, std: torch.Tensor, min_std: float = MIN_MOTION_STD) -> None:
         self.motion_mean.copy_(mean)
         self.motion_std.copy_(std.clamp(min=min_std))
+
+    def reference_motion_condition(self, ref_motion: torch.Tensor) -> torch.Tensor:
+        """Normalised reference codes, limited to what training showed the model.
+
+        A channel the training data never moved (std at the floor, e.g. jawLeft in the synthetic corpus)
+        would turn a real face's small value into a z-score in the hundreds, and an extreme reference puts
+        the context far outside training; both made the first generated frames jump (jaw, lids and lips
+        saturated). Such channels read as their training mean, the others are clipped to +-REF_Z_MAX."""
+        z = self.normalize_motion(ref_motion)
+        seen = self.motion_std > 1.5 * MIN_MOTION_STD
+        return torch.where(seen, z.clamp(-REF_Z_MAX, REF_Z_MAX), torch.zeros_like(z))
 
     # ---- training ---------------------------------------------------------------------------
 
@@ -159,7 +173,7 @@ class FlowMatching(nn.Module):
         cond_a = F.pad(ref_mel, (0, 0, 0, duration - n_ref))
         has_motion = ref_motion is not None
         if has_motion:
-            cond_m = F.pad(self.normalize_motion(ref_motion.to(device, dtype)), (0, 0, 0, duration - n_ref))
+            cond_m = F.pad(self.reference_motion_condition(ref_motion.to(device, dtype)), (0, 0, 0, duration - n_ref))
         else:
             cond_m = torch.zeros(b, duration, self.model_cfg.motion_dim, device=device, dtype=dtype)
         ref_mask = (torch.arange(duration, device=device) < n_ref)[None, :, None]

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..audio import MEL_FPS
 from .espeak import SILENCE, phonemize
 
 log = logging.getLogger(__name__)
 
 PAD = "<pad>"  # index 0: padding and the filler after the end of speech
-MEL_FPS = 24000 / 256  # 93.75 mel frames per second
 STRESS_MARKS = "ˈˌ"
 LENGTH_MARKS = "ːˑ"
 NEUTRAL_VOWEL = "ə"

@@ -34,21 +34,38 @@ class TextInput:
     ref_frames: int
 
 
-def check_text(text: str, name: str) -> str:
+SPEED_RANGE = (0.5, 2.0)  # speaking-rate factor relative to the reference; the node's widget uses the same
+CHARS_PER_SECOND = 15.0  # typical English speech, for the length estimates in messages
+
+
+def check_text(text: str, name: str, max_chars: int | None = None) -> str:
+    """The text with whitespace collapsed; ValueError naming `name` when it is empty, has nothing speakable,
+    or is longer than `max_chars`."""
     if text is None or not str(text).strip():
         raise ValueError(f"{name} is empty: type the words to speak")
     text = " ".join(str(text).split())
     if not re.search(r"\w", text):
         raise ValueError(f"{name} {text[:60]!r} has nothing speakable (no letters or digits)")
+    if max_chars is not None and len(text) > max_chars:
+        raise ValueError(
+            f"{name} has {len(text):,} characters (about {len(text) / CHARS_PER_SECOND / 60:.0f} minutes of speech); "
+            f"one run takes at most {max_chars:,} (about {max_chars / CHARS_PER_SECOND / 60:.0f} minutes): "
+            "split the text over several runs and join the videos"
+        )
     return text
+
+
+def check_speed(speed: float) -> None:
+    lo, hi = SPEED_RANGE
+    if not lo <= speed <= hi:
+        raise ValueError(f"speed must be in {lo}..{hi}, got {speed}")
 
 
 def estimate_duration(ref_frames: int, ref_text_len: int, target_text_len: int, speed: float = 1.0) -> int:
     """F5-TTS rule: total = ref + int(ref * len(target) / len(ref) / speed) frames, bounded to what fits the model."""
     if ref_text_len <= 0:
         raise ValueError("reference transcript is empty: the duration rule needs its length")
-    if not 0.25 <= speed <= 4.0:
-        raise ValueError(f"speed must be in 0.25..4.0, got {speed}")
+    check_speed(speed)
     return _bounded(ref_frames + int(ref_frames / ref_text_len * target_text_len / speed), "text")
 
 
@@ -139,8 +156,7 @@ class CharTokenizer:
     def build(self, ref_text: str, text: str, ref_frames: int, speed: float = 1.0) -> TextInput:
         ref_text = check_text(ref_text, "reference transcript")
         text = check_text(text, "text")
-        if not 0.25 <= speed <= 4.0:
-            raise ValueError(f"speed must be in 0.25..4.0, got {speed}")
+        check_speed(speed)
         if not ref_text.endswith((". ", "。")):  # F5-TTS infer: the reference ends with a sentence break
             ref_text = ref_text + (" " if ref_text.endswith(".") else ". ")
         ids = torch.tensor(self.encode(ref_text + text), dtype=torch.long)
@@ -179,8 +195,7 @@ class PhonemeTokenizer:
 
     def build(self, ref_text: str, text: str, ref_frames: int, speed: float = 1.0) -> TextInput:
         text = check_text(text, "text")
-        if not 0.25 <= speed <= 4.0:
-            raise ValueError(f"speed must be in 0.25..4.0, got {speed}")
+        check_speed(speed)
         ref_ids, rate = self.reference_ids(ref_text, ref_frames)
         rate = min(max(rate, 0.5), 2.0)  # a transcript that does not match its audio must not explode N
         gen_ids = target_alignment(text, self.vocab, voice=self.voice, rate_scale=rate * speed)

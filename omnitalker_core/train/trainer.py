@@ -50,6 +50,7 @@ class TrainConfig:
     loss_weights: tuple[float, float, float, float] = (1.0, 1.0, 0.5, 0.5)  # mel, expression, pose, gaze
     bf16: bool = True  # autocast on CUDA
     reset_ema: bool = False  # on resume, restart the EMA from the current weights (e.g. after changing ema_decay)
+    max_bad_steps: int = 20  # consecutive non-finite gradient norms before training stops as diverged
 
 
 def _tokenizer_for(model_cfg, manifest: dict):
@@ -173,9 +174,14 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, max_batches: int = 4) -> dict[str, float]:
-        """Held-out-sentence loss with fixed noise and times, on the EMA weights."""
-        rng_state = torch.get_rng_state()
-        torch.manual_seed(1234)
+        """Held-out-sentence loss with fixed noise and times, on the EMA weights. The fixed seed lives in a
+        forked RNG, so training's own CPU and CUDA random streams continue as if no evaluation had run."""
+        cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(1234)
+            return self._held_out_loss(max_batches)
+
+    def _held_out_loss(self, max_batches: int) -> dict[str, float]:
         model = self.ema.module
         lengths = [min(n, self.cfg.max_frames) for n in self.eval_set.lengths]
         sampler = FrameBudgetSampler(lengths, self.cfg.batch_frames, shuffle=False, seed=0)
@@ -193,7 +199,6 @@ class Trainer:
             for k, v in {"loss": out.loss, **out.parts}.items():
                 totals[k] = totals.get(k, 0.0) + float(v)
             n += 1
-        torch.set_rng_state(rng_state)
         return {k: v / max(n, 1) for k, v in totals.items()}
 
     def _log(self, record: dict) -> None:
@@ -208,6 +213,7 @@ class Trainer:
         previous = signal.signal(signal.SIGINT, self._request_stop) if self.rank == 0 else None
         autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and self.device.type == "cuda")
         self.flow.train()
+        bad_steps = 0
         try:
             for batch in self._batches():
                 out_of_time = bool(cfg.max_minutes) and time.monotonic() - start > cfg.max_minutes * 60
@@ -224,8 +230,15 @@ class Trainer:
                 out.loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.flow.parameters(), cfg.grad_clip)
                 if not math.isfinite(float(grad_norm)):
-                    log.warning("step %d: non-finite gradient norm, update skipped", self.step)
+                    bad_steps += 1
+                    log.warning("step %d: non-finite gradient norm, update skipped (%d in a row)", self.step, bad_steps)
+                    if bad_steps >= cfg.max_bad_steps:
+                        raise RuntimeError(
+                            f"training diverged at step {self.step}: {bad_steps} batches in a row gave a non-finite "
+                            f"gradient; the last good state is {self.state_path}. Lower --lr or resume from it"
+                        )
                     continue
+                bad_steps = 0
                 self.opt.step()
                 self.ema.update_parameters(self.flow)
                 self.step += 1

@@ -1,0 +1,100 @@
+"""The pack plays by the host's rules: the host's own range checks stay on, errors land on the input they
+concern, "Unload models" frees the generator, and --disable-metadata keeps the prompt out of mp4s."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import av
+import pytest
+from conftest import requires_pack
+from test_nodes_host import _mux_prompt
+
+from omnitalker_core.checkpoints import REFERENCE_TRANSCRIPT
+from omnitalker_core.host import PromptRejected, start_host
+
+pytestmark = requires_pack
+LOADED = re.compile(r"Requested to load OmniTalkerGenerator")
+_SEEDS = itertools.count(1000)
+
+
+def _voice_prompt(seed: int, **generate) -> dict:
+    return {
+        "1": {"class_type": "OmniTalkerLoadModel",
+              "inputs": {"model_name": "omnitalker_demo (bundled)", "device": "auto", "dtype": "auto"}},
+        "2": {"class_type": "LoadVideo", "inputs": {"file": "omnitalker_reference.mp4"}},
+        "3": {"class_type": "OmniTalkerCaptureStyle",
+              "inputs": {"video": ["2", 0], "fps": 25.0, "max_seconds": 10.0,
+                         "transcript": REFERENCE_TRANSCRIPT.read_text(encoding="utf-8").strip()}},
+        "4": {"class_type": "OmniTalkerGenerate",
+              "inputs": {"model": ["1", 0], "style": ["3", 0], "text": "Hello there.", "seed": seed, "steps": 2,
+                         "cfg_audio": 2.0, "cfg_motion": 2.5, "speed": 1.0, **generate}},
+        "5": {"class_type": "OmniTalkerVocoder", "inputs": {"model": ["1", 0], "mel": ["4", 0], "griffin_lim_iterations": 8}},
+        "6": {"class_type": "PreviewAudio", "inputs": {"audio": ["5", 0]}},
+    }  # fmt: skip
+
+
+def _rejected(host, prompt) -> list[dict]:
+    with pytest.raises(PromptRejected) as err:
+        host.queue(prompt)
+    assert list(err.value.node_errors) == ["4"], err.value.node_errors
+    return err.value.node_errors["4"]["errors"]
+
+
+@pytest.mark.parametrize(
+    "name, value, kind",
+    [("steps", 1000, "value_bigger_than_max"), ("cfg_audio", -5.0, "value_smaller_than_min"),
+     ("speed", 10.0, "value_bigger_than_max"), ("speed", 0.1, "value_smaller_than_min")],
+)  # fmt: skip
+def test_host_range_checks_stay_on_for_generate(comfy_host, name, value, kind):
+    errors = _rejected(comfy_host, _voice_prompt(0, **{name: value}))
+    assert [(e["type"], e["extra_info"]["input_name"]) for e in errors] == [(kind, name)]
+
+
+def test_text_error_is_reported_once_on_the_text_input(comfy_host):
+    errors = _rejected(comfy_host, _voice_prompt(0, text="   "))
+    assert [e["extra_info"]["input_name"] for e in errors] == ["text"]
+    assert "text is empty" in errors[0]["details"]
+
+
+def test_unload_models_frees_the_generator(comfy_host):
+    def loads() -> int:
+        return len(LOADED.findall(comfy_host.log()))
+
+    comfy_host.run(_voice_prompt(next(_SEEDS)), timeout=600)
+    base = loads()
+    assert base >= 1, "the generator is loaded through comfy.model_management"
+    comfy_host.run(_voice_prompt(next(_SEEDS)), timeout=600)  # a new seed re-runs Generate, model stays loaded
+    assert loads() == base, "a loaded generator must be reused, not loaded again"
+
+    status, _ = comfy_host.request("POST", "/free", {"unload_models": True})
+    assert status == 200
+    # The host applies the flag between prompts; the next Generate must load the generator again.
+    for _ in range(3):
+        comfy_host.run(_voice_prompt(next(_SEEDS)), timeout=600)
+        if loads() > base:
+            break
+    assert loads() == base + 1, "after 'Unload models' the generator was still loaded"
+
+
+def _mp4_metadata(host, entry) -> dict:
+    (path,) = [p for p in host.output_files(entry) if p.suffix == ".mp4"]
+    with av.open(str(path)) as c:
+        return dict(c.metadata)
+
+
+def test_mux_embeds_the_prompt_by_default(comfy_host):
+    entry = comfy_host.run(_mux_prompt(prefix="omnitalker/metadata_on"), timeout=120)
+    assert "prompt" in _mp4_metadata(comfy_host, entry)
+
+
+@pytest.mark.slow
+def test_mux_honours_disable_metadata(tmp_path):
+    host = start_host(tmp_path / "base", extra_args=("--disable-metadata",))
+    try:
+        entry = host.run(_mux_prompt(prefix="omnitalker/metadata_off"), timeout=120)
+        metadata = _mp4_metadata(host, entry)
+    finally:
+        host.stop()
+    assert "prompt" not in metadata and "workflow" not in metadata, metadata
