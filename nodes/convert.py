@@ -16,8 +16,14 @@ message in ComfyUI's error panel says what to connect instead.
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import torch
+
+try:
+    from ..omnitalker_core import media_errors
+except ImportError:  # loaded on its own from its file (tests/test_convert.py): the installed core
+    from omnitalker_core import media_errors
 
 
 def _fail(node: str, message: str) -> ValueError:
@@ -86,17 +92,39 @@ def portrait_from_image(image: torch.Tensor, node: str) -> torch.Tensor:
 
 
 def video_components(video, node: str) -> tuple[torch.Tensor, dict | None, float]:
-    """Stock VIDEO -> (IMAGE [F, H, W, 3], AUDIO dict or None, fps)."""
+    """Stock VIDEO -> (IMAGE [F, H, W, 3], AUDIO dict or None, fps). A file that cannot be decoded gives the
+    core's message (omnitalker_core.media_errors): which file, what is wrong (damaged, cut off, unsupported
+    codec, no video stream, no frames) and what to do."""
     if not hasattr(video, "get_components"):
         raise _fail(node, f"expected a VIDEO input (e.g. from Load Video), got {type(video).__name__}")
+    source = video_source(video)
     try:
         comp = video.get_components()
-    except Exception as e:  # a file FFmpeg cannot decode
-        raise _fail(node, f"cannot decode the video: {e}") from e
+    except Exception as e:  # a file FFmpeg cannot decode: say which file, what is wrong, what to do
+        if source is not None and Path(source).is_file():
+            try:
+                media_errors.check_video(source)  # the specific reason (no video stream, no frames, ...)
+            except media_errors.MediaError as reason:
+                raise _fail(node, str(reason)) from e
+            except Exception:  # the probe itself failed otherwise: fall back to the host's exception
+                pass
+        raise _fail(node, str(media_errors.unreadable(source, e, "video"))) from e
+    if comp.images is None or len(comp.images) == 0 or comp.images.ndim != 4:
+        raise _fail(node, str(media_errors.no_frames(source)))
     fps = float(Fraction(comp.frame_rate)) if comp.frame_rate else 0.0
     if fps <= 0:
         raise _fail(node, f"the video has no usable frame rate ({comp.frame_rate})")
     return comp.images, comp.audio, fps
+
+
+def video_source(video) -> str | None:
+    """The file path behind a stock VIDEO (Load Video's VideoFromFile), or None (in-memory video)."""
+    get = getattr(video, "get_stream_source", None)
+    try:
+        source = get() if get else getattr(video, "_VideoFromFile__file", None)
+    except Exception:
+        return None
+    return str(source) if isinstance(source, (str, Path)) else None
 
 
 def fps_fraction(fps: float) -> Fraction:

@@ -27,6 +27,12 @@ def text_problem(text: str) -> str | None:
     return None
 
 
+def chunk_progress(step: int, total: int, steps: int) -> str:
+    """ "sentence chunk 2 of 5, step 3/16": the core reports one running total over all chunks."""
+    chunks = max(1, total // steps)
+    return f"sentence chunk {min(chunks, (step - 1) // steps + 1)} of {chunks}, step {(step - 1) % steps + 1}/{steps}"
+
+
 class Generate(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -111,7 +117,7 @@ class Generate(io.ComfyNode):
         try:
             gen = pipeline.generate(
                 bundle, style, text, seed=seed, steps=steps, cfg_audio=cfg_audio, cfg_motion=cfg_motion, speed=speed,
-                callback=step_callback(steps),  # the core reports the real total (steps x chunks)
+                callback=step_callback(steps, describe=lambda i, n: chunk_progress(i, n, steps)),
             )  # fmt: skip
         except ValueError as e:
             raise ValueError(f"{GENERATE}: {e}") from e
@@ -201,19 +207,19 @@ class Render(io.ComfyNode):
     def execute(cls, motion, resolution, style=None, portrait=None, model=None) -> io.NodeOutput:
         codes = torch.as_tensor(motion).detach().float().cpu()
         try:
-            if portrait is not None:  # any image: taken to show the motion's first frame
+            if portrait is not None:
                 face = np.ascontiguousarray(convert.portrait_from_image(portrait, RENDER).numpy())
-                base = pipeline.rest_codes(codes)
-            elif style is not None:  # the style's portrait: rest pose = its tracked code in the reference
-                face = np.array(pipeline.portrait_of(style))
-                base = pipeline.rest_codes(codes, style)
+                base = pipeline.rest_codes(face)  # what the tracker reads from the image itself
+            elif style is not None:
+                face = pipeline.portrait_of(style)
+                base = pipeline.rest_codes(face, style)  # its code in the tracked reference
             else:
                 raise ValueError("connect a 'style' (from Capture Style) or a 'portrait' IMAGE to animate")
             loaded = None if model is None else bundle_of(model, RENDER)
             frames = pipeline.render_frames(
                 face, codes, base_codes=base, resolution=resolution, bundle=None if loaded is None else loaded.bundle,
                 device=comfy.model_management.get_torch_device() if loaded is None else loaded.device,
-                callback=step_callback(codes.shape[0]),
+                callback=step_callback(codes.shape[0], describe=lambda i, n: f"frame {i} of {n}"),
             )  # fmt: skip
         except ValueError as e:
             raise ValueError(f"{RENDER}: {e}") from e

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torchaudio
 
+from . import media_errors
+
 SAMPLE_RATE = 24000
 N_FFT = 1024
 HOP_LENGTH = 256
@@ -59,9 +61,10 @@ def prepare(wave: torch.Tensor, sample_rate: int) -> torch.Tensor:
     return resample(to_mono(torch.as_tensor(wave, dtype=torch.float32)), sample_rate)
 
 
-def read_audio(path: str | Path) -> tuple[np.ndarray | None, int]:
+def read_audio(path: str | Path, kind: str = "audio") -> tuple[np.ndarray | None, int]:
     """The first audio track of any media file FFmpeg reads (video or audio-only) -> (float32 [c, t] in
-    -1..1, sample rate), or (None, 0) when the file has no audio track.
+    -1..1, sample rate), or (None, 0) when the file has no audio track. A file FFmpeg cannot decode raises
+    `media_errors.MediaError` (a ValueError); `kind` ("audio" or "video") is what its message calls the file.
 
     PyAV's resampler converts every sample format (s16, s32, flt, u8, planar or packed) to planar float,
     so integer audio is scaled the way FFmpeg scales it, not by hand."""
@@ -70,17 +73,14 @@ def read_audio(path: str | Path) -> tuple[np.ndarray | None, int]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"media file not found: {path}")
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                return None, 0
-            stream = container.streams.audio[0]
-            to_float = av.AudioResampler(format="fltp")
-            chunks = [f.to_ndarray() for frame in container.decode(stream) for f in to_float.resample(frame)]
-            chunks += [f.to_ndarray() for f in to_float.resample(None)]  # flush
-            rate = stream.rate or stream.codec_context.sample_rate
-    except av.error.FFmpegError as e:
-        raise ValueError(f"cannot decode the audio of {path.name}: {e}") from e
+    with media_errors.reading(path, kind), av.open(str(path)) as container:  # FFmpeg errors -> MediaError
+        if not container.streams.audio:
+            return None, 0
+        stream = container.streams.audio[0]
+        to_float = av.AudioResampler(format="fltp")
+        chunks = [f.to_ndarray() for frame in container.decode(stream) for f in to_float.resample(frame)]
+        chunks += [f.to_ndarray() for f in to_float.resample(None)]  # flush
+        rate = stream.rate or stream.codec_context.sample_rate
     if not chunks:
         return None, 0
     return np.ascontiguousarray(np.concatenate(chunks, axis=1), dtype=np.float32), int(rate)
@@ -90,7 +90,7 @@ def load_audio(path: str | Path) -> tuple[torch.Tensor, int]:
     """Decode the first audio stream of any file FFmpeg reads -> ([C, T] float32, sample rate)."""
     data, rate = read_audio(path)
     if data is None:
-        raise ValueError(f"{Path(path).name} has no audio track (or an empty one)")
+        raise media_errors.no_audio_track(path)
     return torch.from_numpy(data), rate
 
 

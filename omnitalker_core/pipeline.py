@@ -3,7 +3,7 @@
 Long text is split into sentences grouped into chunks that fit the model's length; every chunk is
 generated after the same reference (continuous voice) and the motion is cross-faded across chunk
 boundaries (continuous head motion). Rendering (`render_frames`) animates a portrait with the 25 fps
-codes, relative to the code the portrait itself shows (`rest_codes`), through the model's learned GAN
+codes, relative to the code the tracker reads from the portrait itself (`rest_codes`), through the model's learned GAN
 renderer when its file carries one and the weightless geometric renderer otherwise.
 """
 
@@ -161,19 +161,17 @@ def render_size(portrait_hw: tuple[int, int], resolution: int = 512) -> tuple[in
     return max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
 
 
-def rest_codes(motion: np.ndarray | torch.Tensor, style: Style | None = None) -> np.ndarray:
-    """The code [61] the portrait itself shows; rendered codes are offsets from it.
-
-    The style's portrait: its tracked code in the reference (the style's first reference motion code).
-    Any other portrait: the motion's first frame, i.e. the portrait is taken to show how the clip starts."""
-    if style is not None and style.ref_motion is not None:
+def rest_codes(portrait: np.ndarray, style: Style | None = None) -> np.ndarray:
+    """The code [61] the portrait itself shows, as the tracker reads it; rendered codes are drawn relative
+    to it, so a code means the same face whatever the portrait shows. The style's own portrait: its code
+    in the tracked reference clip (frame 0). Any other portrait (generated motion, a Live Link Face CSV,
+    any IMAGE): what the tracker reads from the image alone (`face.calibration.portrait_code`). The
+    `render` verb's --relative instead treats codes as offsets from the portrait."""
+    if style is not None and style.ref_motion is not None:  # `portrait` is the style's own
         return style.ref_motion[0].detach().float().cpu().numpy()
-    codes = torch.as_tensor(motion).detach().float().cpu()
-    if codes.ndim != 2 or codes.shape[0] == 0:
-        raise ValueError(
-            f"motion must be [frames, {motion_code.MOTION_DIM}] with at least one frame, got {tuple(codes.shape)}"
-        )
-    return codes[0].numpy()
+    from .face.calibration import portrait_code
+
+    return portrait_code(np.ascontiguousarray(portrait))
 
 
 def renderer_kind(bundle: OmniTalkerBundle | None) -> str:

@@ -14,13 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
+from . import media_errors
 from .audio import read_audio
 
 log = logging.getLogger(__name__)
 
 
 def read_video(path: str | Path, max_frames: int | None = None) -> tuple[np.ndarray, float, np.ndarray | None, int]:
-    """Decode a video file.
+    """Decode a video file; a file that cannot be used raises `media_errors.MediaError` (a ValueError
+    that names the file, what is wrong and what to do).
 
     Returns frames uint8 [f, h, w, 3] (RGB), fps, audio float32 [c, t] in -1..1 (None if the
     file has no audio track) and the audio sample rate (0 without audio)."""
@@ -30,9 +32,9 @@ def read_video(path: str | Path, max_frames: int | None = None) -> tuple[np.ndar
     if not path.is_file():
         raise FileNotFoundError(f"video file not found: {path}")
     frames: list[np.ndarray] = []
-    with av.open(str(path)) as container:
+    with media_errors.reading(path, "video"), av.open(str(path)) as container:  # FFmpeg errors -> MediaError
         if not container.streams.video:
-            raise ValueError(f"{path} has no video stream")
+            raise media_errors.no_video_stream(path, len(container.streams.audio))
         vs = container.streams.video[0]
         vs.thread_type = "AUTO"
         rate = vs.average_rate or vs.guessed_rate or vs.base_rate
@@ -42,8 +44,8 @@ def read_video(path: str | Path, max_frames: int | None = None) -> tuple[np.ndar
             if max_frames is not None and len(frames) >= max_frames:
                 break
     if not frames:
-        raise ValueError(f"{path}: the video stream has no frames")
-    audio, sr = read_audio(path)  # the one audio decoder, in audio.py
+        raise media_errors.no_frames(path)
+    audio, sr = read_audio(path, kind="video")  # the one audio decoder, in audio.py
     return np.stack(frames), fps, audio, sr
 
 

@@ -3,7 +3,9 @@
 A developer tool, run after a node's inputs change: it starts ComfyUI with the pack linked, reads
 `/object_info`, and lays out each workflow with sockets, links and widget values in exactly the order
 the frontend expects (required, then optional inputs; a seed's "control after generate" value right
-after it). The JSON files it writes are the only copy the tests and the UI use.
+after it), placed so that the whole graph opens readable (scale >= 0.8) in a 1600x1000 window (`extra.ds`).
+The JSON files it writes are the only copy the tests and the UI use; their thumbnails for the UI's template
+browser come from scripts/make_thumbnails.py (run it after this).
 
     .venv/bin/python scripts/build_workflows.py
 """
@@ -11,6 +13,7 @@ after it). The JSON files it writes are the only copy the tests and the UI use.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import tempfile
 from pathlib import Path
@@ -24,6 +27,13 @@ PORTRAIT = "omnitalker_portrait.png"  # workflows/assets/
 REFERENCE_TRANSCRIPT = checkpoints.REFERENCE_TRANSCRIPT.read_text(encoding="utf-8").strip()
 TEXT = checkpoints.DEMO_TEXT.read_text(encoding="utf-8").strip()
 UPLOAD_WIDGETS = {"LoadImage": ["image"], "LoadVideo": ["image"], "LoadAudio": [None, None]}  # as the UI saves them
+# The bundled frontend's canvas in a 1600x1000 window (the side bar takes 64 px on the left, the menu bars
+# 78 px on top) and the margins kept free in it (the zoom buttons sit in the bottom 60 px); node titles are
+# drawn above `pos`. tests/test_browser.py checks at that window size that every node is on screen at load.
+CANVAS = (1536, 922)
+CANVAS_MARGINS = (30, 30, 30, 70)  # left, top, right, bottom
+TITLE_HEIGHT = 30
+MIN_SCALE = 0.8  # below ~0.6 LiteGraph draws nodes without text
 
 
 class Workflow:
@@ -96,28 +106,44 @@ class Workflow:
         src_node["outputs"][slot]["links"].append(lid)
         dst_node["inputs"][target]["link"] = lid
 
+    def view(self) -> dict:
+        """The canvas view the UI restores on load (`extra.ds`): the whole graph, titles included, inside the
+        canvas of a 1600x1000 window (left of it the side bar, above it the menu bars, at its bottom right the
+        zoom buttons), at the largest scale up to 1 in steps of 0.05; centred across, from the top down."""
+        x0 = min(n["pos"][0] for n in self.nodes)
+        y0 = min(n["pos"][1] for n in self.nodes) - TITLE_HEIGHT
+        x1 = max(n["pos"][0] + n["size"][0] for n in self.nodes)
+        y1 = max(n["pos"][1] + n["size"][1] for n in self.nodes)
+        (width, height), (left, top, right, bottom) = CANVAS, CANVAS_MARGINS
+        fit = min(1.0, (width - left - right) / (x1 - x0), (height - top - bottom) / (y1 - y0))
+        scale = math.floor(fit * 20 + 1e-9) / 20
+        if scale < MIN_SCALE:
+            raise ValueError(f"the graph ({x1 - x0} x {y1 - y0}) fits a 1600x1000 window only at {fit:.2f}")
+        offset = [round((width / scale - (x1 - x0)) / 2 - x0), round(top / scale - y0)]
+        return {"scale": scale, "offset": offset}
+
     def to_json(self) -> dict:
         return {
             "last_node_id": len(self.nodes), "last_link_id": len(self.links), "nodes": self.nodes, "links": self.links,
-            "groups": [], "config": {}, "extra": {"ds": {"scale": 0.8, "offset": [20, 20]}}, "version": 0.4,
+            "groups": [], "config": {}, "extra": {"ds": self.view()}, "version": 0.4,
         }  # fmt: skip
 
 
 def model_and_style(wf: Workflow, x: int, reference: str = "video") -> tuple[int, int]:
-    model = wf.add("OmniTalkerLoadModel", (x, 60), size=(320, 110))
+    model = wf.add("OmniTalkerLoadModel", (x, 0), size=(300, 110))
     if reference == "video":
-        src = wf.add("LoadVideo", (x, 220), {"file": REFERENCE_CLIP}, size=(320, 380))
-        style = wf.add("OmniTalkerCaptureStyle", (x + 360, 220), {"transcript": REFERENCE_TRANSCRIPT}, size=(340, 260))
+        src = wf.add("LoadVideo", (x, 160), {"file": REFERENCE_CLIP}, size=(300, 400))
+        style = wf.add("OmniTalkerCaptureStyle", (x + 340, 160), {"transcript": REFERENCE_TRANSCRIPT}, size=(320, 260))
         wf.link(src, "VIDEO", style, "video")
     else:
-        src = wf.add("LoadAudio", (x, 220), {"audio": REFERENCE_CLIP}, size=(320, 140))
-        style = wf.add("OmniTalkerCaptureStyle", (x + 360, 220), {"transcript": REFERENCE_TRANSCRIPT}, size=(340, 260))
+        src = wf.add("LoadAudio", (x, 160), {"audio": REFERENCE_CLIP}, size=(300, 140))
+        style = wf.add("OmniTalkerCaptureStyle", (x + 340, 160), {"transcript": REFERENCE_TRANSCRIPT}, size=(320, 260))
         wf.link(src, "AUDIO", style, "audio")
     return model, style
 
 
 def generator(wf: Workflow, model: int, style: int, pos: tuple[int, int], text: str = TEXT) -> int:
-    gen = wf.add("OmniTalkerGenerate", pos, {"text": text}, size=(360, 330))
+    gen = wf.add("OmniTalkerGenerate", pos, {"text": text}, size=(340, 330))
     wf.link(model, "model", gen, "model")
     wf.link(style, "style", gen, "style")
     return gen
@@ -125,22 +151,22 @@ def generator(wf: Workflow, model: int, style: int, pos: tuple[int, int], text: 
 
 def text_to_talking_video(info: dict) -> dict:
     wf = Workflow(info)
-    model, style = model_and_style(wf, 40)
-    gen = generator(wf, model, style, (780, 60))
-    voc = wf.add("OmniTalkerVocoder", (1180, 60), size=(300, 110))
+    model, style = model_and_style(wf, 0)
+    gen = generator(wf, model, style, (700, 0))
+    voc = wf.add("OmniTalkerVocoder", (1080, 0), size=(280, 110))
     wf.link(model, "model", voc, "model")
     wf.link(gen, "mel", voc, "mel")
-    render = wf.add("OmniTalkerRender", (1180, 220), size=(300, 160))
+    render = wf.add("OmniTalkerRender", (1080, 160), size=(280, 160))
     wf.link(gen, "motion", render, "motion")
     wf.link(style, "style", render, "style")
-    mux = wf.add("OmniTalkerMux", (1520, 60), {"save_mp4": False}, size=(380, 520))
+    mux = wf.add("OmniTalkerMux", (1400, 0), {"save_mp4": False}, size=(360, 500))  # room for its player
     wf.link(render, "images", mux, "images")
     wf.link(voc, "audio", mux, "audio")
     save = wf.add(
         "SaveVideo",
-        (1940, 60),
+        (1400, 550),
         {"filename_prefix": "omnitalker/talking", "format": "mp4", "codec": "h264"},
-        size=(360, 420),
+        size=(360, 400),
     )
     wf.link(mux, "VIDEO", save, "video")
     wf.note(
@@ -154,19 +180,19 @@ def text_to_talking_video(info: dict) -> dict:
         "5. **Mux** joins them (player with sound on the node); **Save Video** writes the H.264/AAC mp4 "
         "to output/omnitalker/.\n\n"
         "Model: the small bundled demo checkpoint, trained on synthetic speech; expect a robotic voice.",
-        (40, 640), size=(700, 300),
+        (0, 610), size=(660, 340),
     )  # fmt: skip
     return wf.to_json()
 
 
 def voice_only(info: dict) -> dict:
     wf = Workflow(info)
-    model, style = model_and_style(wf, 40, reference="audio")
-    gen = generator(wf, model, style, (780, 60), "Speech only: this workflow skips the face and keeps the voice.")
-    voc = wf.add("OmniTalkerVocoder", (1180, 60), size=(300, 110))
+    model, style = model_and_style(wf, 0, reference="audio")
+    gen = generator(wf, model, style, (700, 0), "Speech only: this workflow skips the face and keeps the voice.")
+    voc = wf.add("OmniTalkerVocoder", (1080, 0), size=(300, 110))
     wf.link(model, "model", voc, "model")
     wf.link(gen, "mel", voc, "mel")
-    save = wf.add("SaveAudio", (1520, 60), {"filename_prefix": "omnitalker/voice"}, size=(340, 140))
+    save = wf.add("SaveAudio", (1080, 160), {"filename_prefix": "omnitalker/voice"}, size=(300, 140))
     wf.link(voc, "audio", save, "audio")
     wf.note(
         "## OmniTalker: voice only\n\n"
@@ -174,48 +200,48 @@ def voice_only(info: dict) -> dict:
         "**Capture Style** with only audio connected makes a voice-only style (no face). "
         "**Text -> Audio + Motion** still produces motion; only the speech is used here: **Vocoder** -> "
         "**Save Audio** writes output/omnitalker/voice_*.flac.",
-        (40, 520), size=(700, 200),
+        (0, 460), size=(660, 200),
     )  # fmt: skip
     return wf.to_json()
 
 
 def motion_to_csv(info: dict) -> dict:
     wf = Workflow(info)
-    model, style = model_and_style(wf, 40)
-    gen = generator(wf, model, style, (780, 60), "Motion capture without a camera: these curves drive a 3D face.")
-    csv = wf.add("OmniTalkerMotionToCSV", (1180, 60), {"filename_prefix": "omnitalker/arkit"}, size=(340, 130))
+    model, style = model_and_style(wf, 0)
+    gen = generator(wf, model, style, (700, 0), "Motion capture without a camera: these curves drive a 3D face.")
+    csv = wf.add("OmniTalkerMotionToCSV", (1080, 0), {"filename_prefix": "omnitalker/arkit"}, size=(340, 130))
     wf.link(gen, "motion", csv, "motion")
-    preview = wf.add("OmniTalkerMotionPreview", (1180, 240), size=(320, 110))
+    preview = wf.add("OmniTalkerMotionPreview", (1080, 190), size=(340, 110))
     wf.link(gen, "motion", preview, "motion")
-    show = wf.add("PreviewImage", (1540, 240), size=(520, 420))
+    show = wf.add("PreviewImage", (1080, 360), size=(520, 420))
     wf.link(preview, "curves", show, "images")
     wf.note(
         "## OmniTalker: motion to ARKit CSV\n\n"
         "The 61-D motion (51 ARKit blendshapes, head pose, eye gaze at 25 fps) generated for the text is written "
         "as a Live Link Face-style CSV (output/omnitalker/arkit_*.csv) for Unreal/Blender face rigs. "
         "**Motion Preview** plots mouth, eyes, brows and head pose over time.",
-        (40, 640), size=(700, 200),
+        (0, 610), size=(660, 200),
     )  # fmt: skip
     return wf.to_json()
 
 
 def stock_chain(info: dict) -> dict:
     wf = Workflow(info)
-    model, style = model_and_style(wf, 40, reference="audio")
-    image = wf.add("LoadImage", (40, 520), {"image": PORTRAIT}, size=(320, 380))
-    gen = generator(wf, model, style, (780, 60), "Any portrait can talk: this face comes from Load Image.")
-    voc = wf.add("OmniTalkerVocoder", (1180, 60), size=(300, 110))
+    model, style = model_and_style(wf, 0, reference="audio")
+    image = wf.add("LoadImage", (0, 350), {"image": PORTRAIT}, size=(300, 380))
+    gen = generator(wf, model, style, (700, 0), "Any portrait can talk: this face comes from Load Image.")
+    voc = wf.add("OmniTalkerVocoder", (1080, 0), size=(280, 110))
     wf.link(model, "model", voc, "model")
     wf.link(gen, "mel", voc, "mel")
-    render = wf.add("OmniTalkerRender", (1180, 220), size=(300, 160))
+    render = wf.add("OmniTalkerRender", (1080, 160), size=(280, 160))
     wf.link(gen, "motion", render, "motion")
     wf.link(image, "IMAGE", render, "portrait")
-    create = wf.add("CreateVideo", (1520, 60), {"fps": 25.0}, size=(300, 110))
+    create = wf.add("CreateVideo", (1400, 0), {"fps": 25.0}, size=(300, 110))
     wf.link(render, "images", create, "images")
     wf.link(voc, "audio", create, "audio")
     save = wf.add(
         "SaveVideo",
-        (1860, 60),
+        (1400, 160),
         {"filename_prefix": "omnitalker/stock_chain", "format": "mp4", "codec": "h264"},
         size=(360, 420),
     )
@@ -226,16 +252,19 @@ def stock_chain(info: dict) -> dict:
         "portrait with one clear face). **Render Frames** animates that image with the generated motion, and the "
         "stock **Create Video** (25 fps) + **Save Video** nodes make the mp4: OmniTalker's sockets are ComfyUI's "
         "own AUDIO / IMAGE / VIDEO types.",
-        (400, 640), size=(700, 200),
+        (340, 470), size=(660, 260),
     )  # fmt: skip
     return wf.to_json()
 
 
+# File names are the titles of the cards in the UI's template browser (ComfyUI 0.3.64 lists each
+# workflows/*.json by name; frontend 1.27 shows the name as the title, again as the description, and
+# `<name>.jpg` next to it as the thumbnail: scripts/make_thumbnails.py).
 WORKFLOWS = {
-    "omnitalker_text_to_talking_video": text_to_talking_video,
-    "omnitalker_voice_only": voice_only,
-    "omnitalker_motion_to_arkit_csv": motion_to_csv,
-    "omnitalker_stock_nodes_chain": stock_chain,
+    "Text to talking video": text_to_talking_video,
+    "Text to speech (voice only)": voice_only,
+    "Text to ARKit blendshape CSV": motion_to_csv,
+    "Talking portrait with stock nodes": stock_chain,
 }
 
 

@@ -6,6 +6,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
+# ComfyUI: $COMFYUI_PATH, else ../shared/comfyui, else v0.3.64 fetched into .comfyui/ (exported for the host)
+source scripts/comfyui.sh
 bash scripts/setup_env.sh
 
 # Debian's Chromium drives the browser test (Playwright's own browser download is not used).

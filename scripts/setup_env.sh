@@ -3,7 +3,9 @@
 # Idempotent: a stamp file records what was installed; rerunning with unchanged requirements does nothing.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-COMFY="${COMFYUI_PATH:-$ROOT/../shared/comfyui}"
+# ComfyUI: $COMFYUI_PATH, else ../shared/comfyui, else v0.3.64 fetched into .comfyui/ (scripts/comfyui.sh)
+source "$ROOT/scripts/comfyui.sh"
+COMFY="$COMFYUI_PATH"
 VENV="$ROOT/.venv"
 PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null || PY=python3

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import requires_pack
 
 from omnitalker_core import asr
 from omnitalker_core.checkpoints import REFERENCE_CLIP
@@ -34,7 +33,6 @@ def test_model_is_found_inside_the_wheel():
     assert (path / "model.bin").is_file() and (path / "config.json").is_file()
 
 
-@requires_pack
 def test_capture_style_transcribes_when_transcript_is_empty(comfy_host):
     prompt = {
         "1": {"class_type": "LoadVideo", "inputs": {"file": REFERENCE.name}},

@@ -21,7 +21,8 @@ def test_track_then_render(tmp_path, capsys):
     codes = np.zeros((n, motion.MOTION_DIM), np.float32)
     codes[:, motion.CHANNEL["headYaw"]] = np.linspace(-0.2, 0.2, n)
     codes[:, motion.CHANNEL["jawOpen"]] = np.abs(np.sin(np.arange(n) / 3))
-    video = write_mp4(tmp_path / "ref.mp4", GeometricRenderer(head).render(codes), 25)
+    tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(n * 24000 // 25) / 24000)).astype(np.float32)
+    video = write_mp4(tmp_path / "ref.mp4", GeometricRenderer(head).render(codes), 25, audio=tone, sample_rate=24000)
     csv = tmp_path / "motion.csv"
     assert main(["track", str(video), "--out", str(csv), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -57,3 +58,4 @@ def test_track_then_render(tmp_path, capsys):
         assert vs.codec_context.name == "h264" and vs.codec_context.pix_fmt == "yuv420p"
         assert (vs.codec_context.width, vs.codec_context.height) == (128, 128)
         assert sum(1 for _ in c.decode(vs)) == n
+        assert c.streams.audio and c.streams.audio[0].codec_context.name == "aac", "--audio adds the clip's sound"

@@ -54,7 +54,8 @@ def test_gan_overfits_a_clip_beyond_the_geometric_renderer(clip_data, tmp_path):
     assert json.loads(meta["config"])["size"] == SIZE and json.loads(meta["step"]) == 60
     gen = load_generator(path)
     scores = evaluate(gen, clip)
-    assert scores["psnr_gan"] > scores["psnr_geometric"] + 1.0, scores
+    # measured +4.3 dB at this seed (+3.4 to +4.5 dB over training seeds 0-2)
+    assert scores["psnr_gan"] > scores["psnr_geometric"] + 2.0, scores
     # resume: continues from step 60, not from scratch
     log2 = train_gan([clip], tmp_path, CFG, TrainConfig(steps=65, batch=4, lr_g=1e-3, save_every=30))
     assert log2.step == 65 and len(log2.losses) == 1

@@ -89,7 +89,12 @@ def test_render_iter_chunks_and_torch_path_agree(renderer):
     assert [len(c) for c in chunks] == [2, 2, 1] and chunks[0].dtype == np.uint8
     full = np.concatenate(chunks)
     t = renderer.render_tensor(codes).permute(0, 2, 3, 1).numpy() * 255
-    assert np.abs(t - full).mean() < 1.0, "CPU (OpenCV) and torch paths must agree"
+    # compared locally, so a defect in one part of the face is not averaged away over the frame: measured
+    # per pixel at most 1.7 grey levels, 8x8-patch means at most 0.33 (interpolation rounding only)
+    err = np.abs(t - full)
+    patches = err.mean(-1).reshape(len(err), SIZE // 8, 8, SIZE // 8, 8).mean((2, 4))
+    assert patches.max() < 1.5, f"CPU (OpenCV) and torch paths differ by {patches.max():.1f} in an 8x8 patch"
+    assert err.max() < 6.0, f"CPU (OpenCV) and torch paths differ by {err.max():.1f} grey levels in a pixel"
     with pytest.raises(ValueError, match="codes must be"):
         renderer.render(np.zeros((3, 60)))
 
@@ -144,13 +149,20 @@ def test_tracker_sees_rendered_blinks(native):
     assert blink["eyeBlink"] >= 0.9, blink
 
 
+# Jaw, blinks and head yaw/pitch all moving together (issue 4, item 6): each channel read back with a correlation
+# above its own floor. Measured on this clip: jawOpen 0.93, eyeBlink 0.92, headYaw 0.99, headPitch 0.97. Over 20
+# other clips (random phases and rates of the same motions, random blink times; 50 and 100 frames) the spread is:
+# jawOpen 0.90-0.96 (mean 0.93, sd 0.017), eyeBlink 0.91-0.96 (0.935, 0.014), headYaw 0.986-0.998 (0.992, 0.003),
+# headPitch 0.94-0.99 (0.968, 0.011). A single 0.9 floor sat within 2 sd of the jaw and blink means; each floor
+# is now the mean less about 3 sd, and far above what a broken reading gives (jawOpen was 0.41 before the open
+# mouth lost its lower-teeth band and the tracker re-read jawOpen from the lower lip in the image plane).
+MIXED_CLIP_FLOORS = {"jawOpen": 0.87, "eyeBlink": 0.89, "headYaw": 0.98, "headPitch": 0.93}
+
+
 def test_tracker_recovers_everything_from_one_mixed_clip(native):
-    # jaw, blinks and head yaw/pitch all moving together (issue 4, item 6): each read back with
-    # correlation >= 0.9. Measured: jawOpen 0.93, eyeBlink 0.92, headYaw 0.99, headPitch 0.97
-    # (jawOpen was 0.41 before the open mouth lost its lower-teeth band and the tracker re-read
-    # jawOpen from the lower lip in the image plane)
     corr = _track_corr(native, _motion(50))
-    assert min(corr.values()) >= 0.9, corr
+    low = {k: round(v, 3) for k, v in corr.items() if v < MIXED_CLIP_FLOORS[k]}
+    assert not low, f"read back below the floor {MIXED_CLIP_FLOORS}: {low} (all: {corr})"
 
 
 def test_no_face_and_ambiguous_faces(portrait):

@@ -12,7 +12,7 @@ from conftest import requires_pack
 from test_nodes_host import _mux_prompt
 
 from omnitalker_core.checkpoints import REFERENCE_TRANSCRIPT
-from omnitalker_core.host import PromptRejected, start_host
+from omnitalker_core.host import HostEvents, PromptRejected, start_host
 
 pytestmark = requires_pack
 LOADED = re.compile(r"Requested to load OmniTalkerGenerator")
@@ -98,3 +98,16 @@ def test_mux_honours_disable_metadata(tmp_path):
     finally:
         host.stop()
     assert "prompt" not in metadata and "workflow" not in metadata, metadata
+
+
+def test_long_text_shows_chunks_and_time_left_on_the_node(comfy_host):
+    text = " ".join(["The quick brown fox jumps over the lazy dog near the quiet river bank."] * 5)  # ~360 chars
+    with HostEvents(comfy_host) as events:
+        pid = comfy_host.queue(_voice_prompt(next(_SEEDS), text=text))
+        comfy_host.wait(pid, timeout=600)
+        texts = [d["text"] for _, kind, d in events.events if kind == "progress_text" and d["node"] == "4"]
+    assert texts, "Generate sent no progress text"
+    n = int(texts[0].split(" of ")[1].split(",")[0])
+    assert n >= 2 and texts[0].startswith("sentence chunk 1 of"), texts[0]
+    assert texts[-1].startswith(f"sentence chunk {n} of {n}, step 2/2"), texts[-1]
+    assert any("left" in t for t in texts[:-1]), "an estimate of the time left while it runs"

@@ -122,8 +122,8 @@ def test_fast_sampler_matches_forward(gates):
     err_a, err_m = (out.mel - mel).abs().max().item(), (out.motion - motion).abs().max().item()
     assert err_a <= 1e-5 and err_m <= 1e-5, f"mel err {err_a:.3g}, motion err {err_m:.3g}"
     voice = flow.sample(ref_mel, text, 30, ref_motion=ref_motion, steps=4, cfg_audio=2.0, noise=noise, audio_only=True)
-    if gates[0] == 0.0:  # the visual branch is skipped, exactly
-        assert voice.motion is None and torch.equal(voice.mel, out.mel)
+    if gates[0] == 0.0:  # the visual branch is skipped; the audio branch computes the same (up to float rounding)
+        assert voice.motion is None and (voice.mel - out.mel).abs().max() <= 1e-5
     else:  # audio depends on motion: audio_only must not skip it
         assert voice.motion is not None and (voice.mel - out.mel).abs().max() <= 1e-5
 

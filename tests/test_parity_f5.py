@@ -204,7 +204,7 @@ def test_bench_model_runs_and_matches_f5(capsys):
     result = json.loads(capsys.readouterr().out)
     p = result["params"]
     assert p["total"] == p["text_embed"] + p["audio_branch"] + p["motion_branch"] + p["fusion_gates"]
-    assert result["max_abs_diff_vs_f5"] <= ATOL and result["voice_vs_voice_motion_max_abs_diff"] == 0.0
+    assert result["max_abs_diff_vs_f5"] <= ATOL and result["voice_vs_voice_motion_max_abs_diff"] <= ATOL
     for run in ("ours_voice", "ours_voice_motion", "f5"):
         assert result[run]["seconds_per_step"] > 0 and "rtf_16_steps" in result[run]
     assert cli(["bench", "nonexistent"]) == 2

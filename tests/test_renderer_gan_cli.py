@@ -63,7 +63,7 @@ def _train(clip: dict, run: Path, steps: int, *extra: str) -> list[str]:
 
 
 def test_train_renderer_then_resume(clip, capsys):
-    run = clip["dir"] / "run"
+    run = clip["dir"] / "resumed_run"  # its own run: the tests may run in any order (pytest-randomly)
     assert main(_train(clip, run, 4)) == 0
     first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (first["start_step"], first["step"], first["size"]) == (0, 4, SIZE)
@@ -99,9 +99,10 @@ def test_train_renderer_then_resume(clip, capsys):
 
 
 def test_convert_renderer_and_render_with_it(clip, capsys):
-    run = clip["dir"] / "run"
+    run = clip["dir"] / "convert_run"
     if not (run / "generator.safetensors").is_file():
         assert main(_train(clip, run, 6)) == 0
+    capsys.readouterr()
     generator = run / "generator.safetensors"
     model = clip["model"]
     before = _digest(model)
@@ -120,7 +121,7 @@ def test_convert_renderer_and_render_with_it(clip, capsys):
     assert renderer_kind(load_bundle(model)) == "geometric"
 
     head, codes = clip["head"], clip["codes"][:5]
-    base = rest_codes(codes)
+    base = rest_codes(head)
     calls = []
     gan = render_frames(
         head, codes, base_codes=base, resolution=0, bundle=bundle, callback=lambda d, t: calls.append((d, t)), batch=2
@@ -132,7 +133,10 @@ def test_convert_renderer_and_render_with_it(clip, capsys):
     assert diff > 0.5, f"GAN output should differ from the geometric renderer's, mean abs diff {diff:.3f}"
     # it is the trained generator that renders: same frames as GanRenderer with the run's weights
     own = GanRenderer(load_generator(generator), head, base_codes=base, size=(256, 256)).render(codes)
-    assert np.array_equal(own, gan)
+    # batched (2) and one-call convolutions may differ in the last float bit, so a uint8 pixel by one level
+    step = np.abs(own.astype(int) - gan)
+    print(f"GanRenderer vs render_frames: max {step.max()}, {(step > 0).mean():.2e} of values differ")
+    assert step.max() <= 1 and (step > 0).mean() < 1e-3, (step.max(), (step > 0).mean())
     # the resolution rule holds for the GAN too (longer side, even)
     assert render_frames(head[:, :200], codes[:2], base_codes=base, resolution=100, bundle=bundle).shape == (
         2,

@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors import safe_open
 
 from omnitalker_core.__main__ import main
 from omnitalker_core.checkpoints import load_bundle
 from omnitalker_core.text.tokenizer import CharTokenizer, PhonemeTokenizer
+from omnitalker_core.train.trainer import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS_ARGS = [
@@ -61,12 +63,33 @@ def _state_step(run: Path) -> int:
         return json.loads(f.metadata()["train_state"])["step"]
 
 
+def _model_weights(run: Path) -> dict:
+    """The raw (not EMA) model tensors of a run's resumable state."""
+    with safe_open(str(run / "state.safetensors"), "pt") as f:
+        return {k.removeprefix("model."): f.get_tensor(k).float() for k in f.keys() if k.startswith("model.")}
+
+
 @pytest.mark.parametrize("alignment", ["frames", "filler"])
 def test_train_exports_model_and_resumes(corpus, tmp_path, alignment):
-    run = tmp_path / "run"
-    args = ["train", "--data", str(corpus), "--out", str(run), "--text-alignment", alignment, *TRAIN_ARGS]
+    run, init = tmp_path / "run", tmp_path / "init"
+    common = ["train", "--data", str(corpus), "--text-alignment", alignment, *TRAIN_ARGS]
+    args = [*common, "--out", str(run)]
+    assert main([*common, "--out", str(init), "--max-steps", "0"]) == 0  # the same seed: the initial weights
     assert main([*args, "--max-steps", "3"]) == 0
     assert _steps(run) == [1, 2, 3] and _state_step(run) == 3
+    # the optimizer stepped: every weight tensor moved (all but the motion normalisation stats, fitted once),
+    # none by more than AdamW moves a weight in three steps of lr/2, lr, lr (about lr per step; measured
+    # 0.2-2.5 lr per tensor at most)
+    before, after = _model_weights(init), _model_weights(run)
+    assert before.keys() == after.keys()
+    stats = {"motion_mean", "motion_std"}
+    assert all(torch.equal(before[k], after[k]) for k in stats)
+    change = {k: (after[k] - before[k]).abs() for k in before if k not in stats}
+    lr = TrainConfig().lr
+    unmoved = [k for k, d in change.items() if float((d > 0).float().mean()) <= 0.9]
+    assert not unmoved, f"{len(unmoved)} of {len(change)} weight tensors never moved: {unmoved[:4]}"
+    assert min(float(d.max()) for d in change.values()) > 0.05 * lr
+    assert max(float(d.max()) for d in change.values()) < 1.5 * 2.5 * lr
     evals = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if '"eval"' in x]
     assert evals and all(set(e["eval"]) >= {"loss", "mel", "expression", "pose", "gaze"} for e in evals)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import REPO, requires_pack
+from conftest import REPO
 
 from omnitalker_core.checkpoints import REFERENCE_CLIP
 from omnitalker_core.host import ExecutionFailed, HostEvents, PromptRejected, load_workflow
@@ -21,7 +21,7 @@ WORKFLOWS = REPO / "workflows"
 DEMO = REPO / "omnitalker_core" / "assets" / "omnitalker_demo.safetensors"
 FPS = 25
 
-pytestmark = [requires_pack, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 needs_demo = pytest.mark.skipif(not DEMO.is_file(), reason=f"demo checkpoint {DEMO.name} not built yet (issue 5)")
 TIMINGS: dict[str, float] = {}
 _RUNS = itertools.count()
@@ -93,32 +93,31 @@ def assert_talking_mp4(path: Path) -> dict:
     return {"frames": len(frames), "seconds": len(audio) / info["rate"], "rms": rms, "mouth_std": mouth_change}
 
 
-@needs_demo
 def test_a_text_to_talking_video(comfy_host, test_output):
-    wf, prompt, entry = run(comfy_host, "omnitalker_text_to_talking_video")
+    wf, prompt, entry = run(comfy_host, "Text to talking video")
     (mp4,) = comfy_host.output_files(entry, node_id=node_id(wf, "SaveVideo"), suffix=".mp4")
     stats = assert_talking_mp4(mp4)
     mux = entry["outputs"][node_id(wf, "OmniTalkerMux")]["omnitalker_video"][0]
     assert mux["type"] == "temp" and mux["frames"] == stats["frames"]
     (test_output / "timings.txt").open("a").write(
-        f"workflow a: {TIMINGS['omnitalker_text_to_talking_video']:.1f} s for {stats['seconds']:.2f} s of speech\n"
+        f"workflow a: {TIMINGS['Text to talking video']:.1f} s for {stats['seconds']:.2f} s of speech\n"
     )
 
 
-@needs_demo
 def test_b_voice_only(comfy_host):
-    wf, _, entry = run(comfy_host, "omnitalker_voice_only")
+    wf, prompt, entry = run(comfy_host, "Text to speech (voice only)")
     (flac,) = comfy_host.output_files(entry, node_id=node_id(wf, "SaveAudio"))
     info = decode(flac)
     assert info["vcodec"] is None and info["acodec"] is not None
     seconds = len(info["audio"]) / info["rate"]
-    assert seconds > 1.0
+    # the text spoken at a human rate, 1.5-5 words per second (not cut short, not the reference prepended)
+    words = len(prompt[node_id(wf, "OmniTalkerGenerate")]["inputs"]["text"].split())
+    assert words / 5 <= seconds <= words / 1.5, (words, seconds)
     assert float(np.sqrt(np.mean(info["audio"] ** 2))) > 0.01
 
 
-@needs_demo
 def test_c_motion_to_arkit_csv(comfy_host):
-    wf, _, entry = run(comfy_host, "omnitalker_motion_to_arkit_csv")
+    wf, _, entry = run(comfy_host, "Text to ARKit blendshape CSV")
     (csv_path,) = comfy_host.output_files(entry, node_id=node_id(wf, "OmniTalkerMotionToCSV"), suffix=".csv")
     rows = list(csv.reader(csv_path.open()))
     header, body = rows[0], rows[1:]
@@ -130,9 +129,8 @@ def test_c_motion_to_arkit_csv(comfy_host):
     assert png.is_file() and png.stat().st_size > 5000
 
 
-@needs_demo
 def test_d_stock_nodes_chain(comfy_host):
-    wf, _, entry = run(comfy_host, "omnitalker_stock_nodes_chain")
+    wf, _, entry = run(comfy_host, "Talking portrait with stock nodes")
     (mp4,) = comfy_host.output_files(entry, node_id=node_id(wf, "SaveVideo"), suffix=".mp4")
     assert_talking_mp4(mp4)
 
@@ -153,7 +151,7 @@ def _reference_variant(host, name: str, with_audio: bool, blank: bool) -> str:
 
 def _capture_only(host, video_file: str) -> tuple[dict, str]:
     """Load Video -> Capture Style -> Preview Image (portrait): workflow (a)'s first half, no model needed."""
-    wf = load_workflow(WORKFLOWS / "omnitalker_text_to_talking_video.json")
+    wf = load_workflow(WORKFLOWS / "Text to talking video.json")
     full = host.ui_to_api(wf)
     load, capture = node_id(wf, "LoadVideo"), node_id(wf, "OmniTalkerCaptureStyle")
     prompt = {load: full[load], capture: full[capture]}
@@ -176,8 +174,8 @@ def test_bad_empty_text(comfy_host):
         prompt[node_id(wf, "OmniTalkerGenerate")]["inputs"]["text"] = "   "
 
     with pytest.raises(PromptRejected) as err:
-        run(comfy_host, "omnitalker_text_to_talking_video", edit)
-    wf = load_workflow(WORKFLOWS / "omnitalker_text_to_talking_video.json")
+        run(comfy_host, "Text to talking video", edit)
+    wf = load_workflow(WORKFLOWS / "Text to talking video.json")
     assert list(err.value.node_errors) == [node_id(wf, "OmniTalkerGenerate")]
     assert "text is empty" in str(err.value) and "type the words to speak" in str(err.value)
     assert comfy_host.alive()
@@ -192,8 +190,8 @@ def test_bad_ten_minute_text(comfy_host):
         prompt[node_id(wf, "OmniTalkerGenerate")]["inputs"]["text"] = text
 
     with pytest.raises(PromptRejected) as err:
-        run(comfy_host, "omnitalker_text_to_talking_video", edit)
-    wf = load_workflow(WORKFLOWS / "omnitalker_text_to_talking_video.json")
+        run(comfy_host, "Text to talking video", edit)
+    wf = load_workflow(WORKFLOWS / "Text to talking video.json")
     assert list(err.value.node_errors) == [node_id(wf, "OmniTalkerGenerate")]
     assert "minutes" in str(err.value) and "split the text" in str(err.value)
     assert comfy_host.alive()
@@ -207,6 +205,30 @@ def test_bad_video_without_audio(comfy_host):
         comfy_host.run(prompt, timeout=300)
     assert err.value.node_id == capture
     assert "no audio track" in err.value.exception_message and "Use a clip with sound" in err.value.exception_message
+    assert comfy_host.alive()
+    assert_next_prompt_succeeds(comfy_host)
+
+
+def test_bad_corrupt_and_truncated_video(comfy_host):
+    """Load Video accepts any file in input/ (it decodes nothing); Capture Style is where decoding fails,
+    and its message names the file, what is wrong and what to do, not FFmpeg's errno."""
+    rng = np.random.default_rng(3)
+    (comfy_host.input_dir() / "bad_corrupt.mp4").write_bytes(rng.integers(0, 256, 30000, dtype=np.uint8).tobytes())
+    clip = REFERENCE_CLIP.read_bytes()
+    (comfy_host.input_dir() / "bad_truncated.mp4").write_bytes(clip[: int(len(clip) * 0.3)])
+    comfy_host.object_info(refresh=True)
+    expected = {
+        "bad_corrupt.mp4": "the video 'bad_corrupt.mp4' cannot be read: the file is damaged or is not a video",
+        "bad_truncated.mp4": "the video 'bad_truncated.mp4' cannot be read: the file is incomplete: it ends early",
+    }
+    for name, text in expected.items():
+        prompt, capture = _capture_only(comfy_host, name)
+        with pytest.raises(ExecutionFailed) as err:
+            comfy_host.run(prompt, timeout=300)
+        msg = err.value.exception_message
+        assert err.value.node_id == capture, (err.value.node_id, msg)
+        assert text in msg and "Errno" not in msg, msg
+        assert "Re-export it from your editor as H.264 MP4" in msg or "Copy or export it again" in msg, msg
     assert comfy_host.alive()
     assert_next_prompt_succeeds(comfy_host)
 
@@ -226,8 +248,8 @@ def test_bad_missing_model_file(comfy_host):
         prompt[node_id(wf, "OmniTalkerLoadModel")]["inputs"]["model_name"] = "not_there.safetensors"
 
     with pytest.raises(ExecutionFailed) as err:  # e.g. a workflow from another machine names a file not here
-        run(comfy_host, "omnitalker_text_to_talking_video", edit)
-    wf = load_workflow(WORKFLOWS / "omnitalker_text_to_talking_video.json")
+        run(comfy_host, "Text to talking video", edit)
+    wf = load_workflow(WORKFLOWS / "Text to talking video.json")
     assert err.value.node_id == node_id(wf, "OmniTalkerLoadModel")
     msg = err.value.exception_message
     assert "'not_there.safetensors' not found in" in msg and "models/omnitalker" in msg and "(bundled)" in msg, msg
@@ -243,8 +265,8 @@ def test_bad_corrupt_model_file(comfy_host):
         prompt[node_id(wf, "OmniTalkerLoadModel")]["inputs"]["model_name"] = "corrupt.safetensors"
 
     with pytest.raises(ExecutionFailed) as err:
-        run(comfy_host, "omnitalker_text_to_talking_video", edit)
-    wf = load_workflow(WORKFLOWS / "omnitalker_text_to_talking_video.json")
+        run(comfy_host, "Text to talking video", edit)
+    wf = load_workflow(WORKFLOWS / "Text to talking video.json")
     assert err.value.node_id == node_id(wf, "OmniTalkerLoadModel")
     msg = err.value.exception_message
     assert "corrupt.safetensors" in msg and "models/omnitalker" in msg and "(bundled)" in msg, msg
@@ -258,7 +280,7 @@ def test_cancel_stops_generation_between_steps(comfy_host):
 
     Interrupts once the host reported the generator's first sampling step on the websocket, so it does not
     depend on timing or on earlier tests having cached the model and the style (works alone, in any order)."""
-    wf = load_workflow(WORKFLOWS / "omnitalker_text_to_talking_video.json")
+    wf = load_workflow(WORKFLOWS / "Text to talking video.json")
     prompt = comfy_host.ui_to_api(wf)
     gen = node_id(wf, "OmniTalkerGenerate")
     prompt[gen]["inputs"].update(steps=128, seed=777, text="A long answer, sampled slowly. " * 20)
@@ -276,12 +298,23 @@ def test_cancel_stops_generation_between_steps(comfy_host):
     assert_next_prompt_succeeds(comfy_host)
 
 
-@needs_demo
 def test_next_prompt_after_bad_inputs_and_cancel_succeeds(comfy_host):
+    # random test order: the bad-input and cancel tests may not have run yet, so fail two prompts here first
+    def empty_text(prompt, wf):
+        prompt[node_id(wf, "OmniTalkerGenerate")]["inputs"]["text"] = "   "
+
+    def missing_model(prompt, wf):
+        prompt[node_id(wf, "OmniTalkerLoadModel")]["inputs"]["model_name"] = "not_there.safetensors"
+
+    with pytest.raises(PromptRejected):
+        run(comfy_host, "Text to talking video", empty_text)
+    with pytest.raises(ExecutionFailed):
+        run(comfy_host, "Text to talking video", missing_model)
+
     def edit(prompt, wf):
         prompt[node_id(wf, "OmniTalkerGenerate")]["inputs"]["seed"] = 12345
         prompt[node_id(wf, "OmniTalkerGenerate")]["inputs"]["text"] = "Still working after all those errors."
 
-    wf, _, entry = run(comfy_host, "omnitalker_text_to_talking_video", edit)
+    wf, _, entry = run(comfy_host, "Text to talking video", edit)
     (mp4,) = comfy_host.output_files(entry, node_id=node_id(wf, "SaveVideo"), suffix=".mp4")
     assert_talking_mp4(mp4)

@@ -1,6 +1,6 @@
 """End to end, the demo workflow (a): reference clip + text -> talking-head mp4; seconds per stage and RTF.
 
-The stages are the nodes of `workflows/omnitalker_text_to_talking_video.json`, run through the same
+The stages are the nodes of `workflows/Text to talking video.json`, run through the same
 library calls the nodes make, with the workflow's settings (`WORKFLOW_A`):
   capture  decode the reference clip (Load Video) + `capture_style` (Capture Style: mel, face tracking)
   generate `pipeline.generate` (Text -> Audio + Motion)
@@ -12,7 +12,7 @@ seconds of speech produced; `rtf_cached_style` leaves capture out, which is what
 workflow with a new seed costs in ComfyUI (Load Video and Capture Style come from its cache).
 
 The same workflow measured through a real ComfyUI (queue -> output) is a separate command, printed
-in `host_command`: `python -m omnitalker_core host bench workflows/omnitalker_text_to_talking_video.json`.
+in `host_command`: `python -m omnitalker_core host bench 'workflows/Text to talking video.json'`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import torch
 from ..checkpoints import DEMO_CHECKPOINT, DEMO_TEXT, REFERENCE_CLIP, REFERENCE_TRANSCRIPT
 
 PACK = Path(__file__).resolve().parents[2]
-WORKFLOW = PACK / "workflows" / "omnitalker_text_to_talking_video.json"
+WORKFLOW = PACK / "workflows" / "Text to talking video.json"
 REFERENCE_VIDEO, REFERENCE_TEXT = REFERENCE_CLIP, REFERENCE_TRANSCRIPT
 STAGES = ("capture", "generate", "vocode", "render", "mux")
 
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> dict:
                 wave = vocode(vocoder, gen.mel)
             with timer("render"):
                 video = render_frames(
-                    portrait_of(style), gen.motion, base_codes=rest_codes(gen.motion, style),
+                    portrait_of(style), gen.motion, base_codes=rest_codes(portrait_of(style), style),
                     resolution=args.resolution, device=device, bundle=bundle,
                 )  # fmt: skip
             with timer("mux"):

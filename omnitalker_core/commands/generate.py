@@ -118,7 +118,10 @@ def run(args: argparse.Namespace) -> int:
     with stage("read reference"):
         frames, fps, ref_audio, ref_rate = read_video(ref_path)
         if ref_audio is None:
-            raise ValueError(f"{ref_path} has no audio track: the reference must carry the speaker's voice")
+            raise ValueError(
+                f"the video '{ref_path.name}' has no audio track: the reference must carry the speaker's voice. "
+                "Use a clip with sound."
+            )
     with stage("capture style"):
         style = capture_style(torch.from_numpy(ref_audio), ref_rate, frames=frames, fps=fps, transcript=ref_text)
     with stage("generate"), torch.inference_mode():
@@ -128,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         wave = vocode(vocoder, gen.mel)
     with stage("render"):
         video = render_frames(
-            portrait_of(style), gen.motion, base_codes=rest_codes(gen.motion, style), resolution=args.resolution,
+            portrait_of(style), gen.motion, base_codes=rest_codes(portrait_of(style), style), resolution=args.resolution,
             bundle=bundle,
         )  # fmt: skip
     with stage("mux"):

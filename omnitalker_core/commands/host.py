@@ -3,7 +3,8 @@
     host run workflows/X.json [more.json] [--base DIR] [--suffix .mp4]   # prints the output files
     host bench workflows/X.json --repeats 2 [--model M] [--out R.json]  # queue -> output seconds, RTF (JSON)
 
-ComfyUI comes from `$COMFYUI_PATH` (default `<repo>/../shared/comfyui`); see `omnitalker_core.host`.
+ComfyUI comes from `$COMFYUI_PATH`, else `<repo>/../shared/comfyui`, else ComfyUI v0.3.64 fetched once into
+`<repo>/.comfyui/` (`scripts/comfyui.sh`); see `omnitalker_core.host`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ..host import (
 )
 
 HELP = "run or time UI-format workflows in a headless ComfyUI with this pack linked (`host run|bench WORKFLOW`)"
-DEFAULT_BENCH_WORKFLOW = PACK_ROOT / "workflows" / "omnitalker_text_to_talking_video.json"
+DEFAULT_BENCH_WORKFLOW = PACK_ROOT / "workflows" / "Text to talking video.json"
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--relative",
         action="store_true",
-        help="treat codes as offsets from the portrait (default: relative to the CSV's first frame)",
+        help="treat codes as offsets from the portrait (default: absolute, drawn relative to what the tracker reads from the portrait)",
     )
     parser.add_argument("--audio", default=None, help="optional audio/video file whose audio track is muxed in")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import motion
     from ..audio import SAMPLE_RATE, read_audio
+    from ..media_errors import no_audio_track
     from ..pipeline import render_frames, renderer_kind, rest_codes
     from ..video import write_mp4
 
@@ -67,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
         from ..checkpoints import load_bundle
 
         bundle = load_bundle(args.model)
-    # by default the first frame of the CSV is taken as the portrait's own expression and pose
-    base = None if args.relative else rest_codes(codes)
+    # the CSV's values are absolute: drawn relative to what the tracker reads from the portrait itself
+    base = None if args.relative else rest_codes(portrait)
     t0 = time.perf_counter()
     frames = render_frames(
         portrait, codes, base_codes=base, resolution=args.resolution, size=tuple(args.size) if args.size else None,
@@ -78,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     audio, sr = None, 0
     if args.audio:
         audio, sr = read_audio(args.audio)
+        if audio is None:  # --audio names a file without sound: say so instead of writing a silent video
+            raise no_audio_track(args.audio)
     write_mp4(out, frames, fps, audio=audio, sample_rate=sr or SAMPLE_RATE, overwrite=args.overwrite)
     summary = {
         "frames": len(frames),

@@ -335,9 +335,12 @@ def detect_landmarks(frames: np.ndarray, where: str = "the reference video") -> 
 
 def track_frames(
     frames: np.ndarray, fps: float = motion.VIDEO_FPS, smooth: bool = True, min_cutoff: float = 1.5, beta: float = 0.3,
-    where: str = "the reference video",
+    where: str = "the reference video", calibrated: bool = True,
 ) -> TrackResult:  # fmt: skip
-    """Frames [f, h, w, 3] (uint8, or float 0..1) -> codes [f, 61] at the same fps."""
+    """Frames [f, h, w, 3] (uint8, or float 0..1) -> codes [f, 61] at the same fps.
+
+    calibrated: map the rig fit into the renderer's motion space (`calibration.Calibration`), the one
+    space every part of the pack shares; False gives the raw fit (used to build that calibration)."""
     landmarks, found = detect_landmarks(frames, where)
     if not found.any():
         raise ValueError(f"no face found in {where} ({len(found)} frames): use a clip that shows one face clearly")
@@ -345,7 +348,14 @@ def track_frames(
         log.info("%s: no face in %d of %d frames; interpolated", where, int((~found).sum()), len(found))
     landmarks = interpolate_missing(landmarks, found)
     fit = RigFitter().fit(landmarks)
-    codes = fit.codes
+    codes = calibrate(fit.codes) if calibrated else fit.codes
     if smooth and len(codes) > 2:
         codes = motion.one_euro(codes, fps, min_cutoff=min_cutoff, beta=beta)
     return TrackResult(codes.astype(np.float32), float(fps), found, landmarks, fit)
+
+
+def calibrate(raw_codes: np.ndarray) -> np.ndarray:
+    """Raw rig-fit codes [f, 61] -> the shared motion space (see `calibration`)."""
+    from .calibration import Calibration
+
+    return Calibration.load().apply(raw_codes)

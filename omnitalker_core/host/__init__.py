@@ -5,8 +5,8 @@ Used by the tests (`tests/conftest.py`), the demo (`scripts/run_demo.sh`) and th
     python -m omnitalker_core host bench workflows/X.json --repeats 2  # queue -> output seconds, RTF (JSON)
 
 Nothing is mocked and nothing here imports ComfyUI (stdlib + HTTP; aiohttp, a ComfyUI dependency, for the
-websocket): `start_host` runs the ComfyUI at `$COMFYUI_PATH` (default `<repo>/../shared/comfyui`) as a
-subprocess with this pack linked into `BASE/custom_nodes/`.
+websocket): `start_host` runs the ComfyUI `comfyui_path()` names (`$COMFYUI_PATH`, else `<repo>/../shared/comfyui`,
+else v0.3.64 fetched into `<repo>/.comfyui/`; `scripts/comfyui.sh` decides) as a subprocess with this pack linked into `BASE/custom_nodes/`.
 
 Modules: `client` (ComfyHost and its errors), `process` (server start-up, base directory), `workflow`
 (UI format -> API prompt), `events` (websocket messages), `bench` (a workflow timed through the host).

@@ -1,4 +1,5 @@
-"""The host's websocket messages (`executing`, `progress`, `execution_*`), as the UI receives them.
+"""The host's websocket messages (`executing`, `progress`, `execution_*`, a node's progress text), as the
+UI receives them.
 
 ComfyUI sends a prompt's messages only to the client that queued it, so `HostEvents(host)` connects
 with `host.client_id`; connect before queueing, since messages are not replayed. Needs aiohttp (a
@@ -16,6 +17,7 @@ from typing import Any
 from .client import ComfyHost, HostError
 
 Event = tuple[float, str, dict]  # (monotonic arrival time, message type, message data)
+PROGRESS_TEXT = 3  # ComfyUI's BinaryEventTypes.TEXT (server.send_progress_text)
 
 
 class HostEvents:
@@ -59,15 +61,29 @@ class HostEvents:
                     async for msg in ws:
                         if msg.type == aiohttp.WSMsgType.TEXT:
                             data = json.loads(msg.data)
-                            with self._changed:
-                                self.events.append((time.monotonic(), data.get("type", ""), data.get("data") or {}))
-                                self._changed.notify_all()
+                            self._add(data.get("type", ""), data.get("data") or {})
+                        elif msg.type == aiohttp.WSMsgType.BINARY:
+                            self._add_binary(msg.data)
             except Exception:  # noqa: BLE001 (no messages: callers see `available` False or a timeout)
                 pass
             finally:
                 self._ready.set()
 
         asyncio.run(listen())
+
+    def _add(self, kind: str, data: dict) -> None:
+        with self._changed:
+            self.events.append((time.monotonic(), kind, data))
+            self._changed.notify_all()
+
+    def _add_binary(self, message: bytes) -> None:
+        """Binary frames: a 4-byte event type, then its payload. Type 3 is a node's progress text (4-byte
+        node-id length, node id, UTF-8 text), kept as a "progress_text" event {node, text}."""
+        if len(message) < 8 or int.from_bytes(message[:4], "big") != PROGRESS_TEXT:
+            return
+        n = int.from_bytes(message[4:8], "big")
+        node, text = message[8 : 8 + n].decode("utf-8", "replace"), message[8 + n :].decode("utf-8", "replace")
+        self._add("progress_text", {"node": node, "text": text})
 
     def wait_for(self, kind: str, match: Callable[[dict], bool] | None = None, timeout: float = 300) -> Event:
         """Block until a message of type `kind` (whose data satisfies `match`) has arrived; -> that event.

@@ -1,8 +1,9 @@
 """Start and stop a real ComfyUI server: headless, on CPU, with this pack linked into `BASE/custom_nodes/`.
 
-`start_host` runs the ComfyUI source tree at `$COMFYUI_PATH` (default `<repo>/../shared/comfyui`, where
-`<repo>` is the checkout this package lives in) as a subprocess with its own base directory, on a free
-port, and returns a `ComfyHost` once the server answers. Nothing here imports ComfyUI.
+`start_host` runs the ComfyUI source tree `comfyui_path()` names (`$COMFYUI_PATH`, else
+`<repo>/../shared/comfyui`, else ComfyUI v0.3.64 fetched into `<repo>/.comfyui/`, where `<repo>` is the
+checkout this package lives in; `scripts/comfyui.sh` decides) as a subprocess with its own base directory,
+on a free port, and returns a `ComfyHost` once the server answers. Nothing here imports ComfyUI.
 """
 
 from __future__ import annotations
@@ -32,16 +33,26 @@ class PortInUse(HostError):
     """The server could not bind its port (another process took it after `free_port` chose it)."""
 
 
-def comfyui_path() -> Path:
-    """The ComfyUI source tree to run: `$COMFYUI_PATH`, else the pinned copy next to the repository."""
+def comfyui_path(root: Path | None = None) -> Path:
+    """The ComfyUI source tree to run, as `scripts/comfyui.sh` decides it (the one place): `$COMFYUI_PATH`,
+    else `<repo>/../shared/comfyui`, else ComfyUI v0.3.64 fetched once into `<repo>/.comfyui/`.
+
+    `root` is the checkout whose script is used (default: the one this package lives in). Without the
+    script (the core installed on its own) only `$COMFYUI_PATH` is looked at. Raises FileNotFoundError with
+    the script's message (what to do) when there is no ComfyUI and none can be fetched."""
+    script = Path(root or PACK_ROOT) / "scripts" / "comfyui.sh"
     env = os.environ.get("COMFYUI_PATH")
-    path = Path(env or PACK_ROOT.parent / "shared" / "comfyui").resolve()
-    if not (path / "main.py").is_file():
-        where = "COMFYUI_PATH" if env else "no COMFYUI_PATH set, and the default"
+    if script.is_file() and shutil.which("bash"):
+        res = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+        if res.returncode == 0 and res.stdout.strip():
+            return Path(res.stdout.strip().splitlines()[-1]).resolve()
+        raise FileNotFoundError(res.stderr.strip() or f"{script} found no ComfyUI (exit code {res.returncode})")
+    path = Path(env).resolve() if env else None
+    if path is None or not (path / "main.py").is_file():
+        where = f"COMFYUI_PATH={env} has no main.py" if env else "COMFYUI_PATH is not set"
         raise FileNotFoundError(
-            f"no ComfyUI at {path} ({where} has no main.py): set COMFYUI_PATH to a ComfyUI source tree "
-            "(0.3.64 or newer), e.g. `git clone https://github.com/comfyanonymous/ComfyUI` and "
-            "`COMFYUI_PATH=$PWD/ComfyUI`"
+            f"no ComfyUI to run ({where}): set COMFYUI_PATH to a ComfyUI source tree (0.3.64 or newer), e.g. "
+            "`git clone --branch v0.3.64 https://github.com/comfyanonymous/ComfyUI` and `COMFYUI_PATH=$PWD/ComfyUI`"
         )
     return path
 

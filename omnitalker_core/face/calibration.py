@@ -1,0 +1,277 @@
+"""Tracker <-> rig calibration: one motion space for the renderer, the tracker and every code file.
+
+The renderer defines what a code looks like; the tracker has to read the same number back. It reads
+landmarks of a face model that under-responds to expressions (a closed eye's lid landmarks do not
+meet, an open jaw's lip points lag), so a face rendered with jawOpen 0.6 read back as ~0.4 and a full
+blink as ~0.25. Here the two are measured against each other: smooth random codes are rendered onto
+several portraits (sizes, crops, colour) with the geometric renderer, tracked back, and each channel's
+read-out gets a gain so it comes back at the size it was rendered (`fit_calibration`). Only a gain: the
+tracker measures blendshapes from the clip's resting face (a person whose smiling eyes read as a third
+closed has eyeBlink 0 at rest), pose and gaze from straight ahead, so zero means the same on both sides.
+A channel whose raw read-out hardly follows the rendered value (r < MIN_R) is left as it is:
+amplifying it would only amplify noise. Held-out portraits report how well this generalises
+(`channel_agreement`); docs/MOTION_SPACE.md has the table for all 61 channels.
+
+The map ships as `assets/calibration.npz` and the tracker applies it to every clip and portrait.
+Rebuild it (and the docs table) with `python -m omnitalker_core.face.calibration` (~4 min on 2 cores).
+
+f - frames, c - channels (61)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .. import motion
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_PATH = Path(__file__).resolve().parent / "assets" / "calibration.npz"
+CALIBRATION_VERSION = 1
+
+# Channels the issue's targets name; the docs table lists all 61.
+KEY_CHANNELS = (
+    "jawOpen", "eyeBlinkLeft", "eyeBlinkRight", "mouthSmileLeft", "mouthSmileRight", "mouthFunnel",
+    "mouthPucker", "mouthClose", "browInnerUp", "browDownLeft", "browDownRight", "headPitch", "headYaw",
+    "headRoll", "leftEyeYaw", "leftEyePitch", "rightEyeYaw", "rightEyePitch",
+)  # fmt: skip
+
+# How random codes are drawn: a few shapes active at a time (ARKit takes are sparse), each up to a
+# channel-group maximum; head pose and gaze within what a frontal portrait renders well (radians).
+ACTIVE_SHAPES = (1, 4)
+POSE_RANGE = {"headPitch": 0.2, "headYaw": 0.3, "headRoll": 0.15}
+GAZE_RANGE = 0.3
+FREQUENT = {"jawOpen": 0.5, "eyeBlinkLeft": 0.15, "eyeBlinkRight": 0.15}
+KEYFRAME_EVERY = 6  # frames at 25 fps between random keyframes (smooth, speech-like motion)
+# eyeLook* follow the gaze in the rig; jaw/mouth left-right pairs, cheekPuff etc. are drawn as well.
+DRAWN_SHAPES = tuple(i for i, n in enumerate(motion.BLENDSHAPE_NAMES) if not n.startswith("eyeLook"))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """codes = raw @ weight + bias, then blendshapes clipped to 0..1."""
+
+    weight: np.ndarray  # c c
+    bias: np.ndarray  # c
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        raw = np.asarray(raw, np.float64)
+        out = raw @ self.weight + self.bias
+        out[..., motion.BLENDSHAPES] = np.clip(out[..., motion.BLENDSHAPES], 0.0, 1.0)
+        return out.astype(np.float32)
+
+    def save(self, path: Path, info: dict) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            path, weight=self.weight.astype(np.float32), bias=self.bias.astype(np.float32),
+            version=np.array(CALIBRATION_VERSION), info=np.array(json.dumps(info)),
+        )  # fmt: skip
+
+    @classmethod
+    def identity(cls) -> Calibration:
+        return cls(np.eye(motion.MOTION_DIM), np.zeros(motion.MOTION_DIM))
+
+    @classmethod
+    def load(cls, path: Path = CALIBRATION_PATH) -> Calibration:
+        return _load(Path(path), path.stat().st_mtime_ns if Path(path).is_file() else 0)
+
+    @classmethod
+    def read(cls, path: Path) -> Calibration:
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} is missing; rebuild it with `python -m omnitalker_core.face.calibration` (or reinstall the pack)"
+            )
+        with np.load(path, allow_pickle=False) as z:
+            if int(z["version"]) != CALIBRATION_VERSION:
+                raise ValueError(
+                    f"{path.name}: calibration version {int(z['version'])}, expected {CALIBRATION_VERSION}"
+                )
+            return cls(z["weight"].astype(np.float64), z["bias"].astype(np.float64))
+
+
+@lru_cache(maxsize=2)
+def _load(path: Path, mtime: int) -> Calibration:  # cached per file version: tracking calls it per clip
+    return Calibration.read(path)
+
+
+def random_codes(rng: np.random.Generator, frames: int) -> np.ndarray:
+    """Smooth random codes [f, 61]: sparse blendshape keyframes, head pose and gaze, linearly joined."""
+    keys = np.arange(0, frames + KEYFRAME_EVERY, KEYFRAME_EVERY)
+    kf = np.zeros((len(keys), motion.MOTION_DIM))
+    for row in kf:
+        active = rng.choice(DRAWN_SHAPES, size=rng.integers(*ACTIVE_SHAPES, endpoint=True), replace=False)
+        row[active] = rng.uniform(0.0, 1.0, len(active))
+        for name, p in FREQUENT.items():  # speech moves these far more often than the rest
+            if rng.random() < p:
+                row[motion.CHANNEL[name]] = rng.uniform(0.0, 1.0)
+        for name, limit in POSE_RANGE.items():
+            row[motion.CHANNEL[name]] = rng.uniform(-limit, limit)
+        gy, gp = rng.uniform(-GAZE_RANGE, GAZE_RANGE, 2)
+        row[motion.GAZE] = [gy, gp, gy, gp]  # both eyes look the same way
+    t = np.arange(frames)
+    return np.stack([np.interp(t, keys, kf[:, c]) for c in range(motion.MOTION_DIM)], 1).astype(np.float32)
+
+
+def round_trip(
+    portrait: np.ndarray, codes: np.ndarray, size: int = 384, calibrated: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Render codes onto the portrait (relative to what the tracker reads from the portrait itself) and
+    track the frames back -> (rendered codes, tracked codes), both [f, 61], on frames where a face was found."""
+    from ..pipeline import render_size
+    from .render_geometric import GeometricRenderer
+    from .tracker import track_frames
+
+    w, h = render_size(portrait.shape[:2], size)
+    portrait = np.ascontiguousarray(portrait)
+    base = portrait_code(portrait, size=(w, h), calibrated=calibrated)
+    frames = GeometricRenderer(portrait, size=(w, h), base_codes=base).render(codes)
+    res = track_frames(frames, smooth=False, calibrated=calibrated)
+    tracked = res.codes.copy()
+    true = codes.astype(np.float64).copy()
+    # translation is relative to the clip's median position in the tracker: compare it the same way
+    true[:, motion.TRANSLATION] -= np.median(true[:, motion.TRANSLATION], 0)
+    return true[res.found], tracked[res.found]
+
+
+def portrait_code(portrait: np.ndarray, size: tuple[int, int] | None = None, calibrated: bool = True) -> np.ndarray:
+    """What the tracker reads from a portrait on its own [61]: its head pose and gaze; its expression is
+    its own resting face (blendshapes 0), as for the first frame of a clip that never moves. Rendering
+    this code leaves the portrait unchanged, and a CSV's values are drawn relative to it (a take that
+    starts with closed eyes closes the portrait's eyes)."""
+    from .tracker import track_frames
+
+    if size is not None and tuple(size) != (portrait.shape[1], portrait.shape[0]):
+        from .opencv import cv2
+
+        portrait = cv2.resize(portrait, tuple(int(v) for v in size), interpolation=cv2.INTER_AREA)
+    code = track_frames(portrait[None], smooth=False, where="the portrait", calibrated=calibrated).codes[0].copy()
+    code[motion.BLENDSHAPES] = 0.0
+    code[motion.TRANSLATION] = 0.0
+    return code
+
+
+def channel_agreement(true: np.ndarray, est: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per channel: slope of est on true (1 = same size), Pearson r, and the spread of true."""
+    out = {}
+    for c, name in enumerate(motion.CHANNEL_NAMES):
+        x, y = true[:, c].astype(np.float64), est[:, c].astype(np.float64)
+        sx = x.std()
+        if sx < 1e-6:
+            out[name] = {"slope": float("nan"), "r": float("nan"), "std": float(sx)}
+            continue
+        slope = float(np.cov(x, y)[0, 1] / sx**2)
+        r = float(np.corrcoef(x, y)[0, 1]) if y.std() > 1e-9 else 0.0
+        out[name] = {"slope": slope, "r": r, "std": float(sx)}
+    return out
+
+
+MIN_R = 0.5  # a channel is calibrated only when its raw read-out correlates at least this well
+MIN_SLOPE = 0.1  # ... and responds at least this much (gains above 1 / MIN_SLOPE would amplify noise)
+# Gaze is read from straight ahead, not from a resting face, and the iris read-out carries a per-face
+# offset (0.07 rad on the bundled clip) that a gain would amplify into a sideways stare: left as read.
+GAZE_CHANNELS = frozenset(range(motion.GAZE.start, motion.GAZE.stop))
+
+
+def fit_calibration(raw: np.ndarray, true: np.ndarray) -> Calibration:
+    """Per channel: the gain 1 / slope (least squares of raw on true), where the read-out is usable."""
+    weight = np.eye(motion.MOTION_DIM)
+    for c, stats in enumerate(channel_agreement(true, raw).values()):
+        if c in GAZE_CHANNELS:
+            continue
+        if np.isfinite(stats["slope"]) and stats["r"] >= MIN_R and stats["slope"] > MIN_SLOPE:
+            weight[c, c] = 1.0 / stats["slope"]
+    return Calibration(weight, np.zeros(motion.MOTION_DIM))
+
+
+# -- building the calibration -------------------------------------------------------------------
+def calibration_portraits() -> dict[str, tuple[np.ndarray, bool]]:
+    """name -> (RGB portrait, held out). Offline faces only: skimage's astronaut (NASA, public domain)
+    in several crops, sizes and colours for fitting; mirrored and recropped, and skimage's grayscale
+    `camera` photo (a face turned far to the side), held out."""
+    import skimage.data
+
+    a = skimage.data.astronaut()
+    camera = np.repeat(skimage.data.camera()[..., None], 3, 2)
+    warm = np.clip(a.astype(np.float32) * np.array([1.1, 1.0, 0.85]), 0, 255).astype(np.uint8)
+    return {
+        "astronaut": (a, False),
+        "astronaut_crop": (np.ascontiguousarray(a[10:330, 90:350]), False),
+        "astronaut_warm": (np.ascontiguousarray(warm[0:400, 40:440]), False),
+        "astronaut_mirrored_crop": (np.ascontiguousarray(a[:, ::-1][20:300, 140:420]), True),
+        "camera": (camera, True),
+    }
+
+
+def collect(frames: int = 500, sizes: tuple[int, ...] = (320, 448), seed: int = 0) -> dict[str, dict]:
+    """Round trips of random codes: {portrait/size: {"true", "raw", "held_out"}} (raw = uncalibrated read)."""
+    out = {}
+    for i, (name, (portrait, held)) in enumerate(calibration_portraits().items()):
+        for j, size in enumerate(sizes):
+            codes = random_codes(np.random.default_rng([seed, i, j]), frames)
+            try:
+                true, raw = round_trip(portrait, codes, size)
+            except ValueError as e:  # no face at all at this size
+                log.warning("%s at %d px: %s", name, size, e)
+                continue
+            out[f"{name}/{size}"] = {"true": true, "raw": raw, "held_out": held, "tracked": len(true), "frames": frames}
+            log.info("%s at %d px: face tracked in %d of %d frames", name, size, len(true), frames)
+    return out
+
+
+def _stack(runs: dict[str, dict], held: bool, part: str) -> np.ndarray:
+    return np.concatenate([r[part] for r in runs.values() if r["held_out"] == held])
+
+
+def agreement_table(runs: dict[str, dict], cal: Calibration) -> str:
+    """Markdown table, all 61 channels: slope and r of the read-out, raw and calibrated, per held-out portrait."""
+    held = [k for k, r in runs.items() if r["held_out"]]
+    groups = sorted({k.split("/")[0] for k in held})
+    cols = []
+    for g in groups:
+        keys = [k for k in held if k.startswith(g + "/")]
+        true = np.concatenate([runs[k]["true"] for k in keys])
+        raw = np.concatenate([runs[k]["raw"] for k in keys])
+        cols.append((g, channel_agreement(true, raw), channel_agreement(true, cal.apply(raw))))
+    head = "| channel | " + " | ".join(f"{g} raw slope / r | {g} calibrated slope / r" for g, _, _ in cols) + " |"
+    lines = [head, "|---" * (1 + 2 * len(cols)) + "|"]
+
+    def cell(s: dict) -> str:
+        return "–" if not np.isfinite(s["slope"]) else f"{s['slope']:.2f} / {s['r']:.2f}"
+
+    for name in motion.CHANNEL_NAMES:
+        mark = " **" if name in KEY_CHANNELS else ""
+        row = [f"{mark.strip()}{name}{mark.strip()}"]
+        for _, raw_ag, cal_ag in cols:
+            row += [cell(raw_ag[name]), cell(cal_ag[name])]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m omnitalker_core.face.calibration", description=__doc__.splitlines()[0])
+    p.add_argument("--frames", type=int, default=500, help="random-code frames per portrait and size")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=CALIBRATION_PATH)
+    p.add_argument("--table", type=Path, default=None, help="also write the agreement table (markdown) here")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    runs = collect(args.frames, seed=args.seed)
+    cal = fit_calibration(_stack(runs, False, "raw"), _stack(runs, False, "true"))
+    info = {k: {"tracked": r["tracked"], "frames": r["frames"], "held_out": r["held_out"]} for k, r in runs.items()}
+    cal.save(args.out, {"seed": args.seed, "runs": info})
+    log.info("wrote %s", args.out)
+    if args.table:
+        args.table.write_text(agreement_table(runs, cal) + "\n", encoding="utf-8")
+        log.info("wrote %s", args.table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""One motion space: what the renderer draws for a code, the tracker reads back at the same size (issue 11)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import skimage.data
+
+from omnitalker_core import motion, pipeline
+from omnitalker_core.face.calibration import (
+    Calibration,
+    calibration_portraits,
+    channel_agreement,
+    fit_calibration,
+    random_codes,
+    round_trip,
+)
+from omnitalker_core.face.tracker import track_frames
+
+JAW, YAW = motion.CHANNEL["jawOpen"], motion.CHANNEL["headYaw"]
+
+
+def test_fit_calibration_inverts_a_shrunk_read_out_and_leaves_noise_alone():
+    rng = np.random.default_rng(0)
+    true = rng.uniform(0, 1, (2000, motion.MOTION_DIM))
+    raw = true.copy()
+    raw[:, JAW] = 0.5 * true[:, JAW] + rng.normal(0, 0.02, 2000)  # read at half size
+    raw[:, 0] = rng.uniform(0, 1, 2000)  # a channel the tracker cannot read: pure noise
+    cal = fit_calibration(raw, true)
+    assert cal.weight[JAW, JAW] == pytest.approx(2.0, rel=0.05) and cal.bias[JAW] == 0.0
+    assert cal.weight[0, 0] == 1.0 and cal.bias[0] == 0.0, "an unreadable channel must not be amplified"
+    ag = channel_agreement(true, cal.apply(raw))
+    assert ag["jawOpen"]["slope"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_calibration_file_round_trips(tmp_path):
+    cal = Calibration(np.diag(np.linspace(1, 2, motion.MOTION_DIM)), np.full(motion.MOTION_DIM, 0.1))
+    cal.save(tmp_path / "c.npz", {"seed": 1})
+    back = Calibration.load(tmp_path / "c.npz")
+    np.testing.assert_allclose(back.weight, cal.weight, rtol=1e-6)
+    with pytest.raises(FileNotFoundError, match="calibration"):
+        Calibration.load(tmp_path / "missing.npz")
+
+
+@pytest.fixture(scope="module")
+def held_out_round_trip():
+    portrait, held = calibration_portraits()["astronaut_mirrored_crop"]
+    assert held, "this portrait is not used to fit the shipped calibration"
+    codes = random_codes(np.random.default_rng(123), 150)
+    return round_trip(portrait, codes, size=384, calibrated=False), round_trip(portrait, codes, 384, calibrated=True)
+
+
+def test_held_out_portrait_reads_jaw_and_head_at_the_rendered_size(held_out_round_trip):
+    (true_raw, raw), (true, cal) = held_out_round_trip
+    before, after = channel_agreement(true_raw, raw), channel_agreement(true, cal)
+    assert before["jawOpen"]["slope"] < 0.8, "the uncalibrated tracker reads the jaw small"
+    for name in ("jawOpen", "headYaw", "headPitch", "headRoll"):
+        assert 0.8 <= after[name]["slope"] <= 1.25, (name, after[name])
+    assert after["jawOpen"]["r"] >= 0.8 and after["headYaw"]["r"] >= 0.95
+
+
+def test_csv_blinks_close_the_eyes_even_when_it_starts_with_closed_eyes():
+    """A CSV's first frame is not what the portrait shows: the portrait's own code is (its eyes are open)."""
+    portrait = np.ascontiguousarray(skimage.data.astronaut()[0:320, 80:400])
+    blink = np.clip(np.sin(np.linspace(0, 4 * np.pi, 60)) * 1.5, 0, 1)
+    blink[:4] = 1.0  # the take starts with closed eyes
+    codes = np.zeros((60, motion.MOTION_DIM), np.float32)
+    codes[:, motion.CHANNEL["eyeBlinkLeft"]] = codes[:, motion.CHANNEL["eyeBlinkRight"]] = blink
+    frames = pipeline.render_frames(portrait, codes, base_codes=pipeline.rest_codes(portrait), resolution=320)
+    read = track_frames(frames, smooth=False).codes
+    seen = read[:, [motion.CHANNEL["eyeBlinkLeft"], motion.CHANNEL["eyeBlinkRight"]]].mean(1)
+    r = np.corrcoef(blink, seen)[0, 1]
+    assert r > 0.8, f"tracked blink follows the CSV's blink with r = {r:.2f}"
+    assert seen[blink > 0.9].mean() > seen[blink < 0.1].mean() + 0.3
