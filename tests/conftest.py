@@ -114,13 +114,14 @@ def _restore_global_state(saved: dict) -> None:
     random.setstate(saved["random"])
     for name, lg in list(logging.Logger.manager.loggerDict.items()):
         if isinstance(lg, logging.Logger) and name in saved["loggers"]:
-            lg.level, lg.disabled, lg.propagate = saved["loggers"][name]
-            lg.manager._clear_cache()
+            level, lg.disabled, lg.propagate = saved["loggers"][name]
+            lg.setLevel(level)
     logging.getLogger().setLevel(saved["root_level"])
-    for key in set(os.environ) - set(saved["environ"]):
+    own = "PYTEST_CURRENT_TEST"  # pytest's own, set for each phase
+    for key in set(os.environ) - set(saved["environ"]) - {own}:
         del os.environ[key]
     for key, value in saved["environ"].items():
-        if os.environ.get(key) != value:
+        if key != own and os.environ.get(key) != value:
             os.environ[key] = value
     if os.getcwd() != saved["cwd"]:
         os.chdir(saved["cwd"])

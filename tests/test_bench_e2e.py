@@ -70,7 +70,7 @@ def test_bench_e2e_json_has_every_stage_and_a_consistent_rtf(tiny_model, tmp_pat
     # and cover all of it but argument parsing, the temporary folder and the copy of the mp4 (measured: all
     # but 5-7 ms of about 1 s)
     load = result["setup"]["load_model"]
-    assert 0.95 * wall - 0.05 <= load + result["total_seconds"] <= wall, (result, wall)
+    assert 0.95 * wall - 0.05 <= load + result["total_seconds"] <= wall + 1e-3, (result, wall)  # rounded to 0.1 ms
     # the RTF times the measured speech is that compute time (the file's AAC padding: up to 5 % more)
     from_rtf = load + result["rtf"] * file_seconds
     assert 0.95 * wall - 0.05 <= from_rtf <= 1.05 * wall, (result["rtf"], file_seconds, wall)

@@ -150,13 +150,14 @@ def test_tracker_sees_rendered_blinks(native):
 
 
 # Jaw, blinks and head yaw/pitch all moving together (issue 4, item 6): each channel read back with a correlation
-# above its own floor. Measured on this clip: jawOpen 0.93, eyeBlink 0.92, headYaw 0.99, headPitch 0.97. Over 20
-# other clips (random phases and rates of the same motions, random blink times; 50 and 100 frames) the spread is:
-# jawOpen 0.90-0.96 (mean 0.93, sd 0.017), eyeBlink 0.91-0.96 (0.935, 0.014), headYaw 0.986-0.998 (0.992, 0.003),
-# headPitch 0.94-0.99 (0.968, 0.011). A single 0.9 floor sat within 2 sd of the jaw and blink means; each floor
-# is now the mean less about 3 sd, and far above what a broken reading gives (jawOpen was 0.41 before the open
-# mouth lost its lower-teeth band and the tracker re-read jawOpen from the lower lip in the image plane).
-MIXED_CLIP_FLOORS = {"jawOpen": 0.87, "eyeBlink": 0.89, "headYaw": 0.98, "headPitch": 0.93}
+# above its own floor. Measured on this clip: jawOpen 0.90-0.93, eyeBlink 0.92-0.93, headYaw 0.99, headPitch 0.96-0.97
+# (renderer/tracker versions of this issue). Over 12-20 other clips (random phases and rates of the same motions,
+# random blink times; 50 and 100 frames): jawOpen 0.88-0.96 (mean 0.92-0.93, sd 0.02-0.03), eyeBlink 0.91-0.96
+# (0.935, sd 0.013), headYaw 0.986-0.998 (0.992, sd 0.003), headPitch 0.94-0.99 (0.97, sd 0.01). A single 0.9 floor
+# sat within 1-2 sd of the jaw and blink means; each floor is now the mean less 2.5-3 sd, and far above what a
+# broken reading gives (jawOpen 0.41 before the open mouth lost its lower-teeth band, 0.64-0.80 in a broken
+# intermediate version of the mouth painter).
+MIXED_CLIP_FLOORS = {"jawOpen": 0.85, "eyeBlink": 0.89, "headYaw": 0.98, "headPitch": 0.93}
 
 
 def test_tracker_recovers_everything_from_one_mixed_clip(native):

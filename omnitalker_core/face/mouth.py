@@ -1,0 +1,614 @@
+"""The mouth: lip contact, and what shows between the lips when they part past the portrait's opening.
+
+Why painted: the warp moves the lips with the mesh (they are never painted over), but between
+parted lips it has nothing to move: a closed-mouth portrait has no teeth or cavity, and a
+smiling one has only its teeth, which the warp would stretch from lip to lip. So the opening
+between the inner lip contours is drawn as a layer, back to front:
+
+- the oral cavity: a dark red-brown gradient, darkest under the upper teeth, at the lower lip
+  and towards the corners, lighter between;
+- the tongue: a rounded hump rising from behind the lower teeth once the mouth is well open;
+- lower teeth: a short, shaded row just above the lower lip, once the mouth is well open;
+- upper teeth: the portrait's own (its mouth interior sampled unstretched, hanging from the
+  upper lip, with a soft incisal edge) where the portrait shows them, else drawn: crowns with
+  faint gaps, shorter and darker towards the corners (the arch turns away), shaded under the lip.
+
+The lips shade the edges of the opening (they occlude the teeth); the lower lip's inner edge
+keeps a dark rim. That rim, the soft edge of the upper teeth and the small, shaded lower teeth
+and tongue are there for the tracker as much as for the eye: a landmark model puts the lower
+lip where the dark inside meets it, and reads a lit band or a red tongue right at its edge (or a
+sharp teeth edge above it) as the lip, so the opening would read smaller than it is (the
+mixed-motion round trip in tests/test_face_render.py). Colours come from the portrait: teeth
+from its own teeth or a light tone of its skin; cavity and tongue scaled to its lighting, and
+grey in a grey photograph. The layer fades in with the change of opening, so a code equal to
+the portrait's shows the portrait unchanged. Only the pixels in and near each opening are
+computed (flat numpy arrays); the CPU path writes them straight into the uint8 frames.
+
+Lip contact (`Mouth.contact`): the lower lip's inner contour never rises above the upper one's;
+where a code would push it past (mouthClose on a portrait that already shows its teeth), both
+meet in the middle, so a closed code gives a closed mouth instead of folded triangles.
+
+Rounded lips (`rounding_fields`): the rig's mouthFunnel and mouthPucker only draw the lips
+towards the middle, which on a wide or smiling mouth leaves a wide slot. The renderer adds a
+corrective per shape, built on the portrait's own mouth, that brings the lips at weight 1 to a
+rounded shape: for the funnel an open "O" (the lips as a thick ring around it), for the pucker
+closed, pouted lips; the skin around follows with a falloff. The teeth recede behind rounded lips,
+and the dark mouth corners a smiling portrait has in its lip band, gathered in with the lips,
+are turned into lip (`Mouth._wings`).
+
+Coordinates: a per-frame mouth frame, u along the line between the inner mouth corners (0 at
+the upper lip's middle) and v perpendicular to it, down; the inner contours become v = U(u),
+v = L(u). Shape legend: f - frames, k - contour points, n - pixels of the painted box.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import motion
+from . import canonical as C
+from .portrait_fit import FittedFace
+
+UPPER_INNER = list(C.UPPER_LIP_INNER)  # right inner corner (78) -> left (308)
+LOWER_INNER = list(C.LOWER_LIP_INNER)
+CORNERS = (C.UPPER_LIP_INNER[0], C.UPPER_LIP_INNER[-1])
+MID = C.UPPER_LIP_INNER[5]  # upper lip, middle of its inner edge (13)
+
+# colours at a typical exposure (skin luminance 0.62); scaled by the portrait's lighting
+CAVITY_DEEP = (0.085, 0.022, 0.022)
+CAVITY_LIT = (0.3, 0.1, 0.09)
+CAVITY_PEAK = 0.75  # where the cavity is lightest: sin(pi t^peak), t = 0 under the upper lip, 1 at the lower
+TONGUE_RGB = (0.45, 0.14, 0.13)
+TONGUE_MIX = 0.2  # how much of the portrait's lip colour the tongue takes
+TONGUE_LIGHT = 0.4  # the tongue's shade, before its lit top
+TEETH_RGB = (0.94, 0.91, 0.84)
+# sizes in inter-ocular units (63 mm): visible crowns, the teeth's half-span, the tongue
+UPPER_TEETH = 0.095
+LOWER_TEETH = 0.035
+LOWER_TEETH_FROM = 0.08  # opening (inter-ocular units) from which the lower teeth show
+LOWER_SPAN = 0.55  # of the upper teeth's span
+LOWER_SHADE = 0.6  # the lower teeth are in the upper lip's and teeth's shade
+TEETH_SPAN = 0.42
+TOOTH_EDGES = (0.0, 0.125, 0.225, 0.31, 0.385)  # upper gaps from the midline, frontal projection
+LOWER_TOOTH_EDGES = (0.0, 0.085, 0.17, 0.25, 0.33)
+TONGUE_HEIGHT = 0.1
+TONGUE_FROM = 0.15  # opening from which the tongue shows
+TONGUE_HALF_WIDTH = 0.2
+# the layer fades in over this change of the opening (inter-ocular units) past the portrait's
+FADE_START = 0.004
+FADE_WIDTH = 0.02
+# the portrait shows its teeth when its lips are this far apart and the inside is light
+OWN_TEETH_GAP = 0.035
+OWN_TEETH_EDGE = 1.5  # px: softness of their lower (incisal) edge (a sharp one reads as the lower lip)
+OWN_TEETH_KEEP = 0.65  # the part of the portrait's opening (from the top) its upper teeth are taken from
+# the lower lip's inner edge: a dark rim (its shadow, the lip rolling in) this wide (inter-ocular
+# units) and dark, between the lip and the lower teeth or tongue. A landmark model finds the
+# lower lip where the dark inside meets it; lit teeth or a red tongue right at its edge read as
+# lip, and the opening reads smaller than it is
+LOWER_RIM = 0.05
+LOWER_RIM_DARK = 0.7
+CORNER_REACH = 0.9  # how far the wide-open opening's corners reach towards the outer lip corners
+# rounded lips at weight 1 (inter-ocular units): inner half-width, inner half-height, outer
+# half-width, lip thickness relative to the portrait's
+ROUNDING = {"mouthFunnel": (0.15, 0.1, 0.26, 1.0), "mouthPucker": (0.11, 0.0, 0.24, 1.15)}
+ROUNDING_CHANNELS = [motion.CHANNEL[n] for n in ROUNDING]
+
+
+def rounding_fields(head: np.ndarray, basis: np.ndarray) -> dict[int, np.ndarray]:
+    """Corrective displacement fields {code channel: [478, 3]} (head frame) that round the lips of
+    the portrait's own mouth `head` [478, 3] for mouthFunnel and mouthPucker, on top of the rig's
+    fields `basis` [51, 478, 3]."""
+    p = head[: C.NUM_MESH, :2].astype(np.float64)
+    z = head[: C.NUM_MESH, 2].astype(np.float64)
+    xc = (p[CORNERS[0], 0] + p[CORNERS[1], 0]) / 2
+    yc = (p[MID, 1] + p[C.LOWER_LIP_INNER[5], 1]) / 2
+    wi = max((p[CORNERS[1], 0] - p[CORNERS[0], 0]) / 2, 1e-3)
+    wo = max((p[C.MOUTH_CORNERS[1], 0] - p[C.MOUTH_CORNERS[0], 0]) / 2, 1e-3)
+    th_u = max(p[MID, 1] - p[C.UPPER_LIP_OUTER[5], 1], 0.03)
+    th_l = max(p[C.LOWER_LIP_OUTER[5], 1] - p[C.LOWER_LIP_INNER[5], 1], 0.03)
+    contours = ((C.UPPER_LIP_INNER, wi, -1, 0.0), (C.LOWER_LIP_INNER, wi, 1, 0.0),
+                (C.UPPER_LIP_OUTER, wo, -1, th_u), (C.LOWER_LIP_OUTER, wo, 1, th_l))  # fmt: skip
+    idx = sorted({i for c, *_ in contours for i in c})
+    lips_outer = p[list(C.UPPER_LIP_OUTER + C.LOWER_LIP_OUTER[::-1])]
+    inside = _in_polygon(p, lips_outer)
+    d_outer = np.linalg.norm(p[:, None] - lips_outer[None], axis=-1).min(1)
+    fall = np.where(inside, 1.0, np.exp(-0.5 * (d_outer / 0.1) ** 2) * (d_outer < 0.3))
+    near = np.exp(-0.5 * (np.linalg.norm(p[:, None] - p[idx][None], axis=-1) / 0.05) ** 2)  # n c
+    out = {}
+    for name, (a_i, b_i, a_o, thick) in ROUNDING.items():
+        k = motion.BLENDSHAPE_NAMES.index(name)
+        moved = p + basis[k, : C.NUM_MESH, :2]  # where the rig alone puts the points at weight 1
+        target = {}
+        for contour, w, sign, th in contours:
+            a = a_i if th == 0 else a_o
+            for i in contour:
+                t = np.clip((p[i, 0] - xc) / w, -1, 1)
+                target[i] = (xc + a * t, yc + sign * (b_i + thick * th) * np.sqrt(1 - t * t))
+        delta = np.array([target[i] for i in idx]) - moved[idx]  # c 2
+        # the rounded lips face the camera: one depth for the ring (a pitched head would otherwise
+        # show the protruding middle of the lips lower than their corners, a flat slot again)
+        dz = (z[idx].mean() - z[idx])[:, None]
+        delta = np.concatenate([delta, dz], 1)  # c 3
+        field = (near @ delta) / np.maximum(near.sum(1, keepdims=True), 1e-9) * fall[:, None]
+        field[idx] = delta
+        full = np.zeros((len(head), 3), np.float64)
+        full[: C.NUM_MESH] = field
+        out[motion.CHANNEL[name]] = full
+    return out
+
+
+def _lum(rgb: np.ndarray) -> np.ndarray:
+    return rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+class Mouth:
+    """Lip contact and the painted mouth interior of one fitted portrait [h, w, 3] uint8."""
+
+    def __init__(self, face: FittedFace, portrait: np.ndarray):
+        self.face = face
+        self.height, self.width = portrait.shape[:2]
+        src = face.landmarks[:, :2].astype(np.float64)
+        self.src_frame = _mouth_frames(src[None])  # the portrait's own mouth
+        self.gap0 = float(src[C.LOWER_LIP_INNER[5], 1] - src[MID, 1])
+        self.overlap0 = np.minimum(self._lip_gaps(src[None])[0], 0.0)  # [9] where the portrait's own lips overlap
+        self._colours(portrait, src)
+        self._own_teeth(portrait, src)
+
+    # -- set-up ------------------------------------------------------------------------------
+    def _patch(self, img: np.ndarray, centre: np.ndarray, r: int) -> np.ndarray:
+        x, y = int(round(centre[0])), int(round(centre[1]))
+        p = img[max(y - r, 0) : y + r + 1, max(x - r, 0) : x + r + 1].reshape(-1, 3)
+        return p.astype(np.float32) / 255.0
+
+    def _colours(self, portrait: np.ndarray, src: np.ndarray) -> None:
+        """Skin, lip and painted colours matched to the portrait's lighting and colourfulness."""
+        r = max(1, int(0.06 * self.face.s0))
+        cheeks = np.concatenate([self._patch(portrait, src[i], r) for i in (50, 280, 205, 425)])
+        skin = np.median(cheeks, 0) if len(cheeks) else np.array([0.75, 0.58, 0.5], np.float32)
+        lip_pts = (
+            src[list(C.UPPER_LIP_OUTER[2:-2] + C.LOWER_LIP_OUTER[2:-2])] * 0.5
+            + src[list(C.UPPER_LIP_INNER[2:-2] + C.LOWER_LIP_INNER[2:-2])] * 0.5
+        )  # the middle of the lip band
+        lips = np.concatenate([self._patch(portrait, p, 0) for p in lip_pts])
+        lip = np.median(lips, 0) if len(lips) else skin * [1.0, 0.8, 0.8]
+        self.skin, self.lip = skin.astype(np.float32), lip.astype(np.float32)
+        self.light = float(np.clip(_lum(skin) / 0.62, 0.35, 1.4))
+        # a grey photograph gets grey teeth, cavity and tongue
+        self.chroma = float(np.clip((skin.max() - skin.min()) / 0.12, 0.0, 1.0))
+        tint = 0.85 + 0.15 * skin / max(float(skin.max()), 1e-3)  # warm light: warm teeth
+        teeth = np.array(TEETH_RGB, np.float32) * tint * min(1.0, 0.25 + 0.8 * self.light)
+        self.teeth = self._tone(teeth, light=False)
+        self.cavity = (self._tone(np.array(CAVITY_DEEP)), self._tone(np.array(CAVITY_LIT)))
+        self.tongue = self._tone(
+            TONGUE_MIX * lip / max(self.light, 0.35) + (1 - TONGUE_MIX) * np.array(TONGUE_RGB, np.float32)
+        )
+
+    def _tone(self, rgb: np.ndarray, light: bool = True) -> np.ndarray:
+        rgb = np.asarray(rgb, np.float32) * (self.light if light else 1.0)
+        y = _lum(rgb)
+        return np.clip(y + self.chroma * (rgb - y), 0, 1).astype(np.float32)
+
+    def _own_teeth(self, portrait: np.ndarray, src: np.ndarray) -> None:
+        """Does the portrait show its upper teeth? Then keep a crop of its mouth to sample them from,
+        and take the teeth colour from them."""
+        s0 = self.face.s0
+        self.own = 0.0
+        self.tex = None
+        if self.gap0 < OWN_TEETH_GAP * s0 * 0.5:
+            return
+        poly = src[UPPER_INNER + LOWER_INNER[-2:0:-1]]
+        from .opencv import cv2
+
+        mask = np.zeros(portrait.shape[:2], np.uint8)
+        cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
+        mask = cv2.erode(mask, np.ones((3, 3), np.uint8)) if mask.sum() > 20 else mask
+        inside = portrait[mask > 0].astype(np.float32) / 255.0
+        if len(inside) < 4:
+            return
+        y = _lum(inside)
+        bright = inside[y >= np.quantile(y, 0.5)]
+        # teeth: light and not much redder than they are green (lips, tongue and gums are red)
+        light_inside = float(np.mean(y > 0.75 * _lum(self.skin)))
+        redness = float(np.median(bright[:, 0] - bright[:, 1]))
+        own = np.clip((light_inside - 0.25) / 0.25, 0, 1) * np.clip((0.18 - redness) / 0.08, 0, 1)
+        own *= np.clip((self.gap0 / s0 - 0.5 * OWN_TEETH_GAP) / (0.5 * OWN_TEETH_GAP), 0, 1)
+        if own <= 0:
+            return
+        self.own = float(own)
+        self.teeth = np.quantile(bright, 0.6, axis=0).astype(np.float32) * self.own + self.teeth * (1 - self.own)
+        pad = int(0.1 * s0) + 2
+        x0, y0 = np.floor(poly.min(0)).astype(int) - pad
+        x1, y1 = np.ceil(poly.max(0)).astype(int) + pad
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, self.width), min(y1, self.height)
+        self.tex_box = (x0, y0, x1, y1)
+        self.tex = portrait[y0:y1, x0:x1].astype(np.float32) / 255.0  # h w 3
+        own = _to_frame_np(src[None], self.src_frame)[0]
+        self.src_upper, self.src_lower = _sorted(own[UPPER_INNER]), _sorted(own[LOWER_INNER])
+
+    # -- per frame ---------------------------------------------------------------------------
+    @staticmethod
+    def _lip_gaps(pts: np.ndarray) -> np.ndarray:
+        """Opening [f, 9] between the inner lips (lower minus upper, along the mouth's down axis)."""
+        ev = _mouth_frames(pts)["ev"]
+        return np.einsum("fkd,fd->fk", pts[:, LOWER_INNER[1:-1]] - pts[:, UPPER_INNER[1:-1]], ev)
+
+    def contact(self, dst: np.ndarray) -> np.ndarray:
+        """Control points [f, p, 2] with the lower inner lip kept from passing the upper one (in place;
+        no further than the portrait's own lips overlap, so a code equal to the portrait's changes nothing)."""
+        cross = np.minimum(self._lip_gaps(dst) - self.overlap0, 0.0)  # f 9, negative where the lips overlap
+        if (cross < 0).any():
+            ev = _mouth_frames(dst)["ev"][:, None]
+            dst[:, UPPER_INNER[1:-1]] += (0.5 * cross)[..., None] * ev
+            dst[:, LOWER_INNER[1:-1]] -= (0.5 * cross)[..., None] * ev
+        return dst
+
+    def alpha(self, dst: np.ndarray, px_per_ipd: np.ndarray) -> np.ndarray:
+        """Per-frame opacity [f] of the layer: how far the opening changed from the portrait's."""
+        gap = dst[:, C.LOWER_LIP_INNER[5], 1] - dst[:, MID, 1]
+        change = np.abs(gap / px_per_ipd - self.gap0 / self.face.s0)
+        return np.clip((change - FADE_START) / FADE_WIDTH, 0.0, 1.0)
+
+    def box(self, dst: np.ndarray, px_per_ipd: np.ndarray) -> tuple[int, int, int, int] | None:
+        if not (self.alpha(dst, px_per_ipd) > 0).any():
+            return None
+        poly = dst[:, UPPER_INNER + LOWER_INNER + list(C.MOUTH_CORNERS)]
+        pad = int(np.ceil(0.02 * float(np.max(px_per_ipd)))) + 2  # room for the closing lips' band
+        x0, y0 = np.floor(poly.min((0, 1))).astype(int) - pad
+        x1, y1 = np.ceil(poly.max((0, 1))).astype(int) + pad + 1
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, self.width), min(y1, self.height)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        return int(x0), int(y0), int(x1), int(y1)
+
+    def paint(
+        self,
+        frames: torch.Tensor,
+        dst: np.ndarray,
+        px_per_ipd: np.ndarray,
+        rounding: np.ndarray,
+        box: tuple[int, int, int, int] | None = None,
+    ) -> torch.Tensor:
+        """Draw the mouth interior into the opening (torch path).
+
+        frames: [f, 3, h, w] float, the full image, or only `box` (x0, y0, x1, y1) of it.
+        px_per_ipd: [f] image pixels per inter-ocular unit (the face's scale in each frame).
+        rounding: [f] 0..1 how rounded the lips are (funnel, pucker): the teeth recede behind them."""
+        full_box = self.box(dst, px_per_ipd)
+        layer = None if full_box is None else self._layer(dst, px_per_ipd, rounding, full_box)
+        if layer is None:
+            return frames
+        x0, y0, x1, y1 = full_box
+        f, (hb, wb), dev = len(dst), (y1 - y0, x1 - x0), frames.device
+        fi, ni, colour, alpha, seam, wings = layer
+        region = frames if box is not None else frames[:, :, y0:y1, x0:x1]
+
+        def dense(values: np.ndarray, channels: int) -> torch.Tensor:
+            out = np.zeros((f, hb * wb, channels), np.float32)
+            out[fi, ni] = values.reshape(len(fi), channels)
+            return torch.from_numpy(out).to(dev).permute(0, 2, 1).reshape(f, channels, hb, wb)
+
+        a = dense(alpha, 1)
+        out = region + a * (dense(colour, 3) - region)
+        if seam is not None:
+            # closing lips: the band around the lip line takes the lips' colour from just outside it
+            band, line, pos = seam
+            src = dense(pos, 2).permute(0, 2, 3, 1)
+            grid = torch.stack([src[..., 0] / wb * 2 - 1, src[..., 1] / hb * 2 - 1], -1)
+            lips = F.grid_sample(out, grid, mode="bilinear", padding_mode="border", align_corners=False)
+            fade = dense(band * self.alpha(dst, px_per_ipd)[fi], 1)
+            out = out + fade * (lips * dense(line, 1) - out)
+        if wings is not None and len(wings[0]):
+            wi, wn, weight = wings
+            flat = out.reshape(f, 3, hb * wb)
+            px = flat[torch.from_numpy(wi), :, torch.from_numpy(wn)].cpu().numpy()
+            flat[torch.from_numpy(wi), :, torch.from_numpy(wn)] = torch.from_numpy(
+                self._clean_wings(px, weight).astype(np.float32)
+            ).to(dev)
+            out = flat.reshape(f, 3, hb, wb)
+        if box is not None:
+            return out
+        res = frames.clone()
+        res[:, :, y0:y1, x0:x1] = out
+        return res
+
+    def paint_uint8(
+        self, frames: np.ndarray, dst: np.ndarray, px_per_ipd: np.ndarray, rounding: np.ndarray
+    ) -> np.ndarray:
+        """`paint` on uint8 [f, h, w, 3] frames in place (CPU path: only the painted pixels are touched)."""
+        box = self.box(dst, px_per_ipd)
+        layer = None if box is None else self._layer(dst, px_per_ipd, rounding, box)
+        if layer is None:
+            return frames
+        x0, y0, x1, y1 = box
+        fi, ni, colour, alpha, seam, wings = layer
+        ys, xs = y0 + ni // (x1 - x0), x0 + ni % (x1 - x0)
+        px = frames[fi, ys, xs].astype(np.float32) / 255.0
+        px += alpha[:, None] * (colour - px)
+        frames[fi, ys, xs] = np.clip(px * 255 + 0.5, 0, 255).astype(np.uint8)
+        if seam is not None:
+            band, line, pos = seam
+            on = np.nonzero(band > 0)[0]
+            if len(on):
+                fade = (band * self.alpha(dst, px_per_ipd)[fi])[on]
+                lips = np.empty((len(on), 3), np.float32)
+                for i in np.unique(fi[on]):  # the lips' colour just past the band, from the painted frame
+                    sel = np.nonzero(fi[on] == i)[0]
+                    j = on[sel]
+                    crop = frames[i, y0:y1, x0:x1].astype(np.float32) / 255.0
+                    lips[sel] = _bilinear(crop, pos[j, 0] - 0.5, pos[j, 1] - 0.5)
+                cur = frames[fi[on], ys[on], xs[on]].astype(np.float32) / 255.0
+                cur += fade[:, None] * (lips * line[on, None] - cur)
+                frames[fi[on], ys[on], xs[on]] = np.clip(cur * 255 + 0.5, 0, 255).astype(np.uint8)
+        if wings is not None and len(wings[0]):
+            wi, wn, weight = wings
+            wy, wx = y0 + wn // (x1 - x0), x0 + wn % (x1 - x0)
+            px = self._clean_wings(frames[wi, wy, wx].astype(np.float32) / 255.0, weight)
+            frames[wi, wy, wx] = np.clip(px * 255 + 0.5, 0, 255).astype(np.uint8)
+        return frames
+
+    def _layer(
+        self,
+        dst: np.ndarray,
+        px_per_ipd: np.ndarray,
+        rounding: np.ndarray,
+        box: tuple[int, int, int, int],
+    ) -> tuple | None:
+        """The pixels in and around each frame's opening, flat: frame index [n], index in the box
+        (row-major) [n], colour [n, 3], opacity [n] (coverage by the opening times the frame's fade)
+        and, where lips close, the seam band (`_seam`: opacity [n], shading [n], source position in
+        the box [n, 2]); None when no pixel is painted. The box is the union over the frames."""
+        x0, y0, x1, y1 = box
+        f = len(dst)
+        fr = _mouth_frames(dst)
+        ipd_f = np.asarray(px_per_ipd, np.float64)
+        # the opening's corners reach part of the way to the outer lip corners as it opens (the
+        # stretched corners of the lips are in shadow, and a portrait's own dark mouth corners,
+        # stretched by the warp, would show there as jagged dark streaks)
+        gap = dst[:, C.LOWER_LIP_INNER[5], 1] - dst[:, MID, 1]
+        reach = CORNER_REACH * np.clip((gap / ipd_f - 0.04) / 0.2, 0, 1) * (1 - np.asarray(rounding))
+        reach = reach[:, None]  # f 1; rounded lips have no stretched corners
+        ends = [dst[:, c] + reach * (dst[:, o] - dst[:, c]) for c, o in zip(CORNERS, C.MOUTH_CORNERS)]
+        upper = _to_frame_np(np.concatenate([ends[0][:, None], dst[:, UPPER_INNER[1:-1]], ends[1][:, None]], 1), fr)
+        lower = _to_frame_np(np.concatenate([ends[0][:, None], dst[:, LOWER_INNER[1:-1]], ends[1][:, None]], 1), fr)
+        ur, ul = upper[:, 0, 0], upper[:, -1, 0]  # f: the ends' u
+        # closing lips: the seam band's half-width past the contours, px
+        closing = np.clip((self.gap0 / self.face.s0 - gap / ipd_f) / 0.03, 0, 1)
+        seam_m = closing * (0.02 * ipd_f + 0.8)
+        # every box pixel in each frame's mouth frame; keep those in or near the opening
+        gx, gy = np.meshgrid(np.arange(x0, x1) + 0.5, np.arange(y0, y1) + 0.5)
+        gx, gy = gx.reshape(-1), gy.reshape(-1)
+        u_all = (gx[None] - fr["o"][:, :1]) * fr["eu"][:, :1] + (gy[None] - fr["o"][:, 1:]) * fr["eu"][:, 1:]
+        v_all = (gx[None] - fr["o"][:, :1]) * fr["ev"][:, :1] + (gy[None] - fr["o"][:, 1:]) * fr["ev"][:, 1:]
+        U_all = np.stack([np.interp(u_all[i], *_sorted(upper[i])) for i in range(f)])
+        L_all = np.stack([np.interp(u_all[i], *_sorted(lower[i])) for i in range(f)])
+        near = (u_all > ur[:, None] - 1) & (u_all < ul[:, None] + 1)
+        near &= (v_all > U_all - seam_m[:, None] - 1.5) & (v_all < L_all + seam_m[:, None] + 1.5)
+        near &= (self.alpha(dst, px_per_ipd) > 0)[:, None]
+        wings = self._wings(dst, rounding, fr, u_all, v_all, U_all, L_all, ur, ul)
+        fi, ni = np.nonzero(near)
+        if not len(fi):
+            return None
+        u, v, U, L = u_all[fi, ni], v_all[fi, ni], U_all[fi, ni], L_all[fi, ni]
+        ipd, recede = ipd_f[fi], 1 - np.asarray(rounding, np.float64)[fi]  # teeth recede behind round lips
+        colour, cover = self._colour(u, v, U, L, ur[fi], ul[fi], ipd, recede)
+        seam = None
+        if (closing > 0).any():
+            seam = self._seam(u, v, U, L, ur[fi], ul[fi], seam_m[fi], fr, fi, (x0, y0))
+        return fi, ni, colour, cover * self.alpha(dst, px_per_ipd)[fi].astype(np.float32), seam, wings
+
+    def _wings(
+        self,
+        dst: np.ndarray,
+        rounding: np.ndarray,
+        fr: dict[str, np.ndarray],
+        u: np.ndarray,
+        v: np.ndarray,
+        U: np.ndarray,
+        L: np.ndarray,
+        ur: np.ndarray,
+        ul: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Rounded lips gather the lip band's corners towards the middle, and with them whatever dark
+        mouth corners the portrait had there (a smile's shadowed corners, its own open mouth): those
+        would show as dark jagged wings beside a round mouth. The lip band's pixels outside the
+        opening, per frame with rounding [f, n] u, v (U, L: the opening), as frame index, box index and
+        weight (the rounding); `_clean_wings` turns the dark ones into lip."""
+        rounding = np.asarray(rounding, np.float64)
+        if not (rounding > 0).any():
+            return None
+        uo = _to_frame_np(dst[:, list(C.UPPER_LIP_OUTER)], fr)
+        lo = _to_frame_np(dst[:, list(C.LOWER_LIP_OUTER)], fr)
+        f = len(dst)
+        Uo = np.stack([np.interp(u[i], *_sorted(uo[i])) for i in range(f)])
+        Lo = np.stack([np.interp(u[i], *_sorted(lo[i])) for i in range(f)])
+        band = (u > uo[:, :1, 0] - 0.5) & (u < uo[:, -1:, 0] + 0.5) & (v > Uo - 0.5) & (v < Lo + 0.5)
+        opening = (u > ur[:, None] - 0.5) & (u < ul[:, None] + 0.5) & (v > U - 0.5) & (v < L + 0.5)
+        wi, wn = np.nonzero(band & ~opening & (rounding > 0)[:, None])
+        return wi, wn, rounding[wi].astype(np.float32)
+
+    def _clean_wings(self, px: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """Lip band pixels [n, 3] (0..1) of rounded lips: the ones much darker than the portrait's lip
+        colour become lip (shaded), by `weight` [n]."""
+        y, y_lip = _lum(px), float(_lum(self.lip))
+        w = weight * np.clip((0.8 * y_lip - y) / (0.3 * y_lip), 0, 1)
+        return px + w[:, None] * (0.85 * self.lip - px)
+
+    def _colour(
+        self,
+        u: np.ndarray,
+        v: np.ndarray,
+        U: np.ndarray,
+        L: np.ndarray,
+        ur: np.ndarray,
+        ul: np.ndarray,
+        ipd: np.ndarray,
+        recede: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Colour [n, 3] and coverage [n] of pixels at mouth-frame (u, v), between the upper and lower
+        inner lips at v = U and v = L (all [n], px); ipd: px per inter-ocular unit [n]."""
+        # vertical coverage of each pixel by the opening [U, L] (exact box filter along v)
+        cover = np.clip(np.minimum(v + 0.5, L) - np.maximum(v - 0.5, U), 0, 1) * (u > ur) * (u < ul)
+        h = np.maximum(L - U, 0)
+        a = v - U  # depth below the upper lip, px
+        b = L - v  # height above the lower lip, px
+        x = u / ipd  # across the mouth, inter-ocular units from the midline
+        side = np.clip(np.where(u < 0, u / np.minimum(ur, -1e-3), u / np.maximum(ul, 1e-3)), 0, 1)  # 1 at a corner
+        h_ipd = h / ipd
+        t = np.clip(a / np.maximum(h, 1e-3), 0, 1)  # 0 at the upper lip, 1 at the lower
+
+        # cavity: darkest under the upper teeth, at the lower lip and towards the corners, lighter between
+        deep, lit = self.cavity
+        g = (np.sin(np.pi * t**CAVITY_PEAK) * (1 - 0.7 * side**2))[:, None]
+        colour = deep + g * (lit - deep)  # n 3
+        # tongue: a rounded hump behind the lower teeth, its visible height grows with the opening;
+        # lit from the front: brightest on its upper middle, darker to its sides and back
+        arch = np.maximum(1 - (x / TONGUE_HALF_WIDTH) ** 2, 0)
+        tongue_h = np.minimum(0.45 * np.maximum(h - TONGUE_FROM * ipd, 0), TONGUE_HEIGHT * ipd) * np.sqrt(arch)
+        rim = LOWER_RIM * ipd + 0.3  # px
+        tg = _sigmoid((tongue_h + rim - b) / 0.8) * (tongue_h > 0.3)
+        depth_t = np.clip((tongue_h - b) / np.maximum(tongue_h, 1e-3), 0, 1)  # 0 at its top edge
+        lit_t = arch * (1 - np.abs(depth_t - 0.35) / 0.65)
+        tongue = self.tongue * (TONGUE_LIGHT + 0.4 * lit_t)[:, None]
+        colour += (0.95 * tg)[:, None] * (tongue - colour)
+        # lower teeth: a short row along the lower lip, once the mouth is well open, in shade
+        show_lo = np.clip((h_ipd - LOWER_TEETH_FROM) / 0.1, 0, 1)
+        lo_h = LOWER_TEETH * ipd * show_lo * recede * np.maximum(1 - (x / (LOWER_SPAN * TEETH_SPAN)) ** 2, 0)
+        tl = _sigmoid((lo_h + rim - b) / 0.6) * np.clip(lo_h / 0.8, 0, 1)
+        lo_shade = LOWER_SHADE * (1 - 0.45 * np.clip(np.abs(x) / TEETH_SPAN, 0, 1) ** 2)
+        lo_shade = lo_shade * _gaps(x, LOWER_TOOTH_EDGES, ipd, 0.12)
+        colour += tl[:, None] * (self.teeth * lo_shade[:, None] - colour)
+        # upper teeth (drawn): crowns hanging from the upper lip, shorter and darker towards the corners
+        span = np.clip(np.abs(x) / TEETH_SPAN, 0, 1.2)
+        up_h = UPPER_TEETH * ipd * (0.4 + 0.6 * recede) * np.maximum(1 - 0.45 * span**2, 0)
+        tu = _sigmoid((up_h - a) / 1.0) * np.clip((1.05 - span) / 0.2, 0, 1)
+        up_shade = (1 - 0.4 * np.minimum(span, 1) ** 2) * (0.93 + 0.07 * (1 - np.clip(a / np.maximum(up_h, 1), 0, 1)))
+        up_shade = up_shade * _gaps(x, TOOTH_EDGES, ipd, 0.15)
+        drawn = self.teeth * up_shade[:, None]
+        own_a = np.zeros_like(a)
+        if self.tex is not None and self.own > 0:
+            # the portrait's own upper teeth, hanging unstretched from the upper lip
+            tex, tex_a = self._sample_own(u, a, ipd, 0.4 + 0.6 * recede)
+            own_a = self.own * tex_a
+            drawn += own_a[:, None] * (tex - drawn)
+            tu += self.own * (np.maximum(tu, tex_a) - tu)
+        colour += tu[:, None] * (drawn - colour)
+        # the lips occlude the edges of the opening: soft contact shadows (the portrait's own
+        # teeth have theirs already)
+        occ = 1 - 0.35 * np.exp(-a / (0.012 * ipd + 0.4)) * (1 - own_a)
+        occ = occ * (1 - LOWER_RIM_DARK * _sigmoid((rim - b) / 0.5))
+        return (colour * np.maximum(occ, 0.1)[:, None]).astype(np.float32), cover.astype(np.float32)
+
+    def _seam(
+        self,
+        u: np.ndarray,
+        v: np.ndarray,
+        U: np.ndarray,
+        L: np.ndarray,
+        ur: np.ndarray,
+        ul: np.ndarray,
+        m: np.ndarray,
+        fr: dict[str, np.ndarray],
+        fi: np.ndarray,
+        origin: tuple[int, int],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Where the lips close past the portrait's opening, a band a little wider than the opening
+        around the lip line (the portrait's teeth reach a pixel past its inner lip landmarks, `m` px
+        either side) that takes the lips' own colour, with a faint dark line where they meet: per
+        pixel the band's opacity [n], the shading [n] and the box position [n, 2] its colour comes from."""
+        mid = (U + L) / 2
+        inner = np.clip(np.minimum(v + 0.5, L) - np.maximum(v - 0.5, U), 0, 1)
+        band = np.clip(np.minimum(v + 0.5, L + m) - np.maximum(v - 0.5, U - m), 0, 1) - inner
+        band = band * (u > ur) * (u < ul)
+        # the lip pixel just past the band, straight up (upper half) or down (lower half)
+        v_to = np.where(v < mid, U - m - 1.0, L + m + 1.0)
+        pos = fr["o"][fi] + u[:, None] * fr["eu"][fi] + v_to[:, None] * fr["ev"][fi] - np.array(origin)
+        line = 1 - 0.3 * np.exp(-0.5 * ((v - mid) / 0.6) ** 2) * (1 - np.clip((L - U) / 2, 0, 1))
+        return band, line, pos
+
+    def _sample_own(
+        self, u: np.ndarray, a: np.ndarray, ipd: np.ndarray, length: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The portrait's mouth interior at the same depth below its upper lip: colour [n, 3] and
+        opacity [n] (1 over its teeth, fading out towards where its lower lip was); length [n]: the
+        part of them that shows (teeth recede behind rounded lips)."""
+        k = self.face.s0 / ipd  # frame px -> portrait px
+        u_s, a_s = u * k, a * k
+        U_s = np.interp(u_s, *self.src_upper)
+        H_s = np.maximum(np.interp(u_s, *self.src_lower) - U_s, 0)
+        sf = self.src_frame
+        p = sf["o"][0] + u_s[:, None] * sf["eu"][0] + (U_s + a_s)[:, None] * sf["ev"][0]
+        tex = _bilinear(self.tex, p[:, 0] - self.tex_box[0] - 0.5, p[:, 1] - self.tex_box[1] - 0.5)
+        inside = (u_s > sf["ur"][0]) & (u_s < sf["ul"][0])
+        keep = OWN_TEETH_KEEP * H_s * length  # the part above its lower lip's edge
+        op = _sigmoid((keep - a_s) / (OWN_TEETH_EDGE * k)) * _sigmoid((a_s + 0.5) / 0.5) * inside * (keep > 1.0)
+        return tex, op
+
+
+def _in_polygon(p: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """Which points [n, 2] lie inside the closed polygon [k, 2] (even-odd rule) -> [n] bool."""
+    a, b = poly, np.roll(poly, -1, 0)
+    x, y = p[:, None, 0], p[:, None, 1]
+    crosses = (a[None, :, 1] > y) != (b[None, :, 1] > y)
+    xi = a[None, :, 0] + (y - a[None, :, 1]) * (b[None, :, 0] - a[None, :, 0]) / np.where(
+        b[None, :, 1] == a[None, :, 1], 1e-12, b[None, :, 1] - a[None, :, 1]
+    )
+    return (crosses & (x < xi)).sum(1) % 2 == 1
+
+
+def _mouth_frames(pts: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-frame mouth frames of points [f, p, 2]: origin o [f, 2] (on the corner line, under the
+    upper lip's middle), unit axes eu (towards the left corner) and ev (down) [f, 2], and the
+    corners' u: ur < 0 < ul [f]."""
+    cr, cl = pts[:, CORNERS[0]].astype(np.float64), pts[:, CORNERS[1]].astype(np.float64)
+    d = cl - cr
+    eu = d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-6)
+    ev = np.stack([-eu[:, 1], eu[:, 0]], -1)
+    o = cr + ((pts[:, MID] - cr) * eu).sum(-1, keepdims=True) * eu
+    return {
+        "o": o,
+        "eu": eu,
+        "ev": ev,
+        "ur": ((cr - o) * eu).sum(-1),
+        "ul": ((cl - o) * eu).sum(-1),
+    }
+
+
+def _to_frame_np(pts: np.ndarray, fr: dict[str, np.ndarray]) -> np.ndarray:
+    """Image points [f, k, 2] -> mouth-frame (u, v) [f, k, 2]."""
+    rel = pts - fr["o"][:, None]
+    return np.stack([(rel * fr["eu"][:, None]).sum(-1), (rel * fr["ev"][:, None]).sum(-1)], -1)
+
+
+def _sorted(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Contour points [k, 2] (u, v) as (u, v) sorted by u, for np.interp (flat beyond the ends)."""
+    order = np.argsort(pts[:, 0], kind="stable")
+    return pts[order, 0], pts[order, 1]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * x))
+
+
+def _bilinear(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear samples [n, 3] of img [h, w, 3] at pixel-index coordinates x, y [n] (edges clamped)."""
+    h, w = img.shape[:2]
+    x, y = np.clip(x, 0, w - 1), np.clip(y, 0, h - 1)
+    xa, ya = np.minimum(x.astype(int), w - 2).clip(0), np.minimum(y.astype(int), h - 2).clip(0)
+    fx, fy = (x - xa)[:, None], (y - ya)[:, None]
+    xb, yb = np.minimum(xa + 1, w - 1), np.minimum(ya + 1, h - 1)
+    top = img[ya, xa] * (1 - fx) + img[ya, xb] * fx
+    bottom = img[yb, xa] * (1 - fx) + img[yb, xb] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def _gaps(x: np.ndarray, edges: tuple[float, ...], ipd: np.ndarray, depth: float) -> np.ndarray:
+    """Shading factor [n] with a faint dark line at each tooth boundary (x in inter-ocular units)."""
+    width = np.maximum(0.006, 0.35 / ipd)  # a third of a pixel at least
+    depth_px = depth * np.clip((ipd - 20) / 25, 0, 1)  # on a small face the gaps would be noise
+    d = np.full_like(x, 1e3)
+    for e in edges:
+        for s in (1.0,) if e == 0 else (1.0, -1.0):
+            d = np.minimum(d, np.abs(x - s * e))
+    return 1 - depth_px * np.exp(-0.5 * (d / width) ** 2)

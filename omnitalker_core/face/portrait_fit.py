@@ -1,0 +1,117 @@
+"""The portrait's face, fitted once, and that fitted face re-posed for each frame's code.
+
+Why a module of its own: every part of the geometric renderer (the warp, the lids, the mouth)
+needs the same thing from the portrait, where each landmark of its face goes under a code, and
+it must be computed one way only so the painted parts stay glued to the warped photograph. The
+tracker's rig fit gives the portrait's mesh in the head frame (its identity and expression) and
+its pose; a frame's points are that mesh + the rig's blendshape deltas (code minus the
+portrait's own code) + the gaze change, posed with the pose change and projected orthographically.
+
+Shape legend: f - frames, n - points.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from .. import motion
+from .rig import FaceRig, euler_to_matrix, eyeball_centres
+from .tracker import FaceFit, RigFitter
+
+log = logging.getLogger(__name__)
+
+
+def as_codes(codes: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Codes as float32 [f, 61] (ValueError on any other shape)."""
+    c = codes.detach().cpu().numpy() if isinstance(codes, torch.Tensor) else np.asarray(codes)
+    c = c.astype(np.float32)
+    if c.ndim != 2 or c.shape[1] != motion.MOTION_DIM:
+        raise ValueError(f"codes must be [frames, {motion.MOTION_DIM}], got shape {c.shape}")
+    return c
+
+
+def fit_portrait(portrait: np.ndarray) -> tuple[np.ndarray, FaceFit]:
+    """Landmarks [478, 3] and rig fit of the face in a portrait [h, w, 3] uint8."""
+    from .landmarks import FaceLandmarker
+
+    pts = FaceLandmarker()(portrait, "the portrait")
+    if pts is None:
+        raise ValueError(
+            f"no face found in the portrait ({portrait.shape[1]}x{portrait.shape[0]}): use a photo with one clearly visible face"
+        )
+    return pts, RigFitter().fit(pts[None])
+
+
+class FittedFace:
+    """The portrait's face: its mesh in the head frame and its pose, re-posed per code.
+
+    landmarks: the portrait's own [478, 3] (image pixels); fit: the rig fit of those landmarks."""
+
+    def __init__(self, landmarks: np.ndarray, fit: FaceFit, rig: FaceRig):
+        self.landmarks = landmarks
+        self.fit = fit
+        self.rig = rig
+        self.head = fit.head_points[0].astype(np.float64)  # [478, 3] the portrait's own mesh, head frame
+        self.s0 = float(fit.pose.scale[0])
+        self.r0 = fit.pose.rotation[0]
+        self.t0 = fit.pose.translation[0]
+        self.balls = eyeball_centres(fit.neutral.astype(np.float64))  # right, left
+        # renderer-side corrective fields on top of the rig: code channel -> displacement [478, 3]
+        # per unit of that channel's change (e.g. the mouth's lip rounding, `mouth.rounding_fields`).
+        # Each field takes its shape to a target at weight 1, so together they are capped there: where
+        # their weights add up past 1 they are scaled down to sum to 1 (two targets do not stack).
+        self.correctives: dict[int, np.ndarray] = {}
+
+    def _deform(self, d: np.ndarray, idx: list[int] | slice = slice(None)) -> np.ndarray:
+        """The portrait's head-frame points [f, n, 3] (n = idx) deformed by code deltas d [f, 61]."""
+        head = self.head[None, idx] + np.einsum("fk,knd->fnd", d[:, motion.BLENDSHAPES], self.rig.basis[:, idx])
+        if self.correctives:
+            chans = list(self.correctives)
+            total = np.clip(d[:, chans], 0, None).sum(1)
+            scale = 1 / np.maximum(total, 1.0)  # f
+            for ch, field in self.correctives.items():
+                head = head + (d[:, ch] * scale)[:, None, None] * field[None, idx]
+        return head
+
+    def project(self, head_pts: np.ndarray, r_delta: np.ndarray, scale: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Head-frame points [f, n, 3] -> image x, y [f, n, 2] with rotation r_delta @ R0."""
+        rot = np.einsum("fij,jk->fik", r_delta, self.r0)
+        return (scale[:, None, None] * np.einsum("fij,fnj->fni", rot, head_pts) + t[:, None])[..., :2]
+
+    def pose(self, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rotation change [f, 3, 3], scale [f] and translation [f, 3] for code deltas d [f, 61]."""
+        r_delta = euler_to_matrix(d[:, 51], d[:, 52], d[:, 53])  # f 3 3
+        scale = self.s0 * (1 + d[:, 56])
+        t = self.t0[None] + self.s0 * np.stack([d[:, 54], d[:, 55], np.zeros(len(d))], 1)
+        return r_delta, scale, t
+
+    def points(self, codes: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """Image x, y [f, 478, 2] of the whole face (mesh + iris) for codes [f, 61] relative to the
+        portrait's code `base` [61], and the pose (r_delta, scale, t) they were projected with."""
+        d = codes - base[None]
+        f = len(d)
+        head = self._deform(d)  # f 478 3
+        # gaze: turn the portrait's own iris points about the eyeball by the gaze change
+        for ball, (yaw_i, pitch_i), sl in (
+            (self.balls[1], (0, 1), slice(473, 478)),
+            (self.balls[0], (2, 3), slice(468, 473)),
+        ):
+            g = codes[:, motion.GAZE]
+            gb = base[motion.GAZE]
+            r = (
+                euler_to_matrix(g[:, pitch_i], g[:, yaw_i], np.zeros(f))
+                @ euler_to_matrix(gb[pitch_i], gb[yaw_i], 0.0).T
+            )
+            head[:, sl] = ball + np.einsum("fij,nj->fni", r, self.head[sl] - ball)
+        pose = self.pose(d)
+        return self.project(head, *pose), pose
+
+    def subset_points(self, codes: np.ndarray, base: np.ndarray, idx: list[int], held: list[int]) -> np.ndarray:
+        """Image x, y [f, len(idx), 2] of the mesh points idx with the blendshapes `held` kept at
+        their base values (no gaze: mesh points only)."""
+        d = codes - base[None]
+        d[:, held] = 0.0
+        return self.project(self._deform(d, idx), *self.pose(d))

@@ -1,0 +1,202 @@
+"""The geometric renderer's mouth, lids and limits on real photographs (skimage's astronaut, who smiles
+with her teeth showing, and skimage's side-on `camera` man): measurable properties of what a person
+would accept as a mouth. See docs/images/mouth_contact_sheet.png (scripts/make_contact_sheet.py) for
+the pictures these numbers describe."""
+
+from __future__ import annotations
+
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from omnitalker_core import motion
+from omnitalker_core.face import canonical as C
+from omnitalker_core.face.render_geometric import FaceTurnedWarning, GeometricRenderer
+from omnitalker_core.face.rig import euler_to_matrix
+
+CH = motion.CHANNEL
+INNER = list(C.UPPER_LIP_INNER + C.LOWER_LIP_INNER[-2:0:-1])  # the opening, a closed loop
+OUTER = list(C.UPPER_LIP_OUTER + C.LOWER_LIP_OUTER[-2:0:-1])
+
+
+def code(**channels: float) -> np.ndarray:
+    c = np.zeros(motion.MOTION_DIM, np.float32)
+    for k, v in channels.items():
+        for name in (f"{k}Left", f"{k}Right") if f"{k}Left" in CH else (k,):
+            c[CH[name]] = v
+    return c
+
+
+def lum(px: np.ndarray) -> np.ndarray:
+    return px.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def saturation(px: np.ndarray) -> np.ndarray:
+    px = px.astype(np.float32)
+    return (px.max(-1) - px.min(-1)) / np.maximum(px.max(-1), 1)
+
+
+def polygon(shape: tuple[int, ...], pts: np.ndarray, grow: int = 0) -> np.ndarray:
+    """Mask [h, w] of a polygon (sub-pixel), grown (> 0) or shrunk (< 0) by `grow` pixels."""
+    m = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(m, [np.round(pts * 16).astype(np.int32)], 1, shift=4)
+    k = np.ones((2 * abs(grow) + 1,) * 2, np.uint8)
+    m = cv2.dilate(m, k) if grow > 0 else cv2.erode(m, k) if grow < 0 else m
+    return m > 0
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    """Her head at native resolution (inter-ocular ~42 px), smiling with her upper teeth showing."""
+    return np.ascontiguousarray(skimage.data.astronaut()[10:266, 110:366])
+
+
+@pytest.fixture(scope="module")
+def renderer(astronaut) -> GeometricRenderer:
+    return GeometricRenderer(astronaut)
+
+
+@pytest.fixture(scope="module")
+def shots(renderer) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """name -> (frame [h, w, 3], control points [p, 2]) for a few codes, rendered once (CPU path)."""
+    codes = {
+        "jaw": code(jawOpen=0.6),
+        "closed": code(mouthClose=1.0),
+        "funnel": code(mouthFunnel=0.7),
+        "pucker": code(mouthPucker=0.7),
+        "blink": code(eyeBlink=1.0),
+        "smile": code(mouthSmile=0.7, jawOpen=0.3),
+    }
+    c = np.stack(list(codes.values()))
+    frames, dst = renderer.render(c), renderer.control_points(c)
+    return {k: (f, d) for k, f, d in zip(codes, frames, dst)}
+
+
+def test_open_mouth_has_teeth_cavity_and_tongue_not_a_black_hole(shots):
+    frame, dst = shots["jaw"]
+    inside = frame[polygon(frame.shape, dst[INNER], -1)]
+    y = lum(inside)
+    px = inside.astype(int)
+    teeth = np.mean((y > 150) & (saturation(inside) < 0.35))
+    red = np.mean((px[:, 0] > 1.3 * px[:, 1]) & (px[:, 0] > 1.3 * px[:, 2]) & (px[:, 0] > 40))
+    black = np.mean(y < 25)
+    # measured: mean 94, teeth 0.18, red 0.55, black 0.09 (the flat black hole was: 38, 0.01, 0.17, 0.63)
+    assert len(inside) > 200, "jawOpen 0.6 must open the mouth"
+    assert y.mean() > 60, f"the opening is a dark hole: mean luminance {y.mean():.0f}"
+    assert teeth > 0.08, f"too few teeth-bright pixels in the opening: {teeth:.2f}"
+    assert red > 0.25, f"too few red-dominant (cavity, tongue) pixels in the opening: {red:.2f}"
+    assert black < 0.3, f"{black:.0%} of the opening is near-black"
+    assert y.std() > 25, "the opening is flat: no teeth, shading or tongue"
+
+
+def test_lips_keep_their_colour_when_the_mouth_opens(renderer, astronaut, shots):
+    frame, dst = shots["jaw"]
+    src = renderer.landmarks[:, :2]
+    for outer, inner in ((C.UPPER_LIP_OUTER, C.UPPER_LIP_INNER), (C.LOWER_LIP_OUTER, C.LOWER_LIP_INNER)):
+        mid = slice(3, -3)  # the middle of the lip line, between the outer and inner contour
+        before = (src[list(outer)][mid] + src[list(inner)][mid]) / 2
+        after = (dst[list(outer)][mid] + dst[list(inner)][mid]) / 2
+        c0 = np.array([astronaut[int(round(y)), int(round(x))] for x, y in before], float)
+        c1 = np.array([frame[int(round(y)), int(round(x))] for x, y in after], float)
+        # measured 3.5 (upper) and 5.5 (lower) levels
+        assert np.abs(c0 - c1).mean() < 15, f"the lips were painted over: {c0.mean(0)} -> {c1.mean(0)}"
+        assert (c1[:, 0] > c1[:, 2] + 20).all(), "the lips must stay lip-coloured (red over blue)"
+
+
+def test_closed_code_closes_a_smiling_mouth(renderer, astronaut, shots):
+    frame, dst = shots["closed"]
+    src = renderer.landmarks[:, :2]
+
+    def along_lip_line(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
+        """Luminance on the line between the lips (midway between the inner contours)."""
+        mid = (pts[list(C.UPPER_LIP_INNER[1:-1])] + pts[list(C.LOWER_LIP_INNER[1:-1])]) / 2
+        return np.array([lum(img[int(round(y)), int(round(x))]) for x, y in mid])
+
+    assert np.mean(along_lip_line(astronaut, src) > 200) > 0.5, "the portrait should show its teeth (test premise)"
+    gap = dst[C.LOWER_LIP_INNER[1:-1], 1] - dst[C.UPPER_LIP_INNER[1:-1], 1]
+    assert gap.max() < 0.03 * renderer.s0, f"mouthClose 1 must bring the lips together, gap {gap.max():.1f} px"
+    line = along_lip_line(frame, dst)
+    assert (line < 200).all(), f"teeth still show between the closed lips: {np.sort(line)[-3:]}"
+    assert (line > 60).all(), f"a dark cavity shows between the closed lips: {np.sort(line)[:3]}"
+
+
+def test_funnel_and_pucker_round_the_lips(renderer, shots):
+    s0 = renderer.s0
+    f, dst = shots["funnel"]
+    ui, li = dst[list(C.UPPER_LIP_INNER)], dst[list(C.LOWER_LIP_INNER)]
+    width, height = np.linalg.norm(ui[-1] - ui[0]), li[5, 1] - ui[5, 1]
+    rest_width = np.linalg.norm(renderer.landmarks[308, :2] - renderer.landmarks[78, :2])
+    # measured: 0.53 of the rest width, height/width 0.39 (the rig alone: 0.83, 0.32)
+    assert width < 0.65 * rest_width and height / width > 0.35, (width, height, rest_width)
+    f, dst = shots["pucker"]
+    gap = dst[C.LOWER_LIP_INNER[5], 1] - dst[C.UPPER_LIP_INNER[5], 1]
+    assert gap < 0.08 * s0, f"pucker: lips pressed together, gap {gap / s0:.3f} inter-ocular"  # measured 0.05
+
+
+def test_blink_closes_both_eyes_with_full_lids(renderer, astronaut, shots):
+    frame, _ = shots["blink"]
+    src = renderer.landmarks[:, :2]
+    for up, lo in ((C.RIGHT_EYE_UPPER, C.RIGHT_EYE_LOWER), (C.LEFT_EYE_UPPER, C.LEFT_EYE_LOWER)):
+        eye = polygon(astronaut.shape, src[list(up + lo[::-1])])
+        dark0, dark1 = np.mean(lum(astronaut[eye]) < 80), np.mean(lum(frame[eye]) < 80)
+        # measured 0.33 -> 0.04 / 0.05 (iris and pupil covered; what is left is the lash line)
+        assert dark0 > 0.2 and dark1 < 0.12, f"the closed lid must cover the iris: dark {dark0:.2f} -> {dark1:.2f}"
+
+
+def test_no_seams_past_the_mesh_and_along_the_jaw():
+    # a low-resolution face (inter-ocular ~21 px), flipped and recropped: the mouth moves alone (no head
+    # pose change), so nothing beyond the face's static ring may change at all, and nothing outside the
+    # mouth may turn darker than the portrait is anywhere nearby (the black seam along the jaw)
+    img = skimage.data.astronaut()[:, ::-1][20:340, 90:410]
+    img = cv2.resize(np.ascontiguousarray(img), (160, 160), interpolation=cv2.INTER_AREA)
+    r = GeometricRenderer(img)
+    codes = np.stack([code(jawOpen=v) for v in (0.3, 0.6, 0.9)] + [code(mouthSmile=0.7, jawOpen=0.6)])
+    frames, dst = r.render(codes), r.control_points(codes)
+    far = r.warp.src[r.warp.n_face + r.warp.n_ring :][: len(C.FACE_OVAL)]  # the static ring
+    outside = ~polygon(img.shape, far)
+    darkest = cv2.erode(lum(img), np.ones((7, 7), np.uint8))
+    for f, d in zip(frames, dst):
+        diff = np.abs(f.astype(int) - img).max(-1)
+        assert diff[outside].max() <= 1, "pixels beyond the face's static ring changed"
+        new_dark = (lum(f) < darkest - 25) & ~polygon(img.shape, d[OUTER], 2)
+        assert new_dark.sum() == 0, f"{new_dark.sum()} pixels outside the mouth darker than the portrait near them"
+
+
+def test_rest_is_the_portrait_and_paths_agree(renderer, astronaut):
+    codes = np.stack([code(), code(jawOpen=0.6), code(mouthFunnel=0.7), code(mouthClose=1.0)])
+    cpu = renderer.render(codes)
+    assert np.array_equal(cpu[0], astronaut), "zero codes must give the portrait exactly"
+    t = renderer.render_tensor(codes).permute(0, 2, 3, 1).numpy() * 255
+    assert np.abs(t - cpu).mean() < 0.5, "CPU (OpenCV) and torch paths must agree on the mouth"
+
+
+def test_grey_photograph_gets_a_grey_mouth(astronaut):
+    grey = np.repeat(lum(astronaut).round().clip(0, 255).astype(np.uint8)[..., None], 3, 2)
+    r = GeometricRenderer(grey)
+    c = code(jawOpen=0.6)[None]
+    frame, dst = r.render(c)[0], r.control_points(c)[0]
+    inside = frame[polygon(frame.shape, dst[INNER], -1)].astype(int)
+    assert np.abs(inside[:, 0] - inside[:, 1]).max() <= 2 and np.abs(inside[:, 1] - inside[:, 2]).max() <= 2
+
+
+def test_face_turned_too_far_warns_or_refuses_naming_the_angle(renderer, astronaut):
+    camera = np.ascontiguousarray(np.repeat(skimage.data.camera()[..., None], 3, 2))
+    with pytest.warns(FaceTurnedWarning, match=r"turned [+-]\d+ degrees \(yaw\)"):
+        GeometricRenderer(camera)  # the camera man is side-on (about -51 degrees)
+    # codes that turn a frontal face past the limit: one warning per renderer, naming the angle
+    r = GeometricRenderer(astronaut, landmarks=renderer.landmarks)
+    with pytest.warns(FaceTurnedWarning, match=r"to \+3[2-7] degrees \(yaw\)"):  # 0.6 rad = 34 degrees
+        r.render(code(headYaw=0.6)[None])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r.render(code(headYaw=0.6)[None])  # already warned
+        renderer.render(code(headYaw=0.3)[None])  # within the limit: no warning
+    # a portrait turned further than the frontal mesh can follow at all is refused
+    lm = renderer.landmarks.astype(np.float64)
+    centre = lm.mean(0)
+    turned = (lm - centre) @ euler_to_matrix(0.0, np.radians(70), 0.0).T + centre
+    with pytest.raises(ValueError, match=r"turned [+-]\d+ degrees"):
+        GeometricRenderer(astronaut, landmarks=turned.astype(np.float32))
