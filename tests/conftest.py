@@ -181,9 +181,9 @@ def _strict_skip_failure(item, skip: BaseException) -> str | None:
     )
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item):
-    """skipif/skip marks, and pytest.skip / importorskip in fixtures."""
+def _skips_fail_when_strict(item):
+    """Hook wrapper for a test phase: a skip raised in it (skipif/skip marks and skips in fixtures during
+    setup; pytest.skip / importorskip in the body during call) fails in strict mode."""
     try:
         return (yield)
     except pytest.skip.Exception as skip:
@@ -193,16 +193,8 @@ def pytest_runtest_setup(item):
     pytest.fail(failure, pytrace=False)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item):
-    """pytest.skip / importorskip inside the test body."""
-    try:
-        return (yield)
-    except pytest.skip.Exception as skip:
-        failure = _strict_skip_failure(item, skip)
-        if failure is None:
-            raise
-    pytest.fail(failure, pytrace=False)
+pytest_runtest_setup = pytest.hookimpl(wrapper=True)(_skips_fail_when_strict)
+pytest_runtest_call = pytest.hookimpl(wrapper=True)(_skips_fail_when_strict)
 
 
 @pytest.hookimpl(wrapper=True)
