@@ -24,10 +24,12 @@ def test_fit_calibration_inverts_a_shrunk_read_out_and_leaves_noise_alone():
     rng = np.random.default_rng(0)
     true = rng.uniform(0, 1, (2000, motion.MOTION_DIM))
     raw = true.copy()
-    raw[:, JAW] = 0.5 * true[:, JAW] + rng.normal(0, 0.02, 2000)  # read at half size
+    raw[:, JAW] = 0.5 * true[:, JAW] + 0.1 + rng.normal(0, 0.02, 2000)  # read at half size, a tenth open at rest
+    raw[:, YAW] = 0.7 * true[:, YAW] + rng.normal(0, 0.01, 2000)  # pose: read small, zero is zero
     raw[:, 0] = rng.uniform(0, 1, 2000)  # a channel the tracker cannot read: pure noise
     cal = fit_calibration(raw, true)
-    assert cal.weight[JAW, JAW] == pytest.approx(2.0, rel=0.05) and cal.bias[JAW] == 0.0
+    assert cal.weight[JAW, JAW] == pytest.approx(2.0, rel=0.05) and cal.bias[JAW] == pytest.approx(-0.2, abs=0.02)
+    assert cal.weight[YAW, YAW] == pytest.approx(1 / 0.7, rel=0.05) and cal.bias[YAW] == 0.0
     assert cal.weight[0, 0] == 1.0 and cal.bias[0] == 0.0, "an unreadable channel must not be amplified"
     ag = channel_agreement(true, cal.apply(raw))
     assert ag["jawOpen"]["slope"] == pytest.approx(1.0, abs=0.05)

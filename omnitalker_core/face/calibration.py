@@ -5,9 +5,9 @@ landmarks of a face model that under-responds to expressions (a closed eye's lid
 meet, an open jaw's lip points lag), so a face rendered with jawOpen 0.6 read back as ~0.4 and a full
 blink as ~0.25. Here the two are measured against each other: smooth random codes are rendered onto
 several portraits (sizes, crops, colour) with the geometric renderer, tracked back, and each channel's
-read-out gets a gain so it comes back at the size it was rendered (`fit_calibration`). Only a gain: the
-tracker measures blendshapes from the clip's resting face (a person whose smiling eyes read as a third
-closed has eyeBlink 0 at rest), pose and gaze from straight ahead, so zero means the same on both sides.
+read-out gets a gain (and, for blendshapes, an offset) so it comes back at the size it was rendered
+(`fit_calibration`). The tracker measures blendshapes from the clip's resting face (a person whose
+smiling eyes read as a third closed has eyeBlink 0 at rest), pose and gaze from straight ahead.
 A channel whose raw read-out hardly follows the rendered value (r < MIN_R) is left as it is:
 amplifying it would only amplify noise. Held-out portraits report how well this generalises
 (`channel_agreement`); docs/MOTION_SPACE.md has the table for all 61 channels.
@@ -173,21 +173,28 @@ def channel_agreement(true: np.ndarray, est: np.ndarray) -> dict[str, dict[str, 
 
 
 MIN_R = 0.5  # a channel is calibrated only when its raw read-out correlates at least this well
-MIN_SLOPE = 0.1  # ... and responds at least this much (gains above 1 / MIN_SLOPE would amplify noise)
+# ... and responds at least this much. Gains above 1 / MIN_SLOPE amplify a fragile read: eyeBlink reads at
+# 0.14 of its size, and its open-eye value moves by 0.1 between clips, which a gain of 7 turns into closed eyes.
+MIN_SLOPE = 0.25
 # Gaze is read from straight ahead, not from a resting face, and the iris read-out carries a per-face
 # offset (0.07 rad on the bundled clip) that a gain would amplify into a sideways stare: left as read.
 GAZE_CHANNELS = frozenset(range(motion.GAZE.start, motion.GAZE.stop))
 
 
 def fit_calibration(raw: np.ndarray, true: np.ndarray) -> Calibration:
-    """Per channel: the gain 1 / slope (least squares of raw on true), where the read-out is usable."""
-    weight = np.eye(motion.MOTION_DIM)
+    """Per usable channel, raw ~ slope * true + intercept (least squares) inverted. Blendshapes get the
+    offset too (the fit reads a still-open eye as a tenth closed even after rest); pose only the gain:
+    its zero is straight ahead on both sides."""
+    weight, bias = np.eye(motion.MOTION_DIM), np.zeros(motion.MOTION_DIM)
     for c, stats in enumerate(channel_agreement(true, raw).values()):
         if c in GAZE_CHANNELS:
             continue
         if np.isfinite(stats["slope"]) and stats["r"] >= MIN_R and stats["slope"] > MIN_SLOPE:
             weight[c, c] = 1.0 / stats["slope"]
-    return Calibration(weight, np.zeros(motion.MOTION_DIM))
+            if c < motion.NUM_BLENDSHAPES:
+                intercept = raw[:, c].mean() - stats["slope"] * true[:, c].mean()
+                bias[c] = -intercept / stats["slope"]
+    return Calibration(weight, bias)
 
 
 # -- building the calibration -------------------------------------------------------------------
