@@ -31,6 +31,7 @@ from omnitalker_core.corpus.prosody import analyse
 from omnitalker_core.corpus.speakers import make_speakers
 from omnitalker_core.corpus.styles import face_motion
 from omnitalker_core.face.render_geometric import GeometricRenderer
+from omnitalker_core.pipeline import rest_codes
 from omnitalker_core.text.espeak import synthesize
 from omnitalker_core.video import write_mp4
 
@@ -81,7 +82,7 @@ def main() -> int:
     pcm, rate, codes = speech_and_motion(args.seed)
     face = portrait()
     Image.fromarray(face).save(args.portrait)  # workflow (d)'s Load Image
-    frames = GeometricRenderer(face).render(codes)
+    frames = GeometricRenderer(face, base_codes=rest_codes(face)).render(codes)  # codes mean what they mean everywhere
     write_mp4(args.out, frames, motion_lib.VIDEO_FPS, pcm.astype(np.float32) / 32767.0, rate, overwrite=True)
     args.out.with_suffix(".txt").write_text(TRANSCRIPT + "\n", encoding="utf-8")
     print(f"{args.out}: {len(frames)} frames, {len(pcm) / rate:.2f} s; transcript: {TRANSCRIPT}")
