@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from omnitalker_core import motion
+from omnitalker_core.face import canonical as C
+from omnitalker_core.face.landmarks import FaceLandmarker
+from omnitalker_core.face.opencv import cv2
 
-from omnitalker_core import motion  # noqa: E402
-from omnitalker_core.face import canonical as C  # noqa: E402
-from omnitalker_core.face.opencv import cv2  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CELL = 200  # pixels per face cell
 ZOOM = (CELL, CELL // 2)  # mouth cell (width, height)
@@ -116,10 +115,39 @@ def rows_for(name: str, portrait: np.ndarray) -> list[np.ndarray]:
     return [header, row, np.concatenate(mouths, 1)]
 
 
+def first_second_strip(out: Path, seed: int = 0) -> None:
+    """Frames 0, 5, 10, 15, 20 of workflow (a)'s clip (bundled model, reference and demo text): full frame
+    above, the face zoomed below; the first second is what the player and the queue thumbnail show."""
+    import torch
+    from PIL import Image
+
+    from omnitalker_core import checkpoints, pipeline
+    from omnitalker_core.style import capture_style
+    from omnitalker_core.video import read_video
+
+    frames, fps, wave, rate = read_video(checkpoints.REFERENCE_CLIP)
+    transcript = checkpoints.REFERENCE_TRANSCRIPT.read_text(encoding="utf-8").strip()
+    style = capture_style(torch.from_numpy(wave), rate, frames=frames, fps=fps, transcript=transcript)
+    text = checkpoints.DEMO_TEXT.read_text(encoding="utf-8").strip()
+    gen = pipeline.generate(checkpoints.load_bundle(), style, text, seed=seed)
+    face = pipeline.portrait_of(style)
+    video = pipeline.render_frames(face, gen.motion[:21], base_codes=pipeline.rest_codes(face, style), resolution=256)
+    lm = FaceLandmarker()(video[0], "the first frame")
+    c, half = lm[:, :2].mean(0), 0.62 * float((lm.max(0) - lm.min(0)).max())
+    picks = [video[i] for i in range(0, 21, 5)]
+    top = np.concatenate(picks, 1)
+    zoom = np.concatenate([_crop(f, c, half, (video.shape[2], video.shape[1])) for f in picks], 1)
+    Image.fromarray(np.concatenate([top, zoom], 0)).save(out, optimize=True)
+    print(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "mouth_contact_sheet.png")
+    ap.add_argument("--strip", type=Path, default=None, help="also write the first second of workflow (a) here")
     args = ap.parse_args()
+    if args.strip:
+        first_second_strip(args.strip)
     logging.basicConfig(level=logging.WARNING)
     rows = []
     for name, img in portraits().items():
