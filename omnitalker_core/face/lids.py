@@ -16,7 +16,7 @@ import torch
 
 from .. import motion
 from . import canonical as C
-from .overlay import box_grid, interp_columns, paint_uint8
+from .overlay import box_grid, clip_box, interp_columns, paint_uint8
 from .portrait_fit import FittedFace
 
 LASH_RGB = (0.10, 0.07, 0.06)
@@ -76,10 +76,7 @@ class EyeLids:
         pts = np.concatenate([up0, lo], 2).reshape(-1, 2)
         x0, y0 = np.floor(pts.min(0) - [2, 0.08 * self.face.s0 + 2]).astype(int)
         x1, y1 = np.ceil(pts.max(0) + 3).astype(int)
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, self.width), min(y1, self.height)
-        if x1 <= x0 or y1 <= y0:
-            return None
-        return int(x0), int(y0), int(x1), int(y1)
+        return clip_box(x0, y0, x1, y1, self.width, self.height)
 
     def paint(
         self,

@@ -49,6 +49,7 @@ import torch.nn.functional as F
 
 from .. import motion
 from . import canonical as C
+from .overlay import clip_box
 from .portrait_fit import FittedFace
 
 UPPER_INNER = list(C.UPPER_LIP_INNER)  # right inner corner (78) -> left (308)
@@ -257,10 +258,7 @@ class Mouth:
         pad = int(np.ceil(0.02 * float(np.max(px_per_ipd)))) + 2  # room for the closing lips' band
         x0, y0 = np.floor(poly.min((0, 1))).astype(int) - pad
         x1, y1 = np.ceil(poly.max((0, 1))).astype(int) + pad + 1
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, self.width), min(y1, self.height)
-        if x1 <= x0 or y1 <= y0:
-            return None
-        return int(x0), int(y0), int(x1), int(y1)
+        return clip_box(x0, y0, x1, y1, self.width, self.height)
 
     def paint(
         self,

@@ -27,6 +27,12 @@ def interp_columns(pts: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return y0 + t * (y1 - y0)
 
 
+def clip_box(x0: int, y0: int, x1: int, y1: int, width: int, height: int) -> tuple[int, int, int, int] | None:
+    """A pixel box (x1, y1 exclusive) clipped to the image; None when nothing of it is left."""
+    x0, y0, x1, y1 = max(int(x0), 0), max(int(y0), 0), min(int(x1), width), min(int(y1), height)
+    return None if x1 <= x0 or y1 <= y0 else (x0, y0, x1, y1)
+
+
 def box_grid(box: tuple[int, int, int, int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Pixel-centre coordinates (ys, xs), each [hb, wb], of box (x0, y0, x1, y1)."""
     x0, y0, x1, y1 = box
