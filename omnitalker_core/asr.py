@@ -57,8 +57,14 @@ def _model(threads: int):
     return WhisperModel(str(model_dir()), device="cpu", compute_type="int8", cpu_threads=threads)
 
 
+NO_SPEECH_PROB = 0.6
+
+
 def transcribe(wave: torch.Tensor, sample_rate: int, *, threads: int | None = None) -> str:
-    """Speech [C, T] or [T] at any rate -> English text (Whisper tiny.en, greedy, offline).
+    """Speech [C, T] or [T] at any rate -> English text (Whisper tiny.en, beam search, offline).
+
+    Temperature 0 only: faster-whisper otherwise falls back to sampling on hard audio, and the same
+    clip gets a different transcript (and WER) on every run.
 
     Raises `TranscriptionUnavailable` when the model is not installed and `ValueError` when nothing
     intelligible was heard (the user should type the transcript then).
@@ -70,9 +76,11 @@ def transcribe(wave: torch.Tensor, sample_rate: int, *, threads: int | None = No
         )
     threads = threads or max(1, min(4, torch.get_num_threads()))
     segments, _ = _model(threads).transcribe(
-        x.numpy(), language="en", beam_size=1, vad_filter=False, condition_on_previous_text=False
+        x.numpy(), language="en", beam_size=5, temperature=0.0, vad_filter=False, condition_on_previous_text=False
     )
-    text = " ".join(s.text.strip() for s in segments).strip()
+    # Whisper's own no-speech signal (its default threshold): without sampling fallbacks, silence would
+    # otherwise come back as a short hallucination ("You")
+    text = " ".join(s.text.strip() for s in segments if s.no_speech_prob < NO_SPEECH_PROB).strip()
     if not text:
         raise ValueError("no speech was recognised in the reference audio; type the reference transcript")
     log.info("transcribed reference: %r", text)
