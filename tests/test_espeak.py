@@ -169,10 +169,10 @@ def test_target_alignment_scales_with_rate():
     syn = synthesize(TEXT)
     vocab = PhonemeVocab.from_symbols(p.ipa for p in syn.phonemes)
     ids = target_alignment(TEXT, vocab)
-    # N = eSpeak's phoneme durations at 93.75 frames/s. eSpeak's timing moves by about 0.5 ms from call to
-    # call (its state carries over between utterances), and its audio runs on past the last phoneme by up
-    # to ~15 ms, so against a separate synthesis of the whole utterance allow 2 frames, not 1.
-    assert abs(len(ids) - sum(d for _, d in phonemize(TEXT)) * 93.75) <= 1
+    # N = eSpeak's phoneme durations at 93.75 frames/s, from target_alignment's own eSpeak call. eSpeak keeps
+    # state between utterances: the same text with the same settings comes out up to ~13 ms (1.25 frames) longer
+    # or shorter depending on what was spoken before (measured 3.488-3.502 s here), so a separate synthesis
+    # agrees within 2 frames, not 1.
     assert abs(len(ids) - syn.duration * 93.75) <= 2
     assert (ids > 0).all(), "no padding inside the target"
     fast = target_alignment(TEXT, vocab, rate_scale=2.0)
