@@ -61,7 +61,7 @@ class LoadedModel:
         return self.bundle
 
 
-def bundle_of(model, node: str) -> LoadedModel:
+def loaded_model(model, node: str) -> LoadedModel:
     if not isinstance(model, LoadedModel):
         raise ValueError(f"{node}: 'model' must come from OmniTalker Load Model, got {type(model).__name__}")
     return model

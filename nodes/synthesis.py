@@ -11,7 +11,7 @@ from ..omnitalker_core import audio as audio_lib
 from ..omnitalker_core import pipeline, vocoder
 from ..omnitalker_core.text.tokenizer import SPEED_RANGE, check_text
 from . import convert
-from .model import bundle_of
+from .model import loaded_model
 from .progress import step_callback
 from .types import CATEGORY, Mel, Model, Motion, Style
 
@@ -113,7 +113,7 @@ class Generate(io.ComfyNode):
         problem = text_problem(text)
         if problem:
             raise ValueError(problem)
-        bundle = bundle_of(model, GENERATE).use()
+        bundle = loaded_model(model, GENERATE).use()
         try:
             gen = pipeline.generate(
                 bundle, style, text, seed=seed, steps=steps, cfg_audio=cfg_audio, cfg_motion=cfg_motion, speed=speed,
@@ -150,7 +150,7 @@ class Vocoder(io.ComfyNode):
     @classmethod
     def execute(cls, model, mel, griffin_lim_iterations) -> io.NodeOutput:
         comfy.model_management.throw_exception_if_processing_interrupted()
-        loaded = bundle_of(model, "OmniTalker Vocoder")
+        loaded = loaded_model(model, "OmniTalker Vocoder")
         voc = vocoder.vocoder_for(loaded.bundle, device=loaded.device, griffin_lim_iters=griffin_lim_iterations)
         wave = pipeline.vocode(voc, mel)
         return io.NodeOutput(convert.audio_to_host(wave, audio_lib.SAMPLE_RATE))
@@ -215,7 +215,7 @@ class Render(io.ComfyNode):
                 base = pipeline.rest_codes(face, style)  # its code in the tracked reference
             else:
                 raise ValueError("connect a 'style' (from Capture Style) or a 'portrait' IMAGE to animate")
-            loaded = None if model is None else bundle_of(model, RENDER)
+            loaded = None if model is None else loaded_model(model, RENDER)
             frames = pipeline.render_frames(
                 face, codes, base_codes=base, resolution=resolution, bundle=None if loaded is None else loaded.bundle,
                 device=comfy.model_management.get_torch_device() if loaded is None else loaded.device,

@@ -75,12 +75,9 @@ class Calibration:
         )  # fmt: skip
 
     @classmethod
-    def identity(cls) -> Calibration:
-        return cls(np.eye(motion.MOTION_DIM), np.zeros(motion.MOTION_DIM))
-
-    @classmethod
     def load(cls, path: Path = CALIBRATION_PATH) -> Calibration:
-        return _load(Path(path), path.stat().st_mtime_ns if Path(path).is_file() else 0)
+        path = Path(path)
+        return _load(path, path.stat().st_mtime_ns if path.is_file() else 0)
 
     @classmethod
     def read(cls, path: Path) -> Calibration:
@@ -253,8 +250,8 @@ def agreement_table(runs: dict[str, dict], cal: Calibration) -> str:
         return "–" if not np.isfinite(s["slope"]) else f"{s['slope']:.2f} / {s['r']:.2f}"
 
     for name in motion.CHANNEL_NAMES:
-        mark = " **" if name in KEY_CHANNELS else ""
-        row = [f"{mark.strip()}{name}{mark.strip()}"]
+        bold = "**" if name in KEY_CHANNELS else ""
+        row = [f"{bold}{name}{bold}"]
         for _, raw_ag, cal_ag in cols:
             row += [cell(raw_ag[name]), cell(cal_ag[name])]
         lines.append("| " + " | ".join(row) + " |")
