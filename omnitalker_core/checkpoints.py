@@ -1,6 +1,7 @@
 """One `.safetensors` file per OmniTalker model: generator weights (`generator.*`), optional vocoder
-(`vocoder.*`) and GAN renderer (`renderer.*`) weights, and in the header metadata everything needed
-to rebuild it: model and flow configs, the tokenizer vocabulary, vocoder and renderer settings.
+(`vocoder.*`), GAN renderer (`renderer.*`) and phoneme duration predictor (`duration.*`) weights, and in the
+header metadata everything needed to rebuild it: model and flow configs, the tokenizer vocabulary, vocoder,
+renderer and duration settings.
 
 Nothing here unpickles: safetensors only; foreign `.bin`/`.pt` files go through
 `torch.load(weights_only=True)` in `load_foreign_state_dict`.
@@ -20,8 +21,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .model.config import FlowConfig, ModelConfig
+from .model.duration import DurationConfig, DurationPredictor
 from .model.flow import FlowMatching
-from .text.tokenizer import Tokenizer, tokenizer_from_metadata
+from .text.tokenizer import PhonemeTokenizer, Tokenizer, tokenizer_from_metadata
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class OmniTalkerBundle:
     vocoder_state: dict[str, torch.Tensor] | None = None
     renderer_config: dict | None = None
     renderer_state: dict[str, torch.Tensor] | None = None
+    durations: DurationPredictor | None = None  # phoneme timing for PhonemeTokenizer (else eSpeak's)
     info: dict = field(default_factory=dict)  # training provenance, free-form
     path: Path | None = None
 
@@ -68,6 +71,8 @@ def _metadata(bundle: OmniTalkerBundle) -> dict[str, str]:
         meta["vocoder_config"] = json.dumps(bundle.vocoder_config)
     if bundle.renderer_config is not None:
         meta["renderer_config"] = json.dumps(bundle.renderer_config)
+    if bundle.durations is not None:
+        meta["duration_config"] = bundle.durations.cfg.to_json()
     return meta
 
 
@@ -81,6 +86,7 @@ def save_bundle(bundle: OmniTalkerBundle, path: str | Path, overwrite: bool = Fa
         ("generator.", bundle.flow.state_dict()),
         ("vocoder.", bundle.vocoder_state or {}),
         ("renderer.", bundle.renderer_state or {}),
+        ("duration.", bundle.durations.state_dict() if bundle.durations is not None else {}),
     ):
         for k, v in state.items():
             v = v.detach().cpu().contiguous()
@@ -176,6 +182,16 @@ def load_bundle(
     flow = flow.to(device=device, dtype=dtype).eval()
     vocoder_state = _split(tensors, "vocoder.") or None
     renderer_state = _split(tensors, "renderer.") or None
+    durations = None
+    if "duration_config" in meta:
+        try:
+            durations = DurationPredictor(DurationConfig.from_json(meta["duration_config"]))
+            durations.load_state_dict({k: v.float() for k, v in _split(tensors, "duration.").items()})
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise ValueError(f"{path.name}: broken duration predictor ({str(e)[:300]})") from e
+        durations = durations.to(device).eval()
+        if isinstance(tokenizer, PhonemeTokenizer):
+            tokenizer.durations = durations
     return OmniTalkerBundle(
         flow=flow,
         tokenizer=tokenizer,
@@ -183,6 +199,7 @@ def load_bundle(
         vocoder_state=vocoder_state,
         renderer_config=json.loads(meta["renderer_config"]) if "renderer_config" in meta else None,
         renderer_state=renderer_state,
+        durations=durations,
         info=json.loads(meta.get("info", "{}")),
         path=path,
     )

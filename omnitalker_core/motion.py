@@ -78,8 +78,8 @@ def resample(codes: torch.Tensor | np.ndarray, src_fps: float, dst_fps: float, n
     return out.numpy() if is_np else out
 
 
-def to_video_rate(codes_mel, num_video_frames: int | None = None):
-    return resample(codes_mel, MEL_FPS, VIDEO_FPS, num_video_frames)
+def to_video_rate(codes_mel, num_video_frames: int | None = None, mel_fps: float = MEL_FPS):
+    return resample(codes_mel, mel_fps, VIDEO_FPS, num_video_frames)
 
 
 def clamp_valid(codes: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from . import audio as audio_lib
 from . import motion as motion_code
 from .checkpoints import OmniTalkerBundle
 from .style import Style
-from .text.tokenizer import MAX_FRAMES, check_text
+from .text.tokenizer import MAX_FRAMES, check_language, check_text
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +33,23 @@ MAX_TEXT_CHARS = 2700  # about 3 minutes of speech per run: the frames of a long
 
 @dataclass
 class Generation:
-    mel: torch.Tensor  # n 100, target speech only
+    mel: torch.Tensor  # n mel_dim, target speech only, in the model's mel features
     motion: torch.Tensor  # f 61 at 25 fps, target only
     text: str
     chunks: list[str]
+    mel_fps: float = audio_lib.MEL_FPS  # frames per second of `mel` (the model's MelSpec)
 
     @property
     def seconds(self) -> float:
-        return self.mel.shape[0] * audio_lib.HOP_LENGTH / audio_lib.SAMPLE_RATE
+        return self.mel.shape[0] / self.mel_fps
 
     @property
     def num_video_frames(self) -> int:
-        return video_frames_for(self.mel.shape[0])
+        return video_frames_for(self.mel.shape[0], self.mel_fps)
 
 
-def video_frames_for(mel_frames: int, fps: float = motion_code.VIDEO_FPS) -> int:
-    return max(1, round(mel_frames * audio_lib.HOP_LENGTH / audio_lib.SAMPLE_RATE * fps))
+def video_frames_for(mel_frames: int, mel_fps: float = audio_lib.MEL_FPS, fps: float = motion_code.VIDEO_FPS) -> int:
+    return max(1, round(mel_frames / mel_fps * fps))
 
 
 def split_sentences(text: str, max_chars: int) -> list[str]:
@@ -104,39 +106,50 @@ def generate(
     """Speech mel + motion for `text` in the voice and manner of `style`. `callback(step, total)` runs
     after every ODE step; raise inside it to cancel."""
     text = check_text(text, "text", MAX_TEXT_CHARS)
+    note = check_language(text, bundle.tokenizer.languages)
+    if note:
+        warnings.warn(note, stacklevel=2)
     if not style.transcript.strip():
         raise ValueError("the style has no reference transcript: capture it again with the transcript typed")
+    spec = audio_lib.mel_spec(bundle.flow.model_cfg.mel_spec)
+    ref_mel, ref_motion = style.conditioning(spec)
     ref_seconds = style.seconds
-    room = MAX_FRAMES / audio_lib.MEL_FPS - ref_seconds - 1.0
+    room = MAX_FRAMES / spec.fps - ref_seconds - 1.0
     max_chars = max(40, int(_chars_per_second(style) * min(MAX_CHUNK_SECONDS, room) * speed))
     chunks = split_sentences(text, max_chars)
     flow, tok = bundle.flow, bundle.tokenizer
     total = steps * len(chunks)
     mels, motions = [], []
     for i, chunk in enumerate(chunks):
-        inp = tok.build(style.transcript, chunk, style.num_frames, speed=speed)
+        inp = tok.build(style.transcript, chunk, ref_mel.shape[0], speed=speed, fps=spec.fps)
 
         def chunk_cb(step: int, _n: int, base: int = i * steps) -> None:
             if callback is not None:
                 callback(base + step, total)
 
         out = flow.sample(
-            style.ref_mel[None], inp.ids[None], inp.duration,
-            ref_motion=None if style.ref_motion is None else style.ref_motion[None],
+            ref_mel[None], inp.ids[None], inp.duration,
+            ref_motion=None if ref_motion is None else ref_motion[None],
             steps=steps, cfg_audio=cfg_audio, cfg_motion=cfg_motion, sway=sway, seed=seed + i, callback=chunk_cb,
         )  # fmt: skip
-        n_ref = style.num_frames
+        n_ref = ref_mel.shape[0]
         mel = out.mel[0, n_ref:].float().cpu()
         mels.append(mel)
-        codes = motion_code.to_video_rate(out.motion[0, n_ref:].float().cpu(), video_frames_for(mel.shape[0]))
+        codes = out.motion[0, n_ref:].float().cpu()
+        codes = motion_code.to_video_rate(codes, video_frames_for(mel.shape[0], spec.fps), mel_fps=spec.fps)
         motions.append(motion_code.clamp_valid(codes))
-    return Generation(mel=torch.cat(mels), motion=crossfade_concat(motions), text=text, chunks=chunks)
+    return Generation(
+        mel=torch.cat(mels), motion=crossfade_concat(motions), text=text, chunks=chunks, mel_fps=spec.fps
+    )
 
 
 def vocode(vocoder, mel: torch.Tensor) -> torch.Tensor:
-    """n 100 log-mel -> T waveform (24 kHz), length n * hop so it matches the video duration."""
-    wave = vocoder.decode(mel.T[None])[0].float().cpu()
-    target = mel.shape[0] * audio_lib.HOP_LENGTH
+    """n mel_dim model features -> T waveform at the pipeline's 24 kHz, n frames long, so it matches the
+    video duration. The vocoder decodes its own log-mel at its own rate (`vocoder.spec`)."""
+    spec = vocoder.spec
+    wave = vocoder.decode(spec.to_log_mel(mel.T[None].float()))[0].float().cpu()
+    wave = audio_lib.resample(wave, vocoder.sample_rate, audio_lib.SAMPLE_RATE)
+    target = round(spec.seconds(mel.shape[0]) * audio_lib.SAMPLE_RATE)
     if wave.numel() < target:
         wave = torch.nn.functional.pad(wave, (0, target - wave.numel()))
     return wave[:target]

@@ -1,8 +1,9 @@
 """Capture Style: a reference clip -> what the generator copies in context (paper: no style encoder;
 the reference mel and motion codes are the prompt that the target is infilled after).
 
-A `Style` holds the reference mel [n, 100] and motion codes on the same mel frames [n, 61], the
-reference transcript, the portrait frame the renderer animates, and the reference audio. It saves
+A `Style` holds the reference mel [n, 100] (Vocos feature) and motion codes on the same mel frames [n, 61],
+the reference transcript, the portrait frame the renderer animates, and the reference audio (24 kHz); a
+model with another mel feature gets both from `conditioning(spec)`, computed from the audio. It saves
 to / loads from one safetensors file so a captured voice + face can be reused without the video.
 """
 
@@ -34,6 +35,7 @@ class Style:
     transcript: str
     portrait: np.ndarray | None  # h w 3 uint8, the frame the renderer animates
     ref_audio: torch.Tensor  # T mono, 24 kHz
+    mel_spec: str = audio_lib.DEFAULT_MEL_SPEC  # the feature of ref_mel, and the frame rate of ref_motion
 
     @property
     def num_frames(self) -> int:
@@ -42,6 +44,17 @@ class Style:
     @property
     def seconds(self) -> float:
         return self.ref_audio.numel() / audio_lib.SAMPLE_RATE
+
+    def conditioning(self, spec: audio_lib.MelSpec) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Reference mel [n, n_mels] in the features of `spec` and motion [n, 61] on its frames."""
+        if spec.name == self.mel_spec:
+            return self.ref_mel, self.ref_motion
+        mel = spec.features(self.ref_audio.float()).T.contiguous()  # n n_mels
+        motion = None
+        if self.ref_motion is not None:
+            own_fps = audio_lib.mel_spec(self.mel_spec).fps
+            motion = motion_code.resample(self.ref_motion.float(), own_fps, spec.fps, mel.shape[0])
+        return mel, motion
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         path = Path(path)
@@ -52,7 +65,7 @@ class Style:
             tensors["ref_motion"] = self.ref_motion.float().contiguous()
         if self.portrait is not None:
             tensors["portrait"] = torch.from_numpy(np.ascontiguousarray(self.portrait))
-        atomic_save_file(tensors, path, {"format": STYLE_FORMAT, "transcript": self.transcript})
+        atomic_save_file(tensors, path, {"format": STYLE_FORMAT, "transcript": self.transcript, "mel_spec": self.mel_spec})
         return path
 
     @classmethod
@@ -69,7 +82,10 @@ class Style:
         if meta.get("format") != STYLE_FORMAT or "ref_mel" not in t:
             raise ValueError(f"{path.name} is not an OmniTalker style file (save one with Save Style)")
         portrait = t["portrait"].numpy() if "portrait" in t else None
-        return cls(t["ref_mel"], t.get("ref_motion"), meta.get("transcript", ""), portrait, t["ref_audio"])
+        spec = meta.get("mel_spec", audio_lib.DEFAULT_MEL_SPEC)
+        if spec not in audio_lib.MEL_SPECS:
+            raise ValueError(f"{path.name}: mel feature {spec!r} is unknown to this version")
+        return cls(t["ref_mel"], t.get("ref_motion"), meta.get("transcript", ""), portrait, t["ref_audio"], spec)
 
 
 def _to_uint8(frames) -> np.ndarray:

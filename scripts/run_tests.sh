@@ -8,7 +8,7 @@ cd "$ROOT"
 
 # ComfyUI: $COMFYUI_PATH, else ../shared/comfyui, else v0.3.64 fetched into .comfyui/ (exported for the host)
 source scripts/comfyui.sh
-bash scripts/setup_env.sh
+bash scripts/setup_train.sh  # .venv/ plus the training extras (the Kokoro teacher is tested too)
 
 # Debian's Chromium drives the browser test (Playwright's own browser download is not used).
 if ! command -v chromium >/dev/null 2>&1; then

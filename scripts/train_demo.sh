@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # Reproduces the bundled demo checkpoint (omnitalker_core/assets/omnitalker_demo.safetensors):
-# synthetic eSpeak corpus -> flow-matching training of the `demo` config -> fp16 export.
-# On 2 CPU cores: corpus ~4-6 min, training as long as MINUTES allows (the shipped file: see its
-# metadata `info.step`). Interrupt with Ctrl-C (it saves); rerun to resume. A GPU is used when present.
+# Kokoro-82M corpus (natural voices, HiFi-GAN mel) -> flow-matching training of the `demo` config, started from the
+# previous eSpeak-trained demo (same phoneme vocabulary: its transformer, text embedding and visual branch carry
+# over; the mel layers start fresh) -> fp16 export -> phoneme duration predictor.
+# On 2 CPU cores: corpus ~30 min, training as long as MINUTES allows (the shipped file: see its metadata
+# `info.step`), durations 3 min. Interrupt with Ctrl-C (it saves); rerun to resume. A GPU is used when present.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-MINUTES="${MINUTES:-110}"
-bash scripts/setup_env.sh
+MINUTES="${MINUTES:-90}"
+bash scripts/setup_train.sh
 PY=.venv/bin/python
-[ -f data/corpus/manifest.json ] || $PY -m omnitalker_core corpus --out data/corpus --speakers 32 --hours 5 --seed 0
+CORPUS=data/corpus_kokoro
+[ -f "$CORPUS/manifest.json" ] || $PY -m omnitalker_core corpus --teacher kokoro --out "$CORPUS" --speakers 160 \
+  --hours 1.0 --heldout-sentences 60 --heldout-speaker-utts 10 --seed 0
+INIT=runs/espeak_demo.safetensors  # the eSpeak-trained demo of commit 55f8842
+mkdir -p runs
+[ -f "$INIT" ] || git show 55f8842:omnitalker_core/assets/omnitalker_demo.safetensors > "$INIT"
 export OMP_WAIT_POLICY=PASSIVE  # OpenMP threads must not spin when other processes share the cores
-$PY -m omnitalker_core train --config demo --data data/corpus --out runs/demo --resume \
+$PY -m omnitalker_core train --config demo --data "$CORPUS" --out runs/demo_kokoro --resume --init-from "$INIT" \
   --max-minutes "$MINUTES" --save-every 100 --eval-every 200 --batch-frames 4000
-$PY -m omnitalker_core export --model runs/demo/latest.safetensors \
+$PY -m omnitalker_core export --model runs/demo_kokoro/latest.safetensors --out runs/demo_kokoro/export.safetensors --overwrite
+$PY -m omnitalker_core train-durations --data "$CORPUS" --model runs/demo_kokoro/export.safetensors \
   --out omnitalker_core/assets/omnitalker_demo.safetensors --overwrite

@@ -99,9 +99,12 @@ def test_threads_share_the_library_safely():
         t.start()
     for t in threads:
         t.join()
-    for i, ref in enumerate(expected):  # same phonemes; timings within eSpeak's call-to-call jitter
+    # Same phonemes; timings within eSpeak's call-to-call drift. eSpeak carries state from one utterance to the
+    # next, which shifts phoneme starts by up to ~20 ms late in a sentence (measured 20.1 ms once, so a 20 ms
+    # bound flaked); a race between threads would scramble phonemes or move them by far more than 50 ms.
+    for i, ref in enumerate(expected):
         assert [p.ipa for p in got[i]] == [p.ipa for p in ref]
-        assert max(abs(a.start - b.start) for a, b in zip(got[i], ref)) < 0.02
+        assert max(abs(a.start - b.start) for a, b in zip(got[i], ref)) < 0.05
 
 
 @pytest.mark.parametrize("text", ["", "   ", "...", None])

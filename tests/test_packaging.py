@@ -12,14 +12,15 @@ import tomllib
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _requirements() -> list[str]:
-    lines = (REPO / "requirements.txt").read_text(encoding="utf-8").splitlines()
+def _requirements(name: str = "requirements.txt") -> list[str]:
+    lines = (REPO / name).read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 def test_pyproject_dependencies_are_requirements_txt():
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     assert project["project"]["dependencies"] == _requirements()
+    assert project["project"]["optional-dependencies"]["train"] == _requirements("requirements-train.txt")
     comfy = project["tool"]["comfy"]
     assert comfy["PublisherId"] and comfy["DisplayName"] == "OmniTalker"
 

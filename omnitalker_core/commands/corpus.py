@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 HELP = (
-    "Generate a synthetic multi-speaker talking corpus: eSpeak NG speech at 24 kHz, frame-aligned "
-    "phonemes and 61-D facial motion per mel frame, in safetensors shards plus manifest.json "
-    "(written last). Deterministic for a seed."
+    "Generate a synthetic multi-speaker talking corpus: teacher speech (eSpeak NG, or Kokoro-82M's natural "
+    "voices with --teacher kokoro), frame-aligned phonemes and 61-D facial motion per mel frame, in "
+    "safetensors shards plus manifest.json (written last). Deterministic for a seed."
 )
 
 
@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--heldout-speaker-utts", type=int, default=50, help="utterances per held-out speaker (default 50)"
     )
+    parser.add_argument(
+        "--teacher", choices=("espeak", "kokoro"), default="espeak",
+        help="who speaks: eSpeak NG (default; 24 kHz Vocos mel) or Kokoro-82M's 28 English voices and blends of "
+        "them (HiFi-GAN 22.05 kHz mel; needs `bash scripts/setup_train.sh`); with kokoro, --speakers counts "
+        "the original voices and blends (at least 37)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the stats as JSON")
 
 
@@ -46,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     config = CorpusConfig(
         out=args.out, speakers=args.speakers, hours=args.hours, seed=args.seed, workers=args.workers,
         shard_size=args.shard_size, heldout_sentences=args.heldout_sentences,
-        heldout_speaker_utts=args.heldout_speaker_utts,
+        heldout_speaker_utts=args.heldout_speaker_utts, teacher=args.teacher,
     )  # fmt: skip
     stats = generate(config)
     if args.json:

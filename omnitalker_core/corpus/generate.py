@@ -1,11 +1,12 @@
-"""Build the synthetic multi-speaker talking corpus: eSpeak speech, frame-aligned phonemes and
-61-D motion on the mel clock, in safetensors shards plus a JSON manifest.
+"""Build the synthetic multi-speaker talking corpus: teacher speech (eSpeak NG, or Kokoro-82M's natural
+voices), frame-aligned phonemes and 61-D motion on the mel clock, in safetensors shards plus a JSON manifest.
 
 Layout of DIR (the trainer depends on it exactly):
-    manifest.json            {"version": 1, "sample_rate": 24000, "mel_fps": 93.75, "phoneme_vocab": [...],
+    manifest.json            {"version": 1, "sample_rate": 24000, "mel_fps": 93.75, "mel_spec": "vocos_24k_100",
+                              "teacher": "espeak"|"kokoro", "phoneme_vocab": [...],
                               "text_source": str, "speakers": {id: {...,"split": "train"|"heldout"}},
                               "utterances": [{"id", "speaker", "split", "text", "shard", "num_frames", ...}]}
-    shard_00000.safetensors  per utterance "{id}/mel" f16 [N,100], "{id}/motion" f16 [N,61],
+    shard_00000.safetensors  per utterance "{id}/mel" f16 [N,n_mels], "{id}/motion" f16 [N,61],
                              "{id}/phonemes" i16 [N], "{id}/audio" i16 [T] (24 kHz PCM)
     STATS.txt                human-readable totals and timing
 The manifest is written last and atomically: its presence means every shard is complete.
@@ -29,18 +30,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import HOP_LENGTH as HOP
-from ..audio import MEL_FPS, SAMPLE_RATE
+from ..audio import SAMPLE_RATE, MelSpec, mel_spec
 from ..text.espeak import phonemize, synthesize
+from ..text.normalize import normalize_text
 from ..text.phonemes import PhonemeVocab
 from . import sentences as sent
-from .speakers import Speaker, make_speakers
+from .speakers import ACCENTS, Speaker, make_kokoro_speakers, make_speakers
 
 log = logging.getLogger(__name__)
 
 VERSION = 1
 MANIFEST = "manifest.json"
 STATS = "STATS.txt"
+TEACHERS = ("espeak", "kokoro")
+# The feature each teacher's corpus is stored in: Kokoro speech goes with the HiFi-GAN vocoder.
+TEACHER_MEL_SPEC = {"espeak": "vocos_24k_100", "kokoro": "hifigan_22k_80"}
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,15 @@ class CorpusConfig:
     shard_size: int = 200  # utterances per shard
     heldout_sentences: int = 150  # sentences kept out of training (spoken by training speakers)
     heldout_speaker_utts: int = 50  # utterances per held-out speaker
+    teacher: str = "espeak"  # "espeak" (eSpeak NG) or "kokoro" (Kokoro-82M voices and blends)
+
+    @property
+    def mel_spec(self) -> MelSpec:
+        return mel_spec(TEACHER_MEL_SPEC[self.teacher])
 
     def __post_init__(self) -> None:
+        if self.teacher not in TEACHERS:
+            raise ValueError(f"teacher must be one of {TEACHERS}, got {self.teacher!r}")
         if self.speakers < 2:
             raise ValueError(f"speakers must be >= 2, got {self.speakers}")
         if not self.hours > 0:
@@ -93,13 +104,23 @@ def _seconds_per_word(words: list[str], seed: int) -> float:
 def plan(config: CorpusConfig) -> tuple[list[Speaker], list[dict], list[str]]:
     """Speakers and the utterance list (id, speaker, split, text, shard, index), in shard order."""
     words = list(sent.word_list())
-    speakers = make_speakers(config.speakers, config.seed)
+    if config.teacher == "kokoro":
+        from .kokoro import load_voices
+
+        speakers = make_kokoro_speakers(config.speakers, config.seed, list(load_voices()))
+        people = sent.names()
+        make_text = lambda rng: sent.make_varied_sentence(rng, words, people)  # noqa: E731
+    else:
+        speakers = make_speakers(config.speakers, config.seed)
+        make_text = lambda rng: sent.make_sentence(rng, words)  # noqa: E731
     train = [s for s in speakers if s.split == "train"]
     held = [s for s in speakers if s.split == "heldout"]
     spw = _seconds_per_word(words, config.seed)
 
     def estimate(text: str, spk: Speaker) -> float:
         n = len(text.split())
+        if spk.kokoro is not None:
+            return n * spw / spk.speed + 0.6  # Kokoro pads ~0.3 s of silence at both ends
         return n * spw * 175.0 / spk.rate + n * spk.word_gap * 0.01
 
     rng = np.random.default_rng([config.seed, 0x9A1])
@@ -108,7 +129,7 @@ def plan(config: CorpusConfig) -> tuple[list[Speaker], list[dict], list[str]]:
 
     def new_sentence() -> str:
         while True:
-            s = sent.make_sentence(text_rng, words)
+            s = make_text(text_rng)
             if s not in seen:
                 seen.add(s)
                 return s
@@ -143,39 +164,61 @@ def plan(config: CorpusConfig) -> tuple[list[Speaker], list[dict], list[str]]:
 # ---- one utterance (worker process) ---------------------------------------------------------------
 
 
-def render_utterance(text: str, speaker: Speaker, vocab: PhonemeVocab, seed: int, index: int) -> dict[str, np.ndarray]:
-    """Speech, mel, frame-aligned phonemes and motion of one utterance (numpy, storage dtypes)."""
+_kokoro: dict = {}
+
+
+def _speak(text: str, speaker: Speaker, seed: int, index: int):
+    """(24 kHz float audio, phoneme spans) from the speaker's teacher; the text is normalised first."""
+    text = normalize_text(text)
+    if speaker.kokoro is None:
+        syn = synthesize(
+            text, speaker.voice, speaker.variant, speaker.rate, speaker.pitch, speaker.pitch_range, speaker.word_gap,
+            seed=int(np.random.default_rng([seed, 0xE5, index]).integers(2**31 - 1)),
+        )  # fmt: skip
+        return syn.audio, syn.phonemes
+    from .kokoro import KokoroTeacher, blend
+
+    if "teacher" not in _kokoro:  # one ONNX session per worker process
+        _kokoro["teacher"] = KokoroTeacher(threads=1)
+    teacher = _kokoro["teacher"]
+    speech = teacher.speak(text, blend(teacher.voices, speaker.kokoro), speaker.voice, speaker.speed)
+    return speech.audio, speech.phonemes
+
+
+def render_utterance(
+    text: str, speaker: Speaker, vocab: PhonemeVocab, seed: int, index: int, spec: MelSpec | None = None
+) -> dict[str, np.ndarray]:
+    """Speech, mel (features of `spec`, default Vocos), frame-aligned phonemes and motion of one utterance
+    (numpy, storage dtypes)."""
     import torch
 
-    from ..audio import log_mel
+    from ..audio import resample
     from ..text.phonemes import frame_align
     from .prosody import analyse
     from .styles import face_motion
 
-    syn = synthesize(
-        text, speaker.voice, speaker.variant, speaker.rate, speaker.pitch, speaker.pitch_range, speaker.word_gap,
-        seed=int(np.random.default_rng([seed, 0xE5, index]).integers(2**31 - 1)),
-    )  # fmt: skip
-    audio = syn.audio
+    spec = spec or mel_spec(TEACHER_MEL_SPEC["espeak"])
+    audio, phonemes = _speak(text, speaker, seed, index)
     rms = float(np.sqrt(np.mean(audio**2))) if audio.size else 0.0
     gain = speaker.loudness / max(rms, 1e-6)
     peak = float(np.abs(audio).max()) if audio.size else 0.0
     gain = min(gain, 0.98 / max(peak, 1e-6))
     pcm = np.clip(np.round(audio * gain * 32767.0), -32768, 32767).astype(np.int16)  # t
     wave = torch.from_numpy(pcm.astype(np.float32) / 32767.0)
-    mel = log_mel(wave)  # 100 n
+    mel = spec.features(wave, SAMPLE_RATE)  # n_mels n
     n = mel.shape[-1]
-    assert n == len(pcm) // HOP + 1
-    phon = frame_align(syn.phonemes, n, vocab, MEL_FPS)  # n
-    prosody = analyse(wave.numpy(), syn.phonemes, n, MEL_FPS)
+    wave_spec = resample(wave, SAMPLE_RATE, spec.sample_rate)  # the audio on the mel's clock
+    assert n == spec.frames(wave_spec.numel())
+    phon = frame_align(phonemes, n, vocab, spec.fps)  # n
+    prosody = analyse(wave_spec.numpy(), phonemes, n, spec.fps, spec.sample_rate)
     rng = np.random.default_rng([seed, 0xFACE, index])
-    motion = face_motion(speaker.style, syn.phonemes, prosody, MEL_FPS, rng)  # n 61
+    motion = face_motion(speaker.style, phonemes, prosody, spec.fps, rng)  # n 61
     return {
-        "mel": mel.T.contiguous().numpy().astype(np.float16),  # n 100
+        "mel": mel.T.contiguous().numpy().astype(np.float16),  # n n_mels
         "motion": motion.astype(np.float16),
         "phonemes": phon.numpy().astype(np.int16),
         "audio": pcm,
-        "_symbols": [p.ipa for p in syn.phonemes],
+        "_symbols": [p.ipa for p in phonemes],
     }
 
 
@@ -185,14 +228,15 @@ def _build_shard(job: tuple) -> tuple[str, list[tuple[str, int, float]], dict[st
     from safetensors.numpy import save_file
 
     torch.set_num_threads(1)
-    out_dir, shard, items, speakers_json, vocab_list, seed = job
+    out_dir, shard, items, speakers_json, vocab_list, seed, spec_name = job
     vocab = PhonemeVocab.from_list(vocab_list)
+    spec = mel_spec(spec_name)
     speakers = {k: Speaker.from_manifest(k, v) for k, v in speakers_json.items()}
     tensors: dict[str, np.ndarray] = {}
     rows: list[tuple[str, int, float]] = []
     unknown: Counter = Counter()
     for u in items:
-        r = render_utterance(u["text"], speakers[u["speaker"]], vocab, seed, u["index"])
+        r = render_utterance(u["text"], speakers[u["speaker"]], vocab, seed, u["index"], spec)
         unknown.update(s for s in r.pop("_symbols") if s not in vocab)
         for key, arr in r.items():
             tensors[f"{u['id']}/{key}"] = np.ascontiguousarray(arr)
@@ -219,7 +263,10 @@ def generate(config: CorpusConfig) -> dict:
         stale.unlink()
 
     speakers, utts, words = plan(config)
-    vocab = build_vocab([s.voice for s in speakers], words)
+    # Kokoro speakers read en-us / en phonemes; the vocabulary still spans every eSpeak accent, the same
+    # inventory as an eSpeak corpus, so a model trained on one can start from a model trained on the other.
+    accents = list(ACCENTS) if config.teacher == "kokoro" else [s.voice for s in speakers]
+    vocab = build_vocab(accents, words)
     log.info(
         "planned %d utterances for %d speakers (~%.2f h), %d phoneme symbols; %.1f s",
         len(utts), len(speakers), config.hours, len(vocab), time.time() - t0,
@@ -228,7 +275,10 @@ def generate(config: CorpusConfig) -> dict:
     shards: dict[str, list[dict]] = {}
     for u in utts:
         shards.setdefault(u["shard"], []).append(u)
-    jobs = [(str(out), name, items, speakers_json, vocab.to_list(), config.seed) for name, items in shards.items()]
+    spec = config.mel_spec
+    jobs = [
+        (str(out), name, items, speakers_json, vocab.to_list(), config.seed, spec.name) for name, items in shards.items()
+    ]
 
     results: dict[str, tuple[int, float]] = {}
     unknown: Counter = Counter()
@@ -255,9 +305,12 @@ def generate(config: CorpusConfig) -> dict:
     # shard is reproducible only when rendered from a fresh library; the result then does not
     # depend on the number of workers. Costs ~2 s of start-up per shard.
     ctx = mp.get_context("spawn")
-    with ctx.Pool(config.workers, maxtasksperchild=1) as pool:
+    from tqdm import tqdm
+
+    with ctx.Pool(config.workers, maxtasksperchild=1) as pool, tqdm(total=len(utts), unit="utt", desc="corpus") as bar:
         for res in pool.imap_unordered(_build_shard, jobs):
             collect(res)
+            bar.update(len(res[1]))
     if unknown:
         log.warning("phoneme symbols outside the vocabulary (mapped by fallback): %s", dict(unknown.most_common(20)))
 
@@ -288,7 +341,9 @@ def generate(config: CorpusConfig) -> dict:
     manifest = {
         "version": VERSION,
         "sample_rate": SAMPLE_RATE,
-        "mel_fps": MEL_FPS,
+        "mel_fps": spec.fps,
+        "mel_spec": spec.name,
+        "teacher": config.teacher,
         "phoneme_vocab": vocab.to_list(),
         "text_source": sent.text_source(words),
         "generator": {

@@ -34,26 +34,29 @@ class Prosody:
     speech: np.ndarray
 
 
-def _frames(audio: np.ndarray, num_frames: int) -> np.ndarray:
+def _frames(audio: np.ndarray, num_frames: int, hop: int = HOP_LENGTH) -> np.ndarray:
     """Centre-padded frames [n, w] matching torch.stft(center=True) with reflect padding."""
     pad = WIN // 2
     x = np.pad(audio.astype(np.float32), (pad, pad + WIN), mode="reflect" if audio.size > pad else "constant")
-    idx = np.arange(num_frames)[:, None] * HOP_LENGTH + np.arange(WIN)[None, :]
+    idx = np.arange(num_frames)[:, None] * hop + np.arange(WIN)[None, :]
     return x[idx]
 
 
-def frame_energy(audio: np.ndarray, num_frames: int) -> np.ndarray:
+def frame_energy(audio: np.ndarray, num_frames: int, hop: int = HOP_LENGTH) -> np.ndarray:
     """Log RMS per frame mapped to 0..1 (60 dB below the utterance's loudest frame = 0)."""
-    fr = _frames(audio, num_frames) * np.hanning(WIN).astype(np.float32)
+    fr = _frames(audio, num_frames, hop) * np.hanning(WIN).astype(np.float32)
     db = 10 * np.log10(np.mean(fr**2, axis=1) + 1e-10)
     return np.clip((db - (db.max() - 60.0)) / 60.0, 0.0, 1.0).astype(np.float32)
 
 
-def frame_f0(audio: np.ndarray, num_frames: int, fmin: float = 60.0, fmax: float = 400.0) -> np.ndarray:
+def frame_f0(
+    audio: np.ndarray, num_frames: int, fmin: float = 60.0, fmax: float = 400.0, sample_rate: int = SAMPLE_RATE,
+    hop: int = HOP_LENGTH,
+) -> np.ndarray:  # fmt: skip
     """f0 in Hz per frame by normalised autocorrelation (FFT), 0 where unvoiced or quiet.
 
     Crude but cheap (one FFT per frame) and enough for 'is this syllable high-pitched'."""
-    fr = _frames(audio, num_frames)
+    fr = _frames(audio, num_frames, hop)
     fr = fr - fr.mean(axis=1, keepdims=True)
     fr = fr * np.hanning(WIN).astype(np.float32)
     spec = np.fft.rfft(fr, n=2 * WIN, axis=1)
@@ -61,12 +64,12 @@ def frame_f0(audio: np.ndarray, num_frames: int, fmin: float = 60.0, fmax: float
     window_acf = np.fft.irfft(np.abs(np.fft.rfft(np.hanning(WIN), n=2 * WIN)) ** 2)[:WIN]
     acf = acf / np.maximum(window_acf[None, :], 1e-6)  # unbias the taper
     acf = acf / np.maximum(acf[:, :1], 1e-10)
-    lo, hi = int(SAMPLE_RATE / fmax), int(SAMPLE_RATE / fmin)
+    lo, hi = int(sample_rate / fmax), int(sample_rate / fmin)
     lag = lo + np.argmax(acf[:, lo:hi], axis=1)
     peak = acf[np.arange(num_frames), lag]
     rms = np.sqrt(np.mean(fr**2, axis=1))
     voiced = (peak > 0.45) & (rms > 0.02 * max(rms.max(), 1e-8))
-    return np.where(voiced, SAMPLE_RATE / lag, 0.0).astype(np.float32)
+    return np.where(voiced, sample_rate / lag, 0.0).astype(np.float32)
 
 
 def stress_and_speech(
@@ -88,11 +91,16 @@ def stress_and_speech(
 
 
 def analyse(
-    audio: np.ndarray, phonemes: Sequence[tuple[str, float, float]], num_frames: int, fps: float = MEL_FPS
+    audio: np.ndarray,
+    phonemes: Sequence[tuple[str, float, float]],
+    num_frames: int,
+    fps: float = MEL_FPS,
+    sample_rate: int = SAMPLE_RATE,
 ) -> Prosody:
-    """All prosodic cues of one utterance (24 kHz float audio, phoneme spans in seconds)."""
-    energy = frame_energy(audio, num_frames)
-    f0 = frame_f0(audio, num_frames)
+    """All prosodic cues of one utterance (float audio at `sample_rate`, frames at `fps`, phoneme spans in s)."""
+    hop = round(sample_rate / fps)
+    energy = frame_energy(audio, num_frames, hop)
+    f0 = frame_f0(audio, num_frames, sample_rate=sample_rate, hop=hop)
     stress, speech = stress_and_speech(phonemes, num_frames, fps)
     f0 = np.where(speech > 0, f0, 0.0).astype(np.float32)
     voiced = f0 > 0

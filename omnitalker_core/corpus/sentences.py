@@ -57,3 +57,56 @@ def coverage_sentences(words: Sequence[str], per_sentence: int = 12) -> list[str
     """Every word of the list once, in sentences, for building the phoneme vocabulary."""
     chunks = [words[i : i + per_sentence] for i in range(0, len(words), per_sentence)]
     return [" ".join(c) + ("?" if i % 5 == 4 else ".") for i, c in enumerate(chunks)]
+
+
+# ---- varied text for the natural-voice (Kokoro) corpus ------------------------------------------------
+
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")  # fmt: skip
+SHORT_LINES = (
+    "Hello.", "Hi there!", "Thank you.", "Yes.", "No, thanks.", "Really?", "Good morning!", "See you soon.",
+    "Wait for me!", "Okay.", "Of course.", "Why not?", "Excuse me.", "Welcome back!", "Goodbye.", "Not yet.",
+    "I see.", "Come in.", "Well done!", "Is it true?", "Let's go!", "Absolutely.", "Sorry about that.",
+)  # fmt: skip
+
+
+def names() -> tuple[str, ...]:
+    """First and last names of faker's en_US person provider (people, for sentences with names)."""
+    from faker.providers.person.en_US import Provider
+
+    return tuple(sorted(set(Provider.first_names) | set(Provider.last_names)))
+
+
+def _template_sentence(rng: np.random.Generator, words: Sequence[str], people: Sequence[str]) -> str:
+    """A sentence with a name, a number, a date, a time or money, written as people write them
+    ("$3.50", "12/05", "3:30 pm"); the text normaliser spells them out before synthesis."""
+    pick = lambda seq: seq[int(rng.integers(len(seq)))]  # noqa: E731
+    who, word, other = pick(people), pick(words), pick(words)
+    month, day, year = pick(MONTHS), int(rng.integers(1, 29)), int(rng.integers(1950, 2031))
+    templates = (
+        f"{who} paid ${int(rng.integers(1, 500))}.{int(rng.integers(0, 100)):02d} for the {word}.",
+        f"Did {who} really arrive on {month} {day}, {year}?",
+        f"The {word} costs {int(rng.integers(2, 99))} dollars, not {int(rng.integers(100, 9999)):,}!",
+        f"Meet me at {int(rng.integers(1, 13))}:{pick((0, 15, 30, 45)):02d} near the {word}.",
+        f"{who} finished {pick(('1st', '2nd', '3rd', '4th', '5th', '10th', '21st'))} out of {int(rng.integers(20, 300))}.",
+        f"About {int(rng.integers(2, 99))}% of the {word} was {other}.",
+        f"On {int(rng.integers(1, 13))}/{int(rng.integers(1, 29)):02d}, {who} said the {word} was ready.",
+        f"Call {who} before {int(rng.integers(1, 12))} pm, please.",
+        f"Why did {who} and {pick(people)} wait {int(rng.integers(2, 60))} minutes?",
+        f"In {year}, {who} wrote {int(rng.integers(2, 40))} letters about {word}.",
+    )
+    return templates[int(rng.integers(len(templates)))]
+
+
+def make_varied_sentence(rng: np.random.Generator, words: Sequence[str], people: Sequence[str]) -> str:
+    """One line of the natural-voice corpus: 15% short lines (1-5 words), 25% sentences with names,
+    numbers, dates, times or money, 60% random-word sentences of 3 to 20 words (statements, questions,
+    exclamations)."""
+    u = rng.random()
+    if u < 0.15:
+        if rng.random() < 0.5:
+            return SHORT_LINES[int(rng.integers(len(SHORT_LINES)))]
+        return make_sentence(rng, words, min_words=1, max_words=5)
+    if u < 0.40:
+        return _template_sentence(rng, words, people)
+    return make_sentence(rng, words, min_words=3, max_words=20)

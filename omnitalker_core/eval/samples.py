@@ -46,8 +46,10 @@ def style_from_item(item: dict) -> Style:
     (The tracker is bypassed: the evaluation measures the generator, not face tracking.)"""
     if "audio" not in item:
         raise ValueError("corpus items need their audio (CorpusDataset(..., with_audio=True))")
+    bins = item["mel"].shape[-1]  # the two features differ in bins (100 Vocos, 80 HiFi-GAN)
+    spec = next(s.name for s in audio_lib.MEL_SPECS.values() if s.n_mels == bins)
     return Style(ref_mel=item["mel"].float(), ref_motion=item["motion"].float(), transcript=item["text"],
-                 portrait=None, ref_audio=item["audio"].float())  # fmt: skip
+                 portrait=None, ref_audio=item["audio"].float(), mel_spec=spec)  # fmt: skip
 
 
 def render_target(manifest: dict, target: dict) -> dict:
@@ -72,6 +74,7 @@ def render_target(manifest: dict, target: dict) -> dict:
         PhonemeVocab.from_list(manifest["phoneme_vocab"]),
         int(manifest.get("generator", {}).get("seed", 0)),
         int(target["render_index"]),
+        audio_lib.mel_spec(manifest.get("mel_spec", audio_lib.DEFAULT_MEL_SPEC)),
     )
     return {
         "id": target["id"],

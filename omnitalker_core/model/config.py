@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from ..audio import mel_spec
 from ..motion import MOTION_DIM
 
 TEXT_ALIGNMENTS = ("filler", "frames")
@@ -26,7 +27,8 @@ class ModelConfig:
     dim_head: int = 64  # width of one head
     ff_mult: float = 2.0  # feed-forward expansion
     dropout: float = 0.1  # dropout in attention output and feed-forward (training only)
-    mel_dim: int = 100  # mel bins (Vocos mel-24khz)
+    mel_dim: int = 100  # mel bins of `mel_spec`
+    mel_spec: str = "vocos_24k_100"  # the log-mel feature (audio.MEL_SPECS): Vocos 24 kHz (paper, F5) or HiFi-GAN 22.05 kHz
     # text
     text_num_embeds: int = 2545  # vocabulary size; id 0 is reserved for the filler token
     text_dim: int = 512  # text embedding width
@@ -49,6 +51,9 @@ class ModelConfig:
             raise ValueError(f"text_alignment must be one of {TEXT_ALIGNMENTS}, got {self.text_alignment!r}")
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        spec = mel_spec(self.mel_spec)  # raises for an unknown name
+        if spec.n_mels != self.mel_dim:
+            raise ValueError(f"mel_dim {self.mel_dim} does not match mel_spec {self.mel_spec!r} ({spec.n_mels} bins)")
         depth_bound = min(self.depth, self.motion_depth)
         if self.fusion == "joint" and not 0 < self.fusion_depth <= depth_bound:
             raise ValueError(f"fusion_depth must be in 1..{depth_bound} for joint fusion, got {self.fusion_depth}")

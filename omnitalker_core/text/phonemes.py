@@ -184,7 +184,15 @@ def target_alignment(
     """
     if not rate_scale > 0:
         raise ValueError(f"rate_scale must be positive, got {rate_scale}")
-    durations = phonemize(text, voice=voice, variant=variant, rate=rate)
+    return align_durations(phonemize(text, voice=voice, variant=variant, rate=rate), vocab, rate_scale, fps)
+
+
+def align_durations(
+    durations: Sequence[tuple[str, float]], vocab: PhonemeVocab, rate_scale: float = 1.0, fps: float = MEL_FPS
+) -> torch.Tensor:
+    """(ipa, seconds) -> frame ids [N], every duration divided by `rate_scale`, N = round(total * fps)."""
+    if not rate_scale > 0:
+        raise ValueError(f"rate_scale must be positive, got {rate_scale}")
     spans = spans_from_durations(durations, 1.0 / rate_scale)
     num_frames = max(1, round(spans[-1][2] * fps))
     return frame_align(spans, num_frames, vocab, fps)

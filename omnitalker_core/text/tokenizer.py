@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .phonemes import MEL_FPS, PhonemeVocab, frame_align, spans_from_durations, target_alignment
+from .phonemes import MEL_FPS, PhonemeVocab, align_durations, frame_align, spans_from_durations
 
 DEFAULT_VOCAB = Path(__file__).resolve().parent.parent / "assets" / "f5_vocab.txt"
 MAX_FRAMES = 8192  # TextEmbedding's position table: ~87 s at 93.75 frames/s
@@ -55,6 +55,44 @@ def check_text(text: str, name: str, max_chars: int | None = None) -> str:
     return text
 
 
+# Scripts by Unicode block; a model speaks the languages its tokenizer was built for (`Tokenizer.languages`).
+_SCRIPTS = {
+    "zh": re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]"),
+    "ja": re.compile(r"[\u3040-\u30ff]"),
+    "ko": re.compile(r"[\uac00-\ud7af]"),
+    "Cyrillic": re.compile(r"[\u0400-\u04ff]"),
+    "Greek": re.compile(r"[\u0370-\u03ff]"),
+    "Arabic": re.compile(r"[\u0600-\u06ff]"),
+    "Hebrew": re.compile(r"[\u0590-\u05ff]"),
+    "Devanagari": re.compile(r"[\u0900-\u097f]"),
+    "Thai": re.compile(r"[\u0e00-\u0e7f]"),
+}
+_NON_ENGLISH_LATIN = re.compile(r"[à-öø-ÿĀ-žß]", re.IGNORECASE)
+LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "ja": "Japanese", "ko": "Korean"}
+
+
+def check_language(text: str, languages: tuple[str, ...], name: str = "text") -> str | None:
+    """ValueError when `text` is written in a script the model cannot speak (it would read it as English
+    letters or skip it); returns a warning when it has accented letters of other Latin-script languages
+    (German, French, ...), which an English-only model reads with English rules; else None."""
+    spoken = ", ".join(LANGUAGE_NAMES.get(lang, lang) for lang in languages)
+    for script, pattern in _SCRIPTS.items():
+        if script not in languages and pattern.search(text):
+            found = LANGUAGE_NAMES.get(script, script)
+            raise ValueError(
+                f"{name} contains {found} characters ({pattern.search(text).group(0)!r}), but this model speaks "
+                f"{spoken} only: write the text in {spoken}, or load a model trained on {found}"
+            )
+    if "en" in languages and len(languages) <= 2:
+        accented = sorted(set(_NON_ENGLISH_LATIN.findall(text)))
+        if accented:
+            return (
+                f"{name} has letters of other languages ({''.join(accented[:8])}); this model speaks {spoken} and "
+                "reads them with English rules"
+            )
+    return None
+
+
 def check_speed(speed: float) -> None:
     lo, hi = SPEED_RANGE
     if not lo <= speed <= hi:
@@ -69,12 +107,12 @@ def estimate_duration(ref_frames: int, ref_text_len: int, target_text_len: int, 
     return _bounded(ref_frames + int(ref_frames / ref_text_len * target_text_len / speed), "text")
 
 
-def _bounded(total: int, what: str) -> int:
+def _bounded(total: int, what: str, fps: float = MEL_FPS) -> int:
     if total > MAX_FRAMES:
-        seconds = total / MEL_FPS
+        seconds = total / fps
         raise ValueError(
             f"{what} needs {total} frames ({seconds:.0f} s incl. reference), more than the model's "
-            f"{MAX_FRAMES} ({MAX_FRAMES / MEL_FPS:.0f} s): split the text into shorter pieces (the pipeline does this by sentence)"
+            f"{MAX_FRAMES} ({MAX_FRAMES / fps:.0f} s): split the text into shorter pieces (the pipeline does this by sentence)"
         )
     return total
 
@@ -126,6 +164,7 @@ def chars_with_pinyin(text: str) -> list[str]:
 
 class CharTokenizer:
     kind = "chars"
+    languages = ("en", "zh")  # F5-TTS Emilia: English and Chinese (pinyin)
 
     def __init__(self, vocab: list[str]):
         if not vocab or vocab[0] != " ":
@@ -153,7 +192,7 @@ class CharTokenizer:
     def encode(self, text: str) -> list[int]:
         return [self.index.get(c, 0) for c in chars_with_pinyin(text)]
 
-    def build(self, ref_text: str, text: str, ref_frames: int, speed: float = 1.0) -> TextInput:
+    def build(self, ref_text: str, text: str, ref_frames: int, speed: float = 1.0, fps: float = MEL_FPS) -> TextInput:
         ref_text = check_text(ref_text, "reference transcript")
         text = check_text(text, "text")
         check_speed(speed)
@@ -162,15 +201,17 @@ class CharTokenizer:
         ids = torch.tensor(self.encode(ref_text + text), dtype=torch.long)
         total = estimate_duration(ref_frames, len(ref_text.encode("utf-8")), len(text.encode("utf-8")), speed)
         total = max(total, ids.numel() + 1, ref_frames + 1)
-        return TextInput(ids=ids, duration=_bounded(total, "text"), ref_frames=ref_frames)
+        return TextInput(ids=ids, duration=_bounded(total, "text", fps), ref_frames=ref_frames)
 
 
 class PhonemeTokenizer:
     kind = "phonemes"
+    languages = ("en",)  # eSpeak English phonemes, text normalised by English rules
 
-    def __init__(self, vocab: list[str], voice: str = "en-us"):
+    def __init__(self, vocab: list[str], voice: str = "en-us", durations=None):
         self.vocab = PhonemeVocab.from_list(vocab)
         self.voice = voice
+        self.durations = durations  # a model.duration.DurationPredictor from the model file, else eSpeak's timing
 
     def to_metadata(self) -> dict:
         return {"kind": self.kind, "vocab": self.vocab.to_list(), "voice": self.voice}
@@ -182,25 +223,37 @@ class PhonemeTokenizer:
     def frame_ids(self, vocab_ids: torch.Tensor) -> torch.Tensor:
         return vocab_ids.long() - 1
 
-    def reference_ids(self, ref_text: str, ref_frames: int) -> tuple[torch.Tensor, float]:
-        """eSpeak phonemes of the transcript stretched over the reference; returns (ids, rate factor)."""
+    def timed_phonemes(self, text: str) -> list[tuple[str, float]]:
+        """(phoneme, seconds) of normalised text: eSpeak's phonemes, timed by the model's duration predictor
+        when its file has one, else by eSpeak."""
         from .espeak import phonemize
+        from .normalize import normalize_text
 
-        durations = phonemize(check_text(ref_text, "reference transcript"), voice=self.voice)
+        timed = phonemize(normalize_text(text), voice=self.voice)
+        if self.durations is None:
+            return timed
+        names = [name for name, _ in timed]
+        return list(zip(names, self.durations.seconds(self.vocab.encode(names))))
+
+    def reference_ids(self, ref_text: str, ref_frames: int, fps: float = MEL_FPS) -> tuple[torch.Tensor, float]:
+        """The transcript's phonemes stretched over the reference; returns (ids, rate factor)."""
+        durations = self.timed_phonemes(check_text(ref_text, "reference transcript"))
         spoken = sum(d for _, d in durations)
-        ref_seconds = ref_frames / MEL_FPS
-        rate = spoken / ref_seconds  # > 1: the reference speaks faster than eSpeak's default
+        ref_seconds = ref_frames / fps
+        rate = spoken / ref_seconds  # > 1: the reference speaks faster than the timing source
         spans = spans_from_durations(durations, 1.0 / rate)
-        return frame_align(spans, ref_frames, self.vocab), rate
+        return frame_align(spans, ref_frames, self.vocab, fps), rate
 
-    def build(self, ref_text: str, text: str, ref_frames: int, speed: float = 1.0) -> TextInput:
+    def build(self, ref_text: str, text: str, ref_frames: int, speed: float = 1.0, fps: float = MEL_FPS) -> TextInput:
+        """Text is normalised ("$3.50" -> "three dollars fifty") as the corpus was, then phonemised by eSpeak;
+        its durations are scaled by the reference's measured rate and `speed`."""
         text = check_text(text, "text")
         check_speed(speed)
-        ref_ids, rate = self.reference_ids(ref_text, ref_frames)
+        ref_ids, rate = self.reference_ids(ref_text, ref_frames, fps)
         rate = min(max(rate, 0.5), 2.0)  # a transcript that does not match its audio must not explode N
-        gen_ids = target_alignment(text, self.vocab, voice=self.voice, rate_scale=rate * speed)
+        gen_ids = align_durations(self.timed_phonemes(text), self.vocab, rate * speed, fps)
         ids = torch.cat([ref_ids, gen_ids])
-        return TextInput(ids=self.frame_ids(ids), duration=_bounded(ids.numel(), "text"), ref_frames=ref_frames)
+        return TextInput(ids=self.frame_ids(ids), duration=_bounded(ids.numel(), "text", fps), ref_frames=ref_frames)
 
 
 Tokenizer = CharTokenizer | PhonemeTokenizer

@@ -21,8 +21,10 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 
-from ..checkpoints import OmniTalkerBundle, save_bundle
+from ..audio import DEFAULT_MEL_SPEC, mel_spec
+from ..checkpoints import OmniTalkerBundle, read_metadata, save_bundle
 from ..corpus.dataset import CorpusDataset, FrameBudgetSampler, collate
+from ..hifigan import WHEEL, HifiGanConfig
 from ..model.config import FlowConfig, named_config
 from ..model.flow import FlowMatching
 from ..text.tokenizer import CharTokenizer, PhonemeTokenizer
@@ -51,6 +53,26 @@ class TrainConfig:
     bf16: bool = True  # autocast on CUDA
     reset_ema: bool = False  # on resume, restart the EMA from the current weights (e.g. after changing ema_decay)
     max_bad_steps: int = 20  # consecutive non-finite gradient norms before training stops as diverged
+    init_from: str = ""  # an OmniTalker model file: generator weights of the same name and shape start from it
+
+
+def init_from_model(flow: FlowMatching, path: str | Path) -> tuple[int, int]:
+    """Copy every generator tensor of `path` whose name and shape match into `flow` (e.g. the transformer and
+    text embedding of a model trained on another mel feature); returns (copied, left fresh)."""
+    from safetensors import safe_open
+
+    read_metadata(path)  # a clear error for a file that is not an OmniTalker model
+    own = flow.state_dict()
+    copied = {}
+    with safe_open(str(path), framework="pt") as f:
+        for key in f.keys():
+            name = key.removeprefix("generator.")
+            if key.startswith("generator.") and name in own and f.get_slice(key).get_shape() == list(own[name].shape):
+                copied[name] = f.get_tensor(key).to(own[name].dtype)
+    flow.load_state_dict(copied, strict=False)
+    fresh = len(own) - len(copied)
+    log.info("initialised %d of %d generator tensors from %s (%d left fresh)", len(copied), len(own), path, fresh)
+    return len(copied), fresh
 
 
 def _tokenizer_for(model_cfg, manifest: dict):
@@ -103,12 +125,17 @@ class Trainer:
         self.eval_set = CorpusDataset(data_dir, split="heldout_sentence")
         manifest = self.train_set.manifest
         overrides = {"text_alignment": cfg.text_alignment} if cfg.text_alignment else {}
+        spec = mel_spec(manifest.get("mel_spec", DEFAULT_MEL_SPEC))  # the corpus decides the mel feature
+        overrides.update(mel_spec=spec.name, mel_dim=spec.n_mels)
+        self.vocoder_config = HifiGanConfig().to_dict() | {"source": WHEEL} if spec.name == "hifigan_22k_80" else None
         self.tokenizer = _tokenizer_for(named_config(cfg.model, **overrides), manifest)
         self.model_cfg = named_config(cfg.model, text_num_embeds=self.tokenizer.num_embeds, **overrides)
         w = cfg.loss_weights
         self.flow_cfg = FlowConfig(loss_weights={"mel": w[0], "expression": w[1], "pose": w[2], "gaze": w[3]})
 
         self.flow = FlowMatching(self.model_cfg, self.flow_cfg).to(self.device)
+        if cfg.init_from:
+            init_from_model(self.flow, cfg.init_from)
         self.flow.set_motion_stats(*(s.to(self.device) for s in motion_stats(self.train_set)))
         self.ema = AveragedModel(self.flow, multi_avg_fn=ema_update_fn(cfg.ema_decay), use_buffers=True)
         self.ema.module.eval()
@@ -139,12 +166,14 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         meta = {"step": self.step, "epoch": self.epoch, "train_config": asdict(self.cfg)}
         save_state(self.state_path, self.flow, self.ema, self.opt, meta)
+        manifest = self.train_set.manifest
+        info = {"step": self.step, "train_config": asdict(self.cfg), "corpus": manifest.get("text_source", ""),
+                "teacher": manifest.get("teacher", "espeak")}  # fmt: skip
+        if self.vocoder_config is None:
+            info["griffin_lim_by_design"] = True  # no Vocos weights are available offline
         bundle = OmniTalkerBundle(
-            flow=self.ema.module,
-            tokenizer=self.tokenizer,
-            info={"step": self.step, "train_config": asdict(self.cfg), "corpus": self.train_set.manifest.get("text_source", ""),
-                  "griffin_lim_by_design": True},
-        )  # fmt: skip
+            flow=self.ema.module, tokenizer=self.tokenizer, vocoder_config=self.vocoder_config, info=info
+        )
         save_bundle(bundle, self.out / "latest.safetensors", overwrite=True)
 
     # ---- loop -----------------------------------------------------------------------------
