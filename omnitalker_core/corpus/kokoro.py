@@ -119,7 +119,9 @@ def voices_tarball(cache: Path | None = None) -> Path:
         raise KokoroMissing(f"the Kokoro voices ({VOICES_PACKAGE} from npm) are not at {path}: {INSTALL_HINT}")
     digest = sha256_file(path)
     if digest != VOICES_SHA256:
-        raise KokoroMissing(f"{path} has sha256 {digest[:16]}…, expected {VOICES_SHA256[:16]}…: delete it and {INSTALL_HINT}")
+        raise KokoroMissing(
+            f"{path} has sha256 {digest[:16]}…, expected {VOICES_SHA256[:16]}…: delete it and {INSTALL_HINT}"
+        )
     return path
 
 
@@ -300,4 +302,3 @@ class KokoroTeacher:
         if n != audio.size:  # the export guarantees this; a different export would break the alignment
             raise RuntimeError(f"Kokoro durations cover {n} samples but the audio has {audio.size}")
         return KokoroSpeech(audio, spans)
-
