@@ -4,6 +4,7 @@ durations, a clear message for every missing or corrupt part, and a corpus of it
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -171,3 +172,14 @@ def test_a_model_trained_on_it_uses_hifigan(kokoro_corpus, tmp_path):
     assert bundle.flow.model_cfg.mel_spec == "hifigan_22k_80" and bundle.flow.model_cfg.mel_dim == 80
     assert bundle.info["teacher"] == "kokoro" and "griffin_lim_by_design" not in bundle.info
     assert isinstance(vocoder_for(bundle), HifiGanVocoder)
+
+
+def test_corpus_without_the_voices_says_what_to_run(tmp_path):
+    env = dict(os.environ, OMNITALKER_CACHE=str(tmp_path / "empty"))
+    out = subprocess.run(
+        [sys.executable, "-m", "omnitalker_core", "corpus", "--out", str(tmp_path / "c"), "--teacher", "kokoro",
+         "--speakers", "40", "--hours", "0.001"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "kokoro-js@1.2.1" in out.stderr and "setup_train.sh" in out.stderr

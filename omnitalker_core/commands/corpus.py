@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 HELP = (
@@ -54,7 +55,13 @@ def run(args: argparse.Namespace) -> int:
         shard_size=args.shard_size, heldout_sentences=args.heldout_sentences,
         heldout_speaker_utts=args.heldout_speaker_utts, teacher=args.teacher,
     )  # fmt: skip
-    stats = generate(config)
+    from ..corpus.kokoro import KokoroMissing
+
+    try:
+        stats = generate(config)
+    except KokoroMissing as e:  # a part of the teacher is not installed: say which and what to run
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(stats))
     else:

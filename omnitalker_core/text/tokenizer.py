@@ -67,7 +67,7 @@ _SCRIPTS = {
     "Devanagari": re.compile(r"[\u0900-\u097f]"),
     "Thai": re.compile(r"[\u0e00-\u0e7f]"),
 }
-_NON_ENGLISH_LATIN = re.compile(r"[à-öø-ÿĀ-žß]", re.IGNORECASE)
+_NON_ENGLISH_LATIN = re.compile(r"[À-ÖØ-öø-ÿĀ-ž]")  # accented Latin letters (no IGNORECASE: it folds "i" into "ı")
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "ja": "Japanese", "ko": "Korean"}
 
 
