@@ -49,13 +49,17 @@ class OmniTalkerBundle:
     vocoder_state: dict[str, torch.Tensor] | None = None
     renderer_config: dict | None = None
     renderer_state: dict[str, torch.Tensor] | None = None
-    durations: DurationPredictor | None = None  # phoneme timing for PhonemeTokenizer (else eSpeak's)
     info: dict = field(default_factory=dict)  # training provenance, free-form
     path: Path | None = None
 
     @property
     def device(self) -> torch.device:
         return self.flow.device
+
+    @property
+    def durations(self) -> DurationPredictor | None:
+        """The phoneme duration predictor, held by the tokenizer that times text with it (one place to set it)."""
+        return getattr(self.tokenizer, "durations", None)
 
 
 def _metadata(bundle: OmniTalkerBundle) -> dict[str, str]:
@@ -182,16 +186,15 @@ def load_bundle(
     flow = flow.to(device=device, dtype=dtype).eval()
     vocoder_state = _split(tensors, "vocoder.") or None
     renderer_state = _split(tensors, "renderer.") or None
-    durations = None
     if "duration_config" in meta:
         try:
             durations = DurationPredictor(DurationConfig.from_json(meta["duration_config"]))
             durations.load_state_dict({k: v.float() for k, v in _split(tensors, "duration.").items()})
         except (TypeError, ValueError, RuntimeError) as e:
             raise ValueError(f"{path.name}: broken duration predictor ({str(e)[:300]})") from e
-        durations = durations.to(device).eval()
-        if isinstance(tokenizer, PhonemeTokenizer):
-            tokenizer.durations = durations
+        if not isinstance(tokenizer, PhonemeTokenizer):
+            raise ValueError(f"{path.name}: a duration predictor in a model that reads characters, not phonemes")
+        tokenizer.durations = durations.to(device).eval()
     return OmniTalkerBundle(
         flow=flow,
         tokenizer=tokenizer,
@@ -199,7 +202,6 @@ def load_bundle(
         vocoder_state=vocoder_state,
         renderer_config=json.loads(meta["renderer_config"]) if "renderer_config" in meta else None,
         renderer_state=renderer_state,
-        durations=durations,
         info=json.loads(meta.get("info", "{}")),
         path=path,
     )

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = DurationConfig(num_symbols=len(bundle.tokenizer.vocab), fps=fps)
     model, report = train_predictor(train, cfg, minutes=args.minutes, max_steps=args.max_steps, seed=args.seed,
                                     held_out=held)  # fmt: skip
-    bundle.durations = model
+    bundle.tokenizer.durations = model
     bundle.info = dict(bundle.info, durations=report)
     save_bundle(bundle, dest, overwrite=True, half=not args.fp32)
     print(json.dumps({"out": str(dest), **report}))
