@@ -10,7 +10,7 @@ from .model import LoadModel
 from .motion import MotionPreview, MotionToCSV
 from .style import CaptureStyle, LoadStyle, SaveStyle
 from .synthesis import Generate, Render, Vocoder
-from .video import Mux
+from .video import Mux, RenderVideo
 
 NODES: list[type[io.ComfyNode]] = [
     LoadModel,
@@ -20,6 +20,7 @@ NODES: list[type[io.ComfyNode]] = [
     Generate,
     Vocoder,
     Render,
+    RenderVideo,
     Mux,
     MotionToCSV,
     MotionPreview,

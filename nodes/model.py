@@ -7,19 +7,19 @@ frees it, like every stock model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import comfy.model_management
 import comfy.model_patcher
 import torch
 from comfy_api.latest import io
 
-from ..omnitalker_core import checkpoints
+from ..omnitalker_core import checkpoints, precision
 from . import paths
 from .types import CATEGORY, Model
 
 NODE = "OmniTalker Load Model"
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DTYPES = precision.DTYPES
 
 
 def pick_device(choice: str) -> torch.device:
@@ -28,11 +28,13 @@ def pick_device(choice: str) -> torch.device:
 
 
 def pick_dtype(choice: str, device: torch.device) -> torch.dtype:
-    if choice == "auto":  # half precision only where the device does it fast; the demo model is small anyway
-        return (
-            torch.float16 if device.type == "cuda" and comfy.model_management.should_use_fp16(device) else torch.float32
-        )
-    return DTYPES[choice]
+    """auto: bfloat16 on a CPU with AMX (2.2x faster sampling there, same WER/similarity: docs/SPEED.md),
+    float16 on a GPU that ComfyUI runs in half precision, else float32."""
+    if choice != "auto":
+        return DTYPES[choice]
+    if device.type == "cuda":
+        return torch.float16 if comfy.model_management.should_use_fp16(device) else torch.float32
+    return precision.auto_dtype(device)
 
 
 class OmniTalkerGenerator(torch.nn.Module):
@@ -49,11 +51,23 @@ class LoadedModel:
 
     bundle: checkpoints.OmniTalkerBundle
     patcher: comfy.model_patcher.ModelPatcher
+    _vocoders: dict = field(default_factory=dict, repr=False)
 
     @property
     def device(self) -> torch.device:
         """The device the user chose in Load Model (where the weights go while in use)."""
         return self.patcher.load_device
+
+    def vocoder(self, griffin_lim_iters: int):
+        """The model's vocoder on its device and in its precision, built once per loaded model."""
+        key = (str(self.device), griffin_lim_iters)
+        if key not in self._vocoders:
+            from ..omnitalker_core.vocoder import vocoder_for
+
+            self._vocoders[key] = vocoder_for(
+                self.bundle, device=self.device, griffin_lim_iters=griffin_lim_iters, dtype=self.bundle.flow.dtype
+            )
+        return self._vocoders[key]
 
     def use(self) -> checkpoints.OmniTalkerBundle:
         """Load the weights onto the chosen device (a no-op when they are there) and return the bundle."""
@@ -93,7 +107,8 @@ class LoadModel(io.ComfyNode):
                     "dtype",
                     options=["auto", *DTYPES],
                     default="auto",
-                    tooltip="Weight precision. auto: float16 on a GPU that supports it, else float32.",
+                    tooltip="Weight precision. auto: float16 on a GPU that supports it, bfloat16 on a CPU with AMX "
+                    "(Intel Xeon 4th gen and later), else float32.",
                 ),
             ],
             outputs=[

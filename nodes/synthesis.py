@@ -8,7 +8,7 @@ import torch
 from comfy_api.latest import io
 
 from ..omnitalker_core import audio as audio_lib
-from ..omnitalker_core import pipeline, vocoder
+from ..omnitalker_core import pipeline
 from ..omnitalker_core.text.tokenizer import SPEED_RANGE, check_text
 from . import convert
 from .model import loaded_model
@@ -62,10 +62,11 @@ class Generate(io.ComfyNode):
                 ),
                 io.Int.Input(
                     "steps",
-                    default=16,
+                    default=pipeline.DEFAULT_STEPS,
                     min=1,
                     max=128,
-                    tooltip="ODE (Euler) steps per sentence chunk: more is slower and usually cleaner; 16-32 typical.",
+                    tooltip="ODE (Euler) steps per sentence chunk on F5-TTS's pruned time grid: more is slower; "
+                    "docs/SPEED.md measures 6-16 (intelligibility and voice hold from 7 on).",
                 ),
                 io.Float.Input(
                     "cfg_audio",
@@ -152,8 +153,7 @@ class Vocoder(io.ComfyNode):
     def execute(cls, model, mel, griffin_lim_iterations) -> io.NodeOutput:
         comfy.model_management.throw_exception_if_processing_interrupted()
         loaded = loaded_model(model, "OmniTalker Vocoder")
-        voc = vocoder.vocoder_for(loaded.bundle, device=loaded.device, griffin_lim_iters=griffin_lim_iterations)
-        wave = pipeline.vocode(voc, mel)
+        wave = pipeline.vocode(loaded.vocoder(griffin_lim_iterations), mel)
         return io.NodeOutput(convert.audio_to_host(wave, audio_lib.SAMPLE_RATE))
 
 
@@ -171,7 +171,7 @@ class Render(io.ComfyNode):
             "style's reference portrait, or any IMAGE connected to 'portrait' (one clear face). With a model whose file "
             "carries learned renderer weights the paper's GAN renderer is used, else the weightless geometric one.",
             inputs=[
-                Motion.Input("motion", tooltip="61-D motion codes at 25 fps, from Text -> Audio + Motion."),
+                Motion.Input("motion", lazy=True, tooltip="61-D motion codes at 25 fps, from Text -> Audio + Motion."),
                 Style.Input(
                     "style",
                     optional=True,
@@ -205,23 +205,59 @@ class Render(io.ComfyNode):
         )
 
     @classmethod
+    def check_lazy_status(cls, resolution, motion=None, style=None, portrait=None, model=None) -> list[str]:
+        return portrait_first(RENDER, style, portrait, {"motion": motion})
+
+    @classmethod
     def execute(cls, motion, resolution, style=None, portrait=None, model=None) -> io.NodeOutput:
         codes = torch.as_tensor(motion).detach().float().cpu()
         try:
-            if portrait is not None:
-                face = np.ascontiguousarray(convert.portrait_from_image(portrait, RENDER).numpy())
-                base = pipeline.rest_codes(face)  # what the tracker reads from the image itself
-            elif style is not None:
-                face = pipeline.portrait_of(style)
-                base = pipeline.rest_codes(face, style)  # its code in the tracked reference
-            else:
-                raise ValueError("connect a 'style' (from Capture Style) or a 'portrait' IMAGE to animate")
-            loaded = None if model is None else loaded_model(model, RENDER)
+            face, base = portrait_to_animate(RENDER, style, portrait)
             frames = pipeline.render_frames(
-                face, codes, base_codes=base, resolution=resolution, bundle=None if loaded is None else loaded.bundle,
-                device=comfy.model_management.get_torch_device() if loaded is None else loaded.device,
-                callback=step_callback(codes.shape[0], describe=lambda i, n: f"frame {i} of {n}"),
+                face, codes, base_codes=base, resolution=resolution, callback=frame_progress(codes.shape[0]),
+                **render_device(model, RENDER),
             )  # fmt: skip
         except ValueError as e:
             raise ValueError(f"{RENDER}: {e}") from e
         return io.NodeOutput(convert.uint8_to_image(torch.from_numpy(frames)))
+
+
+def portrait_to_animate(node: str, style, portrait) -> tuple[np.ndarray, np.ndarray]:
+    """(portrait uint8 [H, W, 3], the code it shows): a connected IMAGE wins over the style's portrait."""
+    if portrait is not None:
+        face = np.ascontiguousarray(convert.portrait_from_image(portrait, node).numpy())
+        return face, pipeline.rest_codes(face)  # what the tracker reads from the image itself
+    if style is not None:
+        face = pipeline.portrait_of(style)
+        return face, pipeline.rest_codes(face, style)  # its code in the tracked reference
+    raise ValueError("connect a 'style' (from Capture Style) or a 'portrait' IMAGE to animate")
+
+
+def portrait_first(node: str, style, portrait, lazy: dict) -> list[str]:
+    """`check_lazy_status` of the render nodes: the motion (and sound) inputs are lazy, so the host runs
+    this before it runs the generator for them; a portrait without a usable face is refused here, in a
+    second, instead of after the whole generation. Returns the lazy inputs still to evaluate."""
+    missing = [name for name, value in lazy.items() if value is None]
+    if missing:  # first call only: later calls have the inputs and the portrait was checked
+        try:
+            if portrait is not None:
+                pipeline.check_portrait(convert.portrait_from_image(portrait, node).numpy())
+            elif style is not None:
+                pipeline.portrait_of(style)  # a style captured from audio only has none
+            else:
+                raise ValueError("connect a 'style' (from Capture Style) or a 'portrait' IMAGE to animate")
+        except ValueError as e:
+            raise ValueError(f"{node}: {e}") from e
+    return missing
+
+
+def render_device(model, node: str) -> dict:
+    """Keyword arguments of `pipeline.render_*` for an optional model: its GAN weights and device."""
+    loaded = None if model is None else loaded_model(model, node)
+    if loaded is None:
+        return {"bundle": None, "device": comfy.model_management.get_torch_device()}
+    return {"bundle": loaded.bundle, "device": loaded.device}
+
+
+def frame_progress(total: int):
+    return step_callback(total, describe=lambda i, n: f"frame {i} of {n}")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import folder_paths
 import torch
 from comfy.cli_args import args
-from comfy_api.input_impl import VideoFromComponents
+from comfy_api.input_impl import VideoFromComponents, VideoFromFile
 from comfy_api.latest import io
 from comfy_api.util import VideoCodec, VideoComponents, VideoContainer
 
+from ..omnitalker_core import pipeline
 from . import convert, paths
-from .types import CATEGORY
+from .synthesis import frame_progress, portrait_first, portrait_to_animate, render_device
+from .types import CATEGORY, Model, Motion, Style
 
 NODE = "OmniTalker Mux"
 
@@ -102,3 +104,93 @@ class Mux(io.ComfyNode):
                   "frames": int(frames.shape[0]), "fps": float(fps)}  # fmt: skip
         # "omnitalker_video" is drawn by web/omnitalker.js as a <video> player with sound on this node.
         return io.NodeOutput(video, ui={"omnitalker_video": [result]})
+
+
+RENDER_VIDEO = "OmniTalker Render Video"
+
+
+class RenderVideo(io.ComfyNode):
+    """Render Frames + Mux in one pass that never holds the frames: each batch goes straight to the H.264
+    encoder, so a 3-minute take costs the memory of a few frames instead of a 14 GB IMAGE batch."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="OmniTalkerRenderVideo",
+            display_name="OmniTalker Render Video (streamed)",
+            category=CATEGORY,
+            description="Animate a portrait with the generated motion and encode it with the speech into an H.264 + "
+            "AAC mp4 as it renders: memory stays flat however long the text. For frames to edit further, use "
+            "Render Frames + Mux instead. The portrait is checked for a face before the speech is generated.",
+            inputs=[
+                Motion.Input("motion", lazy=True, tooltip="61-D motion codes at 25 fps, from Text -> Audio + Motion."),
+                io.Audio.Input(
+                    "audio", lazy=True, tooltip="The speech, from OmniTalker Vocoder (trimmed or padded to the frames)."
+                ),
+                Style.Input(
+                    "style",
+                    optional=True,
+                    tooltip="Its reference portrait is animated (its own expression is the rest pose).",
+                ),
+                io.Image.Input(
+                    "portrait",
+                    optional=True,
+                    tooltip="Any portrait to animate instead (first image); overrides the style's.",
+                ),
+                Model.Input(
+                    "model",
+                    optional=True,
+                    tooltip="A model whose file carries learned (GAN) renderer weights renders with them.",
+                ),
+                io.Int.Input(
+                    "resolution",
+                    default=512,
+                    min=0,
+                    max=2048,
+                    step=16,
+                    tooltip="Longer side of the output in pixels (aspect ratio kept); 0 = the portrait's own size.",
+                ),
+                io.Boolean.Input(
+                    "save_mp4",
+                    default=True,
+                    tooltip="Write the mp4 to the output folder (otherwise a temporary preview file, e.g. for Save Video).",
+                ),
+                io.String.Input(
+                    "filename_prefix",
+                    default="omnitalker/talking",
+                    tooltip="Output file prefix (subfolders allowed); a 5-digit counter is appended.",
+                ),
+            ],  # fmt: skip
+            outputs=[io.Video.Output(tooltip="The mp4 as ComfyUI's VIDEO; Save Video copies it without re-encoding.")],
+            hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo],
+            is_output_node=True,
+        )
+
+    @classmethod
+    def check_lazy_status(cls, resolution, save_mp4, filename_prefix, motion=None, audio=None, style=None,
+                          portrait=None, model=None) -> list[str]:  # fmt: skip
+        return portrait_first(RENDER_VIDEO, style, portrait, {"motion": motion, "audio": audio})
+
+    @classmethod
+    def execute(cls, motion, audio, resolution, save_mp4, filename_prefix, style=None, portrait=None, model=None):
+        codes = torch.as_tensor(motion).detach().float().cpu()
+        wave, rate = convert.audio_from_host(audio, RENDER_VIDEO)
+        if save_mp4:
+            kind, out_dir = "output", folder_paths.get_output_directory()
+        else:
+            kind, out_dir, filename_prefix = "temp", folder_paths.get_temp_directory(), "omnitalker_preview"
+        metadata = None
+        if save_mp4 and not args.disable_metadata and cls.hidden.prompt is not None:  # as the stock SaveVideo
+            metadata = {"prompt": cls.hidden.prompt, **(cls.hidden.extra_pnginfo or {})}
+        try:
+            face, base = portrait_to_animate(RENDER_VIDEO, style, portrait)
+            width, height = pipeline.render_size(face.shape[:2], resolution)
+            with paths.new_output_file(filename_prefix, out_dir, ".mp4", width, height) as (path, file, subfolder):
+                frames = pipeline.render_mp4(
+                    path, face, codes, wave, sample_rate=rate, overwrite=True, metadata=metadata, base_codes=base,
+                    resolution=resolution, callback=frame_progress(codes.shape[0]), **render_device(model, RENDER_VIDEO),
+                )  # fmt: skip
+        except ValueError as e:
+            raise ValueError(f"{RENDER_VIDEO}: {e}") from e
+        result = {"filename": file, "subfolder": subfolder, "type": kind, "frames": frames, "fps": pipeline.VIDEO_FPS}
+        return io.NodeOutput(VideoFromFile(path), ui={"omnitalker_video": [result]})

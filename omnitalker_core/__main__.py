@@ -22,6 +22,7 @@ def _verbs() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    standalone = argv is None  # the process's own command line: its start-up time is the command's
     argv = sys.argv[1:] if argv is None else argv
     verbs = _verbs()
     parser = argparse.ArgumentParser(prog="python -m omnitalker_core", description=__doc__.splitlines()[0])
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     module.add_arguments(sub)
     args = sub.parse_args(rest)
+    args.standalone = standalone
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )

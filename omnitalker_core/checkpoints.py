@@ -183,7 +183,8 @@ def load_bundle(
             f"{path.name}: weights do not match its config: missing {sorted(missing)[:5]}"
             f"{' …' if len(missing) > 5 else ''}, unexpected {sorted(unexpected)[:5]}"
         )
-    flow = flow.to(device=device, dtype=dtype).eval()
+    flow = flow.to(device=device).eval()
+    flow.transformer.to(dtype)  # the motion stats stay float32, like the sampler's ODE state
     vocoder_state = _split(tensors, "vocoder.") or None
     renderer_state = _split(tensors, "renderer.") or None
     if "duration_config" in meta:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,9 +26,11 @@ from .style import Style
 from .text.tokenizer import MAX_FRAMES, check_language, check_text
 
 log = logging.getLogger(__name__)
+VIDEO_FPS = motion_code.VIDEO_FPS
 
 Callback = Callable[[int, int], None]
 MAX_CHUNK_SECONDS = 12.0  # target speech per chunk; the paper trains on references of 1..10 s
+DEFAULT_STEPS = 16  # ODE steps of the nodes, the CLI and the bench (docs/SPEED.md: steps x WER x SIM x RTF)
 MAX_TEXT_CHARS = 2700  # about 3 minutes of speech per run: the frames of a longer video outgrow a laptop's memory
 
 
@@ -96,11 +99,12 @@ def generate(
     text: str,
     *,
     seed: int = 0,
-    steps: int = 16,
+    steps: int = DEFAULT_STEPS,
     cfg_audio: float = 2.0,
     cfg_motion: float = 2.5,
     speed: float = 1.0,
     sway: float = -1.0,
+    cfg_stop: float = 1.0,
     callback: Callback | None = None,
 ) -> Generation:
     """Speech mel + motion for `text` in the voice and manner of `style`. `callback(step, total)` runs
@@ -130,7 +134,8 @@ def generate(
         out = flow.sample(
             ref_mel[None], inp.ids[None], inp.duration,
             ref_motion=None if ref_motion is None else ref_motion[None],
-            steps=steps, cfg_audio=cfg_audio, cfg_motion=cfg_motion, sway=sway, seed=seed + i, callback=chunk_cb,
+            steps=steps, cfg_audio=cfg_audio, cfg_motion=cfg_motion, sway=sway, cfg_stop=cfg_stop, seed=seed + i,
+            callback=chunk_cb,
         )  # fmt: skip
         n_ref = ref_mel.shape[0]
         mel = out.mel[0, n_ref:].float().cpu()
@@ -138,9 +143,7 @@ def generate(
         codes = out.motion[0, n_ref:].float().cpu()
         codes = motion_code.to_video_rate(codes, video_frames_for(mel.shape[0], spec.fps), mel_fps=spec.fps)
         motions.append(motion_code.clamp_valid(codes))
-    return Generation(
-        mel=torch.cat(mels), motion=crossfade_concat(motions), text=text, chunks=chunks, mel_fps=spec.fps
-    )
+    return Generation(mel=torch.cat(mels), motion=crossfade_concat(motions), text=text, chunks=chunks, mel_fps=spec.fps)
 
 
 def vocode(vocoder, mel: torch.Tensor) -> torch.Tensor:
@@ -187,6 +190,26 @@ def rest_codes(portrait: np.ndarray, style: Style | None = None) -> np.ndarray:
     return portrait_code(np.ascontiguousarray(portrait))
 
 
+MIN_FACE_PORTRAIT = 64  # pixels, shorter side: below this the landmark model finds no usable face
+
+
+def check_portrait(portrait: np.ndarray) -> None:
+    """Refuse a portrait the renderer cannot animate (too small, no face), naming its real size; cheap
+    enough (one landmark pass) to run before generation, so a bad image fails in a second, not after it."""
+    portrait = np.asarray(portrait)
+    if portrait.ndim != 3 or portrait.shape[2] != 3:
+        raise ValueError(f"the portrait must be an RGB image [H, W, 3], got shape {tuple(portrait.shape)}")
+    h, w = portrait.shape[:2]
+    if min(h, w) < MIN_FACE_PORTRAIT:
+        raise ValueError(
+            f"the portrait is {w}x{h} pixels: too small to find a face in; use a photo of at least "
+            f"{MIN_FACE_PORTRAIT}x{MIN_FACE_PORTRAIT} with one clearly visible face"
+        )
+    from .face.portrait_fit import fit_portrait
+
+    fit_portrait(np.ascontiguousarray(portrait, dtype=np.uint8))  # raises "no face found in the portrait (WxH)"
+
+
 def renderer_kind(bundle: OmniTalkerBundle | None) -> str:
     """`gan` when the model file carries learned renderer weights, else `geometric` (weightless)."""
     if bundle is None or not bundle.renderer_state:
@@ -207,7 +230,7 @@ def _gan_renderer(bundle: OmniTalkerBundle, portrait: np.ndarray, base_codes, de
     return GanRenderer(gen, portrait, base_codes, device=device, size=size)
 
 
-def render_frames(
+def render_batches(
     portrait: np.ndarray,
     motion: np.ndarray | torch.Tensor,
     *,
@@ -216,17 +239,17 @@ def render_frames(
     size: tuple[int, int] | None = None,
     device: str | torch.device = "cpu",
     bundle: OmniTalkerBundle | None = None,
-    callback: Callback | None = None,
     batch: int = 8,
-) -> np.ndarray:
-    """Animate a portrait (RGB uint8 [H, W, 3]) with 61-D codes [F, 61] at 25 fps -> uint8 frames [F, h, w, 3].
+) -> Iterator[np.ndarray]:
+    """Animate a portrait (RGB uint8 [H, W, 3]) with 61-D codes [F, 61] at 25 fps, yielding uint8 frame
+    batches [b, h, w, 3] in order, so a long video can be encoded without holding all its frames.
 
     base_codes: the code the portrait shows (`rest_codes`); None = codes are offsets from the portrait.
     Output size: `size` (width, height) if given, else `render_size(portrait, resolution)`.
     Renderer: the learned GAN renderer when `bundle` carries its weights (`convert renderer`), else the
     weightless geometric one; the GAN works at its training size and its correction is resized onto the
-    geometric frame at the output size (`GanRenderer`).
-    `callback(done, total)` runs after every batch of frames; raise inside it to cancel."""
+    geometric frame at the output size (`GanRenderer`). The portrait and codes are checked before the
+    first batch is made."""
     codes = torch.as_tensor(motion).detach().float().cpu()
     if codes.ndim != 2 or codes.shape[1] != motion_code.MOTION_DIM or codes.shape[0] == 0:
         raise ValueError(
@@ -246,12 +269,63 @@ def render_frames(
         from .face.render_geometric import GeometricRenderer
 
         renderer = GeometricRenderer(portrait, size=(width, height), base_codes=base_codes, device=device)
-    total = codes.shape[0]
-    out = np.empty((total, height, width, 3), np.uint8)
+    return renderer.render_iter(codes.numpy(), batch=batch)
+
+
+def render_frames(
+    portrait: np.ndarray,
+    motion: np.ndarray | torch.Tensor,
+    *,
+    callback: Callback | None = None,
+    **kwargs,
+) -> np.ndarray:
+    """All frames of `render_batches` (same arguments) as one uint8 array [F, h, w, 3].
+    `callback(done, total)` runs after every batch of frames; raise inside it to cancel."""
+    batches = render_batches(portrait, motion, **kwargs)
+    total = len(motion)
+    out: np.ndarray | None = None
     done = 0
-    for chunk in renderer.render_iter(codes.numpy(), batch=batch):
+    for chunk in batches:
+        if out is None:
+            out = np.empty((total, *chunk.shape[1:]), np.uint8)
         out[done : done + len(chunk)] = chunk
         done += len(chunk)
         if callback is not None:
             callback(done, total)
     return out
+
+
+def render_mp4(
+    path: str | Path,
+    portrait: np.ndarray,
+    motion: np.ndarray | torch.Tensor,
+    wave: torch.Tensor | np.ndarray | None,
+    *,
+    sample_rate: int = audio_lib.SAMPLE_RATE,
+    overwrite: bool = False,
+    metadata: dict | None = None,
+    callback: Callback | None = None,
+    **kwargs,
+) -> int:
+    """Render (`render_batches`, same keyword arguments) straight into an H.264 + AAC mp4 at 25 fps, batch
+    by batch: memory stays that of one batch whatever the length (a 3-minute video at 512 px would be
+    3.5 GB of frames, 14 GB as a float IMAGE). The sound is trimmed or padded to the frames' duration.
+    Returns the number of frames written."""
+    from .video import Mp4Writer
+
+    total = len(motion)
+    if wave is not None:
+        wave = np.asarray(torch.as_tensor(wave).detach().float().cpu())
+        samples = round(total / motion_code.VIDEO_FPS * sample_rate)
+        wave = (
+            wave[..., :samples]
+            if wave.shape[-1] >= samples
+            else np.pad(wave, [(0, 0)] * (wave.ndim - 1) + [(0, samples - wave.shape[-1])])
+        )
+    batches = render_batches(portrait, motion, **kwargs)  # checks inputs before a file is opened
+    with Mp4Writer(path, motion_code.VIDEO_FPS, wave, sample_rate, overwrite=overwrite, metadata=metadata) as out:
+        for chunk in batches:
+            out.add(chunk)
+            if callback is not None:
+                callback(out.frames, total)
+        return out.frames

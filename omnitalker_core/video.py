@@ -8,6 +8,7 @@ Shape legend: f - frames, h w - size, c - audio channels, t - audio samples.
 
 from __future__ import annotations
 
+import json
 import logging
 from fractions import Fraction
 from pathlib import Path
@@ -62,59 +63,122 @@ def write_mp4(
 
     audio: float waveform in -1..1, [t] (mono) or [c, t]. Odd frame sizes are padded by one
     pixel (yuv420p needs even sizes). Refuses to replace an existing file unless overwrite."""
-    import av
-
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True (or --overwrite) to replace it")
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"frames must be uint8 [F, H, W, 3], got {frames.dtype} {frames.shape}")
     if len(frames) == 0:
         raise ValueError("no frames to write")
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
-    h, w = frames.shape[1:3]
-    ph, pw = h % 2, w % 2
-    if ph or pw:
-        frames = np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
-    if audio is not None:
-        audio = np.asarray(audio, dtype=np.float32)
-        if audio.ndim == 1:
-            audio = audio[None]
-        if audio.ndim != 2 or audio.shape[0] > 8:
-            raise ValueError(f"audio must be [samples] or [channels, samples], got shape {audio.shape}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rate = Fraction(fps).limit_denominator(1001)
-    tmp = path.with_name(path.name + ".part.mp4")
-    try:
-        with av.open(str(tmp), mode="w") as out:
-            vs = out.add_stream("libx264", rate=rate)
-            vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-            vs.options = {"crf": str(crf), "preset": "veryfast"}
-            ast = None
-            if audio is not None:
-                layout = "mono" if audio.shape[0] == 1 else "stereo"
-                ast = out.add_stream("aac", rate=int(sample_rate), layout=layout)
-            for img in frames:
-                for packet in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                    out.mux(packet)
-            for packet in vs.encode():
-                out.mux(packet)
-            if ast is not None:
-                a = np.clip(audio[:2] if audio.shape[0] > 2 else audio, -1, 1)
-                hop = 1024
-                for i in range(0, a.shape[1], hop):
-                    chunk = np.ascontiguousarray(a[:, i : i + hop])
-                    fr = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=ast.layout.name)
-                    fr.sample_rate = int(sample_rate)
-                    fr.pts = i
-                    for packet in ast.encode(fr):
-                        out.mux(packet)
-                for packet in ast.encode():
-                    out.mux(packet)
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    with Mp4Writer(path, fps, audio, sample_rate, overwrite=overwrite, crf=crf) as out:
+        out.add(frames)
+    return Path(path)
+
+
+class Mp4Writer:
+    """An mp4 written batch by batch, so a long video never has to be in memory at once:
+
+        with Mp4Writer(path, 25, wave, 24000) as out:
+            for batch in frames:      # uint8 [b, h, w, 3], all the same size
+                out.add(batch)
+
+    audio: float waveform in -1..1, [t] (mono) or [c, t], or None; it is muxed after the frames.
+
+    Written to `<name>.part.mp4` and renamed on success; on an exception (including Ctrl-C) the part
+    file is removed and nothing at `path` is touched. Refuses to replace a file unless overwrite."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        fps: float,
+        audio: np.ndarray | None = None,
+        sample_rate: int = 24000,
+        *,
+        overwrite: bool = False,
+        crf: int = 20,
+        metadata: dict | None = None,
+    ):
+        self.path = Path(path)
+        self.metadata = metadata  # container tags (ComfyUI's prompt/workflow); non-strings as JSON
+        if self.path.exists() and not overwrite:
+            raise FileExistsError(f"{self.path} exists; pass overwrite=True (or --overwrite) to replace it")
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        if audio is not None:
+            audio = np.asarray(audio, dtype=np.float32)
+            audio = audio[None] if audio.ndim == 1 else audio
+            if audio.ndim != 2 or audio.shape[0] > 8:
+                raise ValueError(f"audio must be [samples] or [channels, samples], got shape {audio.shape}")
+        self.audio, self.sample_rate = audio, int(sample_rate)
+        self.fps, self.crf = fps, crf
+        self.frames = 0
+        self._size: tuple[int, int] | None = None  # (h, w) of the input frames
+        self._tmp = self.path.with_name(self.path.name + ".part.mp4")
+        self._out = self._video = self._sound = None
+
+    def __enter__(self) -> Mp4Writer:
+        import av
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.metadata:  # MP4 keeps arbitrary tags only with use_metadata_tags, as ComfyUI's SaveVideo writes them
+            self._out = av.open(str(self._tmp), mode="w", format="mp4", options={"movflags": "use_metadata_tags"})
+            for key, value in self.metadata.items():
+                self._out.metadata[key] = value if isinstance(value, str) else json.dumps(value)
+        else:
+            self._out = av.open(str(self._tmp), mode="w")
+        return self
+
+    def add(self, frames: np.ndarray) -> None:
+        """Encode a batch of uint8 RGB frames [b, h, w, 3] (or one frame [h, w, 3])."""
+        import av
+
+        frames = np.asarray(frames)
+        if frames.ndim == 3:
+            frames = frames[None]
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"frames must be uint8 [F, H, W, 3], got {frames.dtype} {frames.shape}")
+        h, w = frames.shape[1:3]
+        if self._size is None:
+            self._size = (h, w)
+            self._video = self._out.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
+            self._video.width, self._video.height, self._video.pix_fmt = w + w % 2, h + h % 2, "yuv420p"
+            self._video.options = {"crf": str(self.crf), "preset": "veryfast"}
+            if self.audio is not None:  # every stream must exist before the first packet is written
+                layout = "mono" if self.audio.shape[0] == 1 else "stereo"
+                self._sound = self._out.add_stream("aac", rate=self.sample_rate, layout=layout)
+        elif (h, w) != self._size:
+            raise ValueError(f"every frame must be {self._size[1]}x{self._size[0]}, got {w}x{h}")
+        if h % 2 or w % 2:  # yuv420p needs even sizes: repeat the last row/column
+            frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        for img in frames:
+            for packet in self._video.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                self._out.mux(packet)
+        self.frames += len(frames)
+
+    def _finish(self) -> None:
+        import av
+
+        if self.frames == 0:
+            raise ValueError("no frames to write")
+        for packet in self._video.encode():
+            self._out.mux(packet)
+        if self._sound is not None:
+            stream, rate, layout = self._sound, self.sample_rate, self._sound.layout.name
+            a = np.clip(self.audio[:2] if self.audio.shape[0] > 2 else self.audio, -1, 1)
+            hop = 1024
+            for i in range(0, a.shape[1], hop):
+                fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(a[:, i : i + hop]), format="fltp", layout=layout)
+                fr.sample_rate, fr.pts = rate, i
+                for packet in stream.encode(fr):
+                    self._out.mux(packet)
+            for packet in stream.encode():
+                self._out.mux(packet)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._finish()
+            self._out.close()
+            if exc_type is None:
+                self._tmp.replace(self.path)
+        finally:
+            if self._tmp.exists():
+                self._tmp.unlink()

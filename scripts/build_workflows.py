@@ -156,30 +156,24 @@ def text_to_talking_video(info: dict) -> dict:
     voc = wf.add("OmniTalkerVocoder", (1080, 0), size=(280, 110))
     wf.link(model, "model", voc, "model")
     wf.link(gen, "mel", voc, "mel")
-    render = wf.add("OmniTalkerRender", (1080, 160), size=(280, 160))
-    wf.link(gen, "motion", render, "motion")
-    wf.link(style, "style", render, "style")
-    mux = wf.add("OmniTalkerMux", (1400, 0), {"save_mp4": False}, size=(360, 500))  # room for its player
-    wf.link(render, "images", mux, "images")
-    wf.link(voc, "audio", mux, "audio")
-    save = wf.add(
-        "SaveVideo",
-        (1400, 550),
-        {"filename_prefix": "omnitalker/talking", "format": "mp4", "codec": "h264"},
-        size=(360, 400),
-    )
-    wf.link(mux, "VIDEO", save, "video")
+    video = wf.add("OmniTalkerRenderVideo", (1400, 0), size=(360, 560))  # room for its player
+    wf.link(gen, "motion", video, "motion")
+    wf.link(voc, "audio", video, "audio")
+    wf.link(style, "style", video, "style")
     wf.note(
         "## OmniTalker: text + one reference video -> talking video with sound\n\n"
         "1. **Load Video** loads the bundled reference clip (a public-domain NASA portrait animated with the "
-        "project's own tools, eSpeak voice). Use your own: 1-10 s, one face, with sound.\n"
+        "project's own tools; the voice is a Kokoro voice the model never heard). Use your own: 1-10 s, one face, "
+        "with sound.\n"
         "2. **Capture Style** takes the voice, head motion and facial style from it. The transcript is what the "
         "reference says; leave it empty to transcribe it offline (Whisper tiny.en).\n"
         "3. **Text -> Audio + Motion** generates speech and face motion together for your text.\n"
-        "4. **Vocoder** turns the mel into sound; **Render Frames** animates the portrait at 25 fps.\n"
-        "5. **Mux** joins them (player with sound on the node); **Save Video** writes the H.264/AAC mp4 "
-        "to output/omnitalker/.\n\n"
-        "Model: the small bundled demo checkpoint, trained on synthetic speech; expect a robotic voice.",
+        "4. **Vocoder** turns the mel into sound (HiFi-GAN).\n"
+        "5. **Render Video** animates the portrait at 25 fps and encodes it with the speech as it goes (player with "
+        "sound on the node; the H.264/AAC mp4 lands in output/omnitalker/). For frames to edit, use Render Frames "
+        "+ Mux.\n\n"
+        "Model: the small bundled demo checkpoint (11M parameters, trained for 2 hours on 2 CPU cores); it speaks "
+        "clearly but does not yet sound like the reference.",
         (0, 610), size=(660, 340),
     )  # fmt: skip
     return wf.to_json()

@@ -127,7 +127,7 @@ def jpeg(image: Image.Image) -> bytes:
 def thumbnail(host, path: Path) -> Image.Image:
     wf = load_workflow(path)
     entry = host.run(host.ui_to_api(wf), wf, timeout=1800)
-    if save := node_id(wf, "SaveVideo"):
+    if save := node_id(wf, "SaveVideo") or node_id(wf, "OmniTalkerRenderVideo"):
         (mp4,) = host.output_files(entry, node_id=save, suffix=".mp4")
         return square(Image.fromarray(talking_frame(read_frames(mp4))))
     if preview := node_id(wf, "PreviewImage"):

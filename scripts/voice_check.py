@@ -27,11 +27,12 @@ from omnitalker_core.checkpoints import REFERENCE_CLIP, REFERENCE_TRANSCRIPT, lo
 from omnitalker_core.eval import speaker, wer
 from omnitalker_core.eval.sentences import HARVARD
 from omnitalker_core.pipeline import generate, vocode
+from omnitalker_core.precision import CHOICES, resolve_dtype
 from omnitalker_core.style import capture_style
 from omnitalker_core.vocoder import vocoder_for
 
-TARGETS = [*HARVARD[20:23], "Hello.", "Dr. Smith paid $3.50 on 12/05 - really?!"]
-SPOKEN = [*HARVARD[20:23], "Hello.", "Doctor Smith paid three dollars fifty on December fifth, really?!"]
+SHORT = ["Hello.", "Dr. Smith paid $3.50 on 12/05 - really?!"]
+SHORT_SPOKEN = ["Hello.", "Doctor Smith paid three dollars fifty on December fifth, really?!"]
 
 
 def _load(path: Path) -> tuple[torch.Tensor, int]:
@@ -46,12 +47,20 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--steps", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--harvard", type=int, default=3, help="Harvard sentences from 21 on (list 3 and after)")
+    p.add_argument("--dtype", choices=CHOICES, default="float32", help="generator precision (auto: per CPU)")
+    p.add_argument("--vocoder-dtype", choices=CHOICES, default=None, help="HiFi-GAN precision (default: --dtype)")
+    p.add_argument("--cfg-stop", type=float, default=1.0, help="guidance only on steps that start before this t")
     p.add_argument("--timing", choices=("model", "espeak"), default="model",
                    help="phoneme durations: the model file's predictor (when it has one) or eSpeak's")  # fmt: skip
     args = p.parse_args()
     torch.set_num_threads(2)
-    bundle = load_bundle(args.model)
-    vocoder = vocoder_for(bundle)
+    dtype = resolve_dtype(args.dtype, "cpu")
+    bundle = load_bundle(args.model, dtype=dtype)
+    vocoder = vocoder_for(bundle, dtype=resolve_dtype(args.vocoder_dtype or args.dtype, "cpu"))
+    targets = [*HARVARD[20 : 20 + args.harvard], *SHORT]
+    spoken = [*HARVARD[20 : 20 + args.harvard], *SHORT_SPOKEN]
+    n = args.harvard
     if args.timing == "espeak":
         bundle.tokenizer.durations = None
     refs = {"bundled clip": (REFERENCE_CLIP, REFERENCE_TRANSCRIPT.read_text().strip(), None)}
@@ -64,15 +73,18 @@ def main() -> int:
         wave, rate = _load(other or path)
         embeds[name] = speaker.embed(wave, rate)
     timing = "model" if getattr(bundle.tokenizer, "durations", None) is not None else "espeak"
-    report = {"model": str(args.model), "steps": args.steps, "timing": timing, "rows": []}
+    report = {
+        "model": str(args.model), "steps": args.steps, "timing": timing, "dtype": str(dtype).removeprefix("torch."),
+        "vocoder_dtype": args.vocoder_dtype or args.dtype, "cfg_stop": args.cfg_stop, "rows": [],
+    }  # fmt: skip
     for name, (path, transcript, _) in refs.items():
         wave, rate = _load(path)
         style = capture_style(wave, rate, transcript=transcript)
         hyps, sims, others, seconds, wall = [], [], [], 0.0, 0.0
-        for i, text in enumerate(TARGETS):
+        for i, text in enumerate(targets):
             t0 = time.time()
             with torch.inference_mode():
-                gen = generate(bundle, style, text, steps=args.steps, seed=args.seed)
+                gen = generate(bundle, style, text, steps=args.steps, seed=args.seed, cfg_stop=args.cfg_stop)
                 out = vocode(vocoder, gen.mel)
             wall += time.time() - t0
             seconds += out.numel() / audio_lib.SAMPLE_RATE
@@ -85,8 +97,8 @@ def main() -> int:
             others.append(np.mean([speaker.cosine(emb, e) for k, e in embeds.items() if k != name] or [np.nan]))
         report["rows"].append({
             "reference": name,
-            "wer_harvard": round(wer.word_error_rate(SPOKEN[:3], hyps[:3]), 3),
-            "wer_all": round(wer.word_error_rate(SPOKEN, hyps), 3),
+            "wer_harvard": round(wer.word_error_rate(spoken[:n], hyps[:n]), 3),
+            "wer_all": round(wer.word_error_rate(spoken, hyps), 3),
             "sim_to_reference_speaker": round(float(np.mean(sims)), 3),
             "sim_to_other_voice": round(float(np.nanmean(others)), 3) if len(refs) > 1 else None,
             "rtf": round(wall / seconds, 2),

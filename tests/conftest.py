@@ -23,6 +23,7 @@ EXPECTED_NODE_IDS = [
     "OmniTalkerGenerate",
     "OmniTalkerVocoder",
     "OmniTalkerRender",
+    "OmniTalkerRenderVideo",
     "OmniTalkerMux",
     "OmniTalkerMotionToCSV",
     "OmniTalkerMotionPreview",

@@ -129,8 +129,9 @@ def test_workflow_in_browser(page, comfy_host, test_output, workflow_path):
     assert not errors, f"nodes marked with errors in the UI: {errors}"
     assert not page.console_errors, page.console_errors
 
-    if any(n["type"] == "OmniTalkerMux" for n in workflow["nodes"]):
-        mux_ids = [str(n["id"]) for n in workflow["nodes"] if n["type"] == "OmniTalkerMux"]
+    players = ("OmniTalkerMux", "OmniTalkerRenderVideo")  # the nodes that show a <video> with sound
+    if any(n["type"] in players for n in workflow["nodes"]):
+        mux_ids = [str(n["id"]) for n in workflow["nodes"] if n["type"] in players]
         expected = comfy_host.output_files(entry, node_id=mux_ids[0], suffix=".mp4")[0]
         player = page.locator("video.omnitalker-player").first
         player.wait_for(state="attached", timeout=30_000)

@@ -12,7 +12,7 @@ from conftest import requires_pack
 from test_nodes_host import _mux_prompt
 
 from omnitalker_core.checkpoints import REFERENCE_TRANSCRIPT
-from omnitalker_core.host import HostEvents, PromptRejected, start_host
+from omnitalker_core.host import ExecutionFailed, HostEvents, PromptRejected, start_host
 
 pytestmark = requires_pack
 LOADED = re.compile(r"Requested to load OmniTalkerGenerator")
@@ -95,9 +95,12 @@ def test_mux_honours_disable_metadata(tmp_path):
     try:
         entry = host.run(_mux_prompt(prefix="omnitalker/metadata_off"), timeout=120)
         metadata = _mp4_metadata(host, entry)
+        streamed = host.run(_render_video_prompt(next(_SEEDS), None, "omnitalker/metadata_off_streamed"), timeout=600)
+        streamed_metadata = _mp4_metadata(host, streamed)
     finally:
         host.stop()
     assert "prompt" not in metadata and "workflow" not in metadata, metadata
+    assert "prompt" not in streamed_metadata and "workflow" not in streamed_metadata, streamed_metadata
 
 
 def test_long_text_shows_chunks_and_time_left_on_the_node(comfy_host):
@@ -111,3 +114,41 @@ def test_long_text_shows_chunks_and_time_left_on_the_node(comfy_host):
     assert n >= 2 and texts[0].startswith("sentence chunk 1 of"), texts[0]
     assert texts[-1].startswith(f"sentence chunk {n} of {n}, step 2/2"), texts[-1]
     assert any("left" in t for t in texts[:-1]), "an estimate of the time left while it runs"
+
+
+def _render_video_prompt(seed: int, portrait: dict | None, prefix: str) -> dict:
+    prompt = _voice_prompt(seed)
+    del prompt["6"]
+    prompt["8"] = {"class_type": "OmniTalkerRenderVideo",
+                   "inputs": {"motion": ["4", 1], "audio": ["5", 0], "style": ["3", 0], "resolution": 128,
+                              "save_mp4": True, "filename_prefix": prefix}}  # fmt: skip
+    if portrait is not None:
+        prompt["7"] = portrait
+        prompt["8"]["inputs"]["portrait"] = ["7", 0]
+    return prompt
+
+
+@pytest.mark.parametrize(
+    "size, reason",
+    [((1, 1), "the portrait is 1x1 pixels: too small"), ((96, 80), "no face found in the portrait (96x80)")],
+)
+def test_render_video_refuses_a_faceless_portrait_before_generating(comfy_host, size, reason):
+    blank = {
+        "class_type": "EmptyImage",
+        "inputs": {"width": size[0], "height": size[1], "batch_size": 1, "color": 0x808080},
+    }
+    with pytest.raises(ExecutionFailed) as err:
+        comfy_host.run(_render_video_prompt(next(_SEEDS), blank, "omnitalker/faceless"), timeout=600)
+    assert err.value.node_id == "8" and reason in err.value.exception_message, err.value.exception_message
+    # The portrait is checked first: the generator (4) and the vocoder (5) never ran for this prompt.
+    assert "4" not in err.value.info["executed"] and "5" not in err.value.info["executed"], err.value.info["executed"]
+
+
+def test_render_video_streams_an_mp4_with_the_prompt(comfy_host):
+    entry = comfy_host.run(_render_video_prompt(next(_SEEDS), None, "omnitalker/streamed"), timeout=600)
+    (path,) = [p for p in comfy_host.output_files(entry, node_id="8") if p.suffix == ".mp4"]
+    with av.open(str(path)) as c:
+        assert "prompt" in c.metadata
+        assert c.streams.video[0].codec_context.name == "h264" and c.streams.audio[0].codec_context.name == "aac"
+        frames = sum(1 for _ in c.decode(video=0))
+    assert entry["outputs"]["8"]["omnitalker_video"][0]["frames"] == frames > 10

@@ -5,9 +5,9 @@ library calls the nodes make, with the workflow's settings (`WORKFLOW_A`):
   capture  decode the reference clip (Load Video) + `capture_style` (Capture Style: mel, face tracking)
   generate `pipeline.generate` (Text -> Audio + Motion)
   vocode   `pipeline.vocode` with `vocoder_for(model)` (Vocoder)
-  render   `pipeline.render_frames` on the style's portrait, rest pose = the style's first motion code (Render Frames)
-  mux      `write_mp4`, H.264 + AAC (Mux / Save Video)
-Loading the model is reported apart (`setup`): a session loads it once. RTF = sum of the five stages /
+  render+encode  `pipeline.render_mp4` on the style's portrait, rest pose = the style's first motion code,
+           frames streamed into H.264 + AAC (Render Video)
+Loading the model is reported apart (`setup`): a session loads it once. RTF = sum of the four stages /
 seconds of speech produced; `rtf_cached_style` leaves capture out, which is what re-queueing the
 workflow with a new seed costs in ComfyUI (Load Video and Capture Style come from its cache).
 
@@ -29,24 +29,25 @@ from pathlib import Path
 import torch
 
 from ..checkpoints import DEMO_CHECKPOINT, DEMO_TEXT, REFERENCE_CLIP, REFERENCE_TRANSCRIPT
+from ..pipeline import DEFAULT_STEPS
+from ..precision import CHOICES
 
 PACK = Path(__file__).resolve().parents[2]
 WORKFLOW = PACK / "workflows" / "Text to talking video.json"
 REFERENCE_VIDEO, REFERENCE_TEXT = REFERENCE_CLIP, REFERENCE_TRANSCRIPT
-STAGES = ("capture", "generate", "vocode", "render", "mux")
+STAGES = ("capture", "generate", "vocode", "render+encode")
 
 # The widget values of workflow (a) (tests/test_bench_e2e.py checks they still match the file).
 WORKFLOW_A = {
     "text": DEMO_TEXT.read_text(encoding="utf-8").strip(),
     "seed": 0,
-    "steps": 16,
+    "steps": DEFAULT_STEPS,
     "cfg_audio": 2.0,
     "cfg_motion": 2.5,
     "speed": 1.0,
     "max_seconds": 10.0,  # Capture Style
     "griffin_lim_iterations": 64,  # Vocoder (used only by a model without Vocos weights)
-    "resolution": 512,  # Render Frames: longer side of the output
-    "fps": 25.0,  # Mux
+    "resolution": 512,  # Render Video: longer side of the output
 }
 
 
@@ -70,6 +71,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--griffin-lim-iterations", type=int, default=w["griffin_lim_iterations"])
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--dtype", choices=CHOICES, default="auto", help="network precision (auto: as Load Model's auto)")
+    p.add_argument("--cfg-stop", type=float, default=1.0, help="guidance only on steps starting before this flow time")
     p.add_argument(
         "--repeats", type=int, default=1, help="timed runs (seed + i each); the one with the lowest total is reported"
     )
@@ -105,10 +108,10 @@ def run(args: argparse.Namespace) -> dict:
     from ..checkpoints import load_bundle
     from ..eval.speed import StageTimer, real_time_factor
     from ..face import tracker  # noqa: F401  (imported before timing: import cost is not a stage)
-    from ..motion import VIDEO_FPS
-    from ..pipeline import generate, portrait_of, render_frames, rest_codes, vocode
+    from ..pipeline import generate, portrait_of, render_mp4, render_size, rest_codes, vocode
+    from ..precision import resolve_dtype
     from ..style import capture_style
-    from ..video import read_video, write_mp4
+    from ..video import read_video
     from ..vocoder import vocoder_for
 
     if args.steps < 1 or args.repeats < 1:
@@ -132,8 +135,9 @@ def run(args: argparse.Namespace) -> dict:
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
     t0 = time.perf_counter()
-    bundle = load_bundle(model_path, device=device)
-    vocoder = vocoder_for(bundle, device=device, griffin_lim_iters=args.griffin_lim_iterations)
+    dtype = resolve_dtype(args.dtype, device)
+    bundle = load_bundle(model_path, device=device, dtype=dtype)
+    vocoder = vocoder_for(bundle, device=device, griffin_lim_iters=args.griffin_lim_iterations, dtype=dtype)
     _sync(device)
     load_model = time.perf_counter() - t0
 
@@ -153,19 +157,19 @@ def run(args: argparse.Namespace) -> dict:
             with timer("generate"), torch.inference_mode():
                 gen = generate(
                     bundle, style, args.text, seed=args.seed + i, steps=args.steps, speed=args.speed,
-                    cfg_audio=args.cfg_audio, cfg_motion=args.cfg_motion,
+                    cfg_audio=args.cfg_audio, cfg_motion=args.cfg_motion, cfg_stop=args.cfg_stop,
                 )  # fmt: skip
                 _sync(device)
             with timer("vocode"), torch.inference_mode():
                 wave = vocode(vocoder, gen.mel)
-            with timer("render"):
-                video = render_frames(
-                    portrait_of(style), gen.motion, base_codes=rest_codes(portrait_of(style), style),
-                    resolution=args.resolution, device=device, bundle=bundle,
+            with timer("render+encode"):
+                portrait = portrait_of(style)
+                frames = render_mp4(
+                    out, portrait, gen.motion, wave, sample_rate=audio_lib.SAMPLE_RATE, overwrite=True,
+                    base_codes=rest_codes(portrait, style), resolution=args.resolution, device=device, bundle=bundle,
                 )  # fmt: skip
-            with timer("mux"):
-                write_mp4(out, video, VIDEO_FPS, wave.numpy(), audio_lib.SAMPLE_RATE, overwrite=True)
             seconds = wave.numel() / audio_lib.SAMPLE_RATE
+            width, height = render_size(portrait.shape[:2], args.resolution)
             stages = {k: timer.seconds[k] for k in STAGES}
             runs.append(
                 {
@@ -173,8 +177,8 @@ def run(args: argparse.Namespace) -> dict:
                     "stages": stages,
                     "total_seconds": sum(stages.values()),
                     "audio_seconds": seconds,
-                    "frames": int(video.shape[0]),
-                    "size": [int(video.shape[2]), int(video.shape[1])],
+                    "frames": frames,
+                    "size": [width, height],
                     "mp4_bytes": out.stat().st_size,
                 }
             )
@@ -198,6 +202,8 @@ def run(args: argparse.Namespace) -> dict:
         "reference_transcript": ref_text,
         "text": args.text,
         "steps": args.steps,
+        "dtype": str(dtype).removeprefix("torch."),
+        "cfg_stop": args.cfg_stop,
         "seed": best["seed"],
         "device": str(device),
         "threads": torch.get_num_threads(),
@@ -233,12 +239,12 @@ def run(args: argparse.Namespace) -> dict:
 def format_table(result: dict) -> str:
     lines = [
         f"workflow (a) end to end: {result['model']} (step {result['model_step']}), {result['steps']} steps, "
-        f"{result['device']} x{result['threads']} threads",
+        f"{result['device']} x{result['threads']} threads, {result['dtype']}",
         f"{result['audio_seconds']:.2f} s of speech, {result['frames']} frames {result['size'][0]}x{result['size'][1]}",
         f"{'load model':>12}: {result['setup']['load_model']:8.3f} s (once per session, not in the RTF)",
     ]
     lines += [f"{k:>12}: {v:8.3f} s" for k, v in result["stages"].items()]
     lines.append(f"{'total':>12}: {result['total_seconds']:8.3f} s")
-    lines.append(f"RTF {result['rtf']:.3f} (all five stages); {result['rtf_cached_style']:.3f} with the style cached")
+    lines.append(f"RTF {result['rtf']:.3f} (all four stages); {result['rtf_cached_style']:.3f} with the style cached")
     lines.append(f"through ComfyUI (queue -> output): {result['host_command']}")
     return "\n".join(lines)

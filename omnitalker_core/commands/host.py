@@ -57,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-cache", action="store_true", help="start ComfyUI with --cache-none: every repeat runs every node"
     )
     bench.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    bench.add_argument("--text", default=None, help="what the generator says instead of the workflow's text")
+    bench.add_argument("--text-file", type=Path, default=None, help="the same, read from a UTF-8 file")
 
 
 def _short(e: HostError, host: ComfyHost) -> str:
@@ -111,10 +113,13 @@ def _bench(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"workflow not found: {args.workflow}")
     if args.model is not None and not args.model.is_file():
         raise FileNotFoundError(f"model not found: {args.model}")
+    if args.text_file is not None and not args.text_file.is_file():
+        raise FileNotFoundError(f"text file not found: {args.text_file}")
     host = _start(args.base, "omnitalker-bench-", ("--cache-none",) if args.no_cache else ())
     try:
+        text = args.text_file.read_text(encoding="utf-8").strip() if args.text_file is not None else args.text
         result = bench_workflow(
-            host, args.workflow, repeats=args.repeats, model=args.model, seed=args.seed, timeout=args.timeout
+            host, args.workflow, repeats=args.repeats, model=args.model, seed=args.seed, timeout=args.timeout, text=text
         )
     except (HostError, ValueError) as e:
         print(f"error: {_short(e, host) if isinstance(e, HostError) else e}", file=sys.stderr)

@@ -3,9 +3,11 @@ of output; < 1 means faster than real time)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 
 class StageTimer:
@@ -32,3 +34,15 @@ def real_time_factor(compute_seconds: float, output_seconds: float) -> float:
     if compute_seconds < 0:
         raise ValueError(f"compute time cannot be negative, got {compute_seconds}")
     return compute_seconds / output_seconds
+
+
+def process_seconds() -> float | None:
+    """Seconds since this process started, interpreter start-up and imports included (what a user waits
+    for a command); from /proc, at its 10 ms clock-tick resolution. None where /proc is not available."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        start_ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, counted after the command name
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None

@@ -33,6 +33,22 @@ def as_codes(codes: np.ndarray | torch.Tensor) -> np.ndarray:
     return c
 
 
+ROUNDING = [motion.CHANNEL["mouthFunnel"], motion.CHANNEL["mouthPucker"]]
+MAX_ROUNDING = 1.0  # funnel + pucker, as the mouth painter's rounding
+
+
+def limit_rounding(d: np.ndarray) -> np.ndarray:
+    """Code offsets [f, 61] with funnel + pucker scaled down to a sum of at most MAX_ROUNDING: each
+    narrows the mouth by itself, and added at full strength they pull the lip corners into a slit (the
+    rig's shapes are linear; a real mouth cannot round past an O)."""
+    r = d[:, ROUNDING].clip(min=0).sum(1)
+    if (r <= MAX_ROUNDING).all():
+        return d
+    d = d.copy()
+    d[:, ROUNDING] *= np.minimum(1.0, MAX_ROUNDING / np.maximum(r, 1e-9))[:, None]
+    return d
+
+
 def fit_portrait(portrait: np.ndarray) -> tuple[np.ndarray, FaceFit]:
     """Landmarks [478, 3] and rig fit of the face in a portrait [h, w, 3] uint8."""
     from .landmarks import FaceLandmarker
@@ -91,7 +107,7 @@ class FittedFace:
     def points(self, codes: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, tuple]:
         """Image x, y [f, 478, 2] of the whole face (mesh + iris) for codes [f, 61] relative to the
         portrait's code `base` [61], and the pose (r_delta, scale, t) they were projected with."""
-        d = codes - base[None]
+        d = limit_rounding(codes - base[None])
         f = len(d)
         head = self._deform(d)  # f 478 3
         # gaze: turn the portrait's own iris points about the eyeball by the gaze change
@@ -112,6 +128,6 @@ class FittedFace:
     def subset_points(self, codes: np.ndarray, base: np.ndarray, idx: list[int], held: list[int]) -> np.ndarray:
         """Image x, y [f, len(idx), 2] of the mesh points idx with the blendshapes `held` kept at
         their base values (no gaze: mesh points only)."""
-        d = codes - base[None]
+        d = limit_rounding(codes - base[None])
         d[:, held] = 0.0
         return self.project(self._deform(d, idx), *self.pose(d))

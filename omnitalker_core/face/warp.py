@@ -169,6 +169,10 @@ class MeshWarp:
         lips = dst[LIPS]
         if np.array_equal(lips, self.src[LIPS]):
             return None
+        # where the lips are and where they came from: rounded lips pull the corners of a wide mouth in by
+        # a third of its width, and the cheek they leave is as steep as the opening (the smooth map's two
+        # fixed-point steps left round blotches of stretched mouth corner there)
+        lips = np.concatenate([lips, self.src[LIPS]])
         m = EXACT_MARGIN * self.face.s0
         x0, y0 = np.floor(lips.min(0) - m).astype(int)
         x1, y1 = np.ceil(lips.max(0) + m).astype(int)

@@ -25,6 +25,7 @@ STAGE_OF_NODE = {
     "OmniTalkerGenerate": "generate",
     "OmniTalkerVocoder": "vocode",
     "OmniTalkerRender": "render",
+    "OmniTalkerRenderVideo": "render+encode",
     "OmniTalkerMux": "mux",
     "SaveVideo": "mux",
 }
@@ -49,6 +50,7 @@ def bench_workflow(
     model: Path | None = None,
     seed: int | None = None,
     timeout: float = 1800,
+    text: str | None = None,
 ) -> dict:
     """Queue a UI workflow `repeats` times (a different seed each time, so the generator and what
     follows run again; nodes upstream of the seed come from the host's cache after the first run) and
@@ -56,9 +58,18 @@ def bench_workflow(
     seconds (history timestamps), per-node seconds (websocket) summed into the stages of
     `bench e2e`, and RTF = wall / seconds of audio in the output video.
 
-    model: a .safetensors to use instead of the workflow's; copied into BASE/models/omnitalker/."""
+    model: a .safetensors to use instead of the workflow's; copied into BASE/models/omnitalker/.
+    text: what the generator says instead of the workflow's text (e.g. a long one, for memory).
+    The server's peak resident memory (`server_peak_rss_mb`, Linux) is the whole process's high-water mark
+    since start-up: run a fresh host with --repeats 1 to attribute it to one workflow."""
     wf = load_workflow(workflow)
     prompt = host.ui_to_api(wf)
+    if text is not None:
+        generators = [n for n in prompt.values() if n["class_type"] == "OmniTalkerGenerate"]
+        if not generators:
+            raise ValueError("--text: the workflow has no OmniTalkerGenerate node")
+        for n in generators:
+            n["inputs"]["text"] = text
     if model is not None:
         model = Path(model)
         target = host.base / "models" / "omnitalker" / model.name
@@ -146,5 +157,17 @@ def bench_workflow(
         "note": "repeat 0 runs every node (model load and style capture included); later repeats change only "
         "the seed, so nodes upstream of the generator come from the host's cache (see cached_nodes). "
         "RTF = wall seconds (POST /prompt -> history entry) / seconds of audio in the output video.",
+        "server_peak_rss_mb": peak_rss_mb(host.proc.pid) if host.proc is not None else None,
         "machine": {"cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)},
     }
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """Peak resident memory of a process in MiB (VmHWM in /proc/PID/status); None where /proc has none."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

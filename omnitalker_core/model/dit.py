@@ -11,7 +11,7 @@ b - batch, n - frames, nt - text tokens, d - width
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -166,6 +166,14 @@ class SamplingContext:
     motion_open: list[bool]  # every motion gate is 1 (joint attention only)
     motion_closed: list[bool]  # every motion gate is 0
 
+    def conditional(self, b: int) -> SamplingContext:
+        """The context of the conditional half only (the first b rows of a CFG batch): unguided steps."""
+        return replace(
+            self,
+            audio_base=self.audio_base[:b],
+            motion_base=None if self.motion_base is None else self.motion_base[:b],
+        )
+
 
 def _input_base(embed: InputEmbedding, cond: torch.Tensor, text_embed: torch.Tensor) -> torch.Tensor:
     """The step-invariant part of proj(concat(x, cond, text)) = W_x x + (W_c cond + W_t text + bias)."""
@@ -268,7 +276,7 @@ class OmniTalkerDiT(nn.Module):
         return SamplingContext(
             audio_base=_input_base(self.audio.input_embed, mel_cond, text_embed),
             motion_base=_input_base(self.motion.input_embed, motion_cond, text_embed) if motion_on else None,
-            rope=rotary_cos_sin(self.rotary_embed(n).to(mel_cond.dtype)),
+            rope=tuple(r.to(mel_cond.dtype) for r in rotary_cos_sin(self.rotary_embed(n))),  # float32 phases
             audio_closed=closed,
             motion_open=[bool((g.motion == 1).all()) for g in self.fusion],
             motion_closed=[not bool(g.motion.any()) for g in self.fusion],

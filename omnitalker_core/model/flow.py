@@ -89,6 +89,11 @@ class FlowMatching(nn.Module):
     def device(self) -> torch.device:
         return self.motion_mean.device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The network's weight precision; motion stats and the ODE state stay float32 (`sample`)."""
+        return self.transformer.audio.proj_out.weight.dtype
+
     def normalize_motion(self, m: torch.Tensor) -> torch.Tensor:
         return (m - self.motion_mean) / self.motion_std
 
@@ -160,6 +165,7 @@ class FlowMatching(nn.Module):
         cfg_motion: float = 2.5,
         sway: float | None = -1.0,
         epss: bool = True,
+        cfg_stop: float = 1.0,  # guidance only on steps starting before this flow time (1 = every step)
         seed: int | None = None,
         noise: tuple[torch.Tensor, torch.Tensor] | None = None,  # (b N 100, b N 61) initial x0
         callback: Callable[[int, int], None] | None = None,
@@ -168,7 +174,9 @@ class FlowMatching(nn.Module):
         b, n_ref, _ = ref_mel.shape
         if duration <= n_ref:
             raise ValueError(f"duration ({duration} frames) must exceed the reference ({n_ref} frames)")
-        device, dtype = self.device, self.motion_mean.dtype
+        # The ODE state, conditions and guidance arithmetic are float32; only the network runs in its own
+        # precision (bfloat16 on CPUs with AMX, float16 on GPUs), so Euler steps do not accumulate rounding.
+        device, dtype, net = self.device, torch.float32, self.dtype
         ref_mel = ref_mel.to(device, dtype)
         cond_a = F.pad(ref_mel, (0, 0, 0, duration - n_ref))
         has_motion = ref_motion is not None
@@ -195,13 +203,19 @@ class FlowMatching(nn.Module):
         text = text.to(device).repeat(reps, 1)
         cond_a2, cond_m2 = cond_a.repeat(reps, 1, 1), cond_m.repeat(reps, 1, 1)
         text_embed = self.transformer.embed_text(text, duration, conds)  # fixed across steps
-        ctx = self.transformer.prepare_sampling(cond_a2, cond_m2, text_embed, conds, audio_only=audio_only)
+        ctx = self.transformer.prepare_sampling(
+            cond_a2.to(net), cond_m2.to(net), text_embed, conds, audio_only=audio_only
+        )
         skip_motion = ctx.motion_base is None  # voice only, and the audio branch ignores motion: exact
 
         t = time_grid(steps, sway, epss, device=device, dtype=dtype)
+        unguided_ctx = ctx.conditional(b) if guided and cfg_stop < 1.0 else ctx
         for i in range(steps):
-            pa, pm = self.transformer.sample_step(ctx, x_a, None if skip_motion else x_m, t[i])
-            if guided:
+            guide = guided and float(t[i]) < cfg_stop  # late steps refine detail; guidance matters early
+            step_ctx = ctx if guide or not guided else unguided_ctx
+            pa, pm = self.transformer.sample_step(step_ctx, x_a.to(net), None if skip_motion else x_m.to(net), t[i])
+            pa, pm = pa.float(), None if pm is None else pm.float()
+            if guide:
                 pa, na = pa.chunk(2)
                 pa = pa + (pa - na) * cfg_audio
                 if pm is not None:

@@ -21,7 +21,7 @@ class SinusPositionEmbedding(nn.Module):
         half_dim = self.dim // 2
         emb = math.log(10000) / (half_dim - 1)
         emb = torch.exp(torch.arange(half_dim, device=x.device).float() * -emb)
-        emb = scale * x.unsqueeze(1) * emb.unsqueeze(0)
+        emb = scale * x.float().unsqueeze(1) * emb.unsqueeze(0)  # float32 phases, whatever the weights
         return torch.cat((emb.sin(), emb.cos()), dim=-1)
 
 
@@ -34,7 +34,7 @@ class TimestepEmbedding(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(freq_embed_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
 
     def forward(self, timestep: torch.Tensor) -> torch.Tensor:  # b -> b d
-        return self.time_mlp(self.time_embed(timestep).to(timestep.dtype))
+        return self.time_mlp(self.time_embed(timestep).to(self.time_mlp[0].weight.dtype))
 
 
 class ConvPositionEmbedding(nn.Module):
@@ -146,12 +146,15 @@ class RotaryEmbedding(nn.Module):
 
     def __init__(self, dim: int, base: float = 10000.0):
         super().__init__()
-        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2).float() / dim))
-        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.dim, self.base = dim, base
+        self.register_buffer("anchor", torch.empty(0), persistent=False)  # follows the module's device
 
-    def forward(self, seq_len: int) -> torch.Tensor:  # -> n dh
-        t = torch.arange(seq_len, device=self.inv_freq.device).type_as(self.inv_freq)
-        freqs = torch.einsum("i , j -> i j", t, self.inv_freq)
+    def forward(self, seq_len: int) -> torch.Tensor:  # -> n dh, float32
+        # Always float32: in bfloat16 a position near 1,000 rounds by 4 and its phase by radians.
+        device = self.anchor.device
+        inv_freq = 1.0 / (self.base ** (torch.arange(0, self.dim, 2, device=device).float() / self.dim))
+        t = torch.arange(seq_len, device=device, dtype=torch.float32)
+        freqs = torch.einsum("i , j -> i j", t, inv_freq)
         return torch.stack((freqs, freqs), dim=-1).flatten(-2)  # n (dh/2) 2 -> n dh
 
 
