@@ -1,19 +1,26 @@
 """Flow-matching training loop for the dual-branch generator.
 
 AdamW with linear warm-up, gradient clipping, EMA of the weights (torch.optim.swa_utils), bf16
-autocast on CUDA, frame-budget batches, periodic resumable state + exported model files, a short
-held-out loss eval, JSON-lines logging. Runs single-process or under `torchrun` (DDP; gloo on CPU).
+autocast on CUDA, frame-budget batches, gradient accumulation, periodic resumable state + exported
+model files, a short held-out loss eval, JSON-lines logging. Runs single-process or under `torchrun`
+(DDP; gloo on CPU, nccl on CUDA).
+
+The paper's recipe (PAPER.md) starts the audio branch from F5-TTS: `init_audio` copies the audio branch
+and text embedding of a `convert f5` file into the model (the visual branch and the fusion gates keep a new
+model's initialisation); `freeze_audio` keeps them fixed, `audio_lr_scale` gives them their own learning
+rate (an AdamW parameter group), and the loss weights default to the paper's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -25,17 +32,24 @@ from ..audio import DEFAULT_MEL_SPEC, mel_spec
 from ..checkpoints import OmniTalkerBundle, read_metadata, save_bundle
 from ..corpus.dataset import CorpusDataset, FrameBudgetSampler, collate
 from ..hifigan import WHEEL, HifiGanConfig
-from ..model.config import FlowConfig, named_config
+from ..model.config import NAMED_CONFIGS, FlowConfig, ModelConfig, named_config
 from ..model.flow import FlowMatching
-from ..text.tokenizer import CharTokenizer, PhonemeTokenizer
-from .state import load_state, save_state
+from ..text.tokenizer import CharTokenizer, PhonemeTokenizer, tokenizer_from_metadata
+from .state import load_state, read_state_meta, save_state
 
 log = logging.getLogger(__name__)
+
+LOSS_PARTS = ("mel", "expression", "pose", "gaze")  # the order of `loss_weights` (FlowMatching's loss parts)
+DEFAULT_LOSS_WEIGHTS = (1.0, 1.0, 0.5, 0.5)  # training from scratch (the demo model)
+PAPER_LOSS_WEIGHTS = (0.1, 3.0, 0.5, 0.5)  # PAPER.md: mel 0.1, face 3.0, head 0.5, eye 0.5 (the init_audio default)
+# The audio branch as `convert f5` fills it: F5-TTS's DiT (time and input embedding, blocks, output) and its
+# text embedding. Everything else (transformer.motion.*, the fusion gates transformer.fusion.*) is the visual side.
+AUDIO_PREFIXES = ("transformer.audio.", "transformer.text_embed.")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: str = "demo"  # named model config
+    model: str = ""  # named model config or an OmniTalker model file (its config); "" = init_audio's file, else demo
     text_alignment: str = ""  # override the config's text alignment ("filler" | "frames"); "" keeps it
     lr: float = 7.5e-4  # AdamW peak learning rate
     warmup_steps: int = 200  # linear warm-up
@@ -49,11 +63,133 @@ class TrainConfig:
     save_every: int = 100  # steps between resumable states / exported models
     eval_every: int = 100  # steps between held-out loss evaluations
     seed: int = 0
-    loss_weights: tuple[float, float, float, float] = (1.0, 1.0, 0.5, 0.5)  # mel, expression, pose, gaze
+    loss_weights: tuple[float, ...] = ()  # mel, expression, pose, gaze; () = default, the paper's with init_audio
     bf16: bool = True  # autocast on CUDA
     reset_ema: bool = False  # on resume, restart the EMA from the current weights (e.g. after changing ema_decay)
     max_bad_steps: int = 20  # consecutive non-finite gradient norms before training stops as diverged
     init_from: str = ""  # an OmniTalker model file: generator weights of the same name and shape start from it
+    init_audio: str = ""  # a `convert f5` file: the audio branch and text embedding start from it (all must fit)
+    freeze_audio: bool = False  # audio branch + text embedding get no gradient and are not in the optimizer
+    audio_lr_scale: float = 1.0  # their learning rate = lr * this (own AdamW parameter group)
+    grad_accum: int = 1  # micro-batches per optimizer step (DDP: gradients synchronised on the last one only)
+
+    def __post_init__(self) -> None:
+        if self.grad_accum < 1:
+            raise ValueError(f"grad_accum must be >= 1, got {self.grad_accum}")
+        if not (self.audio_lr_scale >= 0 and math.isfinite(self.audio_lr_scale)):
+            raise ValueError(f"audio_lr_scale must be a finite number >= 0, got {self.audio_lr_scale}")
+        if len(self.loss_weights) not in (0, len(LOSS_PARTS)):
+            raise ValueError(
+                f"loss_weights: give {len(LOSS_PARTS)} numbers ({', '.join(LOSS_PARTS)}), got {self.loss_weights}"
+            )
+        if any(not (w >= 0 and math.isfinite(w)) for w in self.loss_weights):
+            raise ValueError(f"loss_weights must be finite numbers >= 0, got {self.loss_weights}")
+
+    @property
+    def resolved_loss_weights(self) -> dict[str, float]:
+        """The loss weights in force: the given ones, else the paper's when the audio branch comes from F5-TTS."""
+        weights = self.loss_weights or (PAPER_LOSS_WEIGHTS if self.init_audio else DEFAULT_LOSS_WEIGHTS)
+        return dict(zip(LOSS_PARTS, (float(w) for w in weights)))
+
+    @property
+    def model_source(self) -> str:
+        """The model config to build: `model`, else the init_audio file's own config, else demo."""
+        return self.model or self.init_audio or "demo"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """From `asdict` output (a state file's train_config); fields this version does not know are dropped."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "loss_weights" in values:
+            values["loss_weights"] = tuple(values["loss_weights"])
+        return cls(**values)
+
+
+def is_model_file(name: str) -> bool:
+    return name not in NAMED_CONFIGS and (name.endswith(".safetensors") or Path(name).is_file())
+
+
+def model_config_for(name_or_file: str, **overrides) -> ModelConfig:
+    """A named config, or the generator config stored in an OmniTalker model file (e.g. one `convert f5` wrote)."""
+    if not is_model_file(name_or_file):
+        if name_or_file not in NAMED_CONFIGS:
+            raise ValueError(
+                f"unknown config {name_or_file!r}: choose from {sorted(NAMED_CONFIGS)} or give an OmniTalker model file"
+            )
+        return named_config(name_or_file, **overrides)
+    meta = read_metadata(name_or_file)
+    if "model_config" not in meta:
+        raise ValueError(f"{Path(name_or_file).name} holds no generator, so no model config (a vocoder-only file?)")
+    return replace(ModelConfig.from_json(meta["model_config"]), **overrides)
+
+
+def _describe(cfg: ModelConfig) -> str:
+    return (
+        f"dim {cfg.dim}, depth {cfg.depth}, heads {cfg.heads}x{cfg.dim_head}, text {cfg.text_num_embeds} tokens x "
+        f"{cfg.text_dim}, {cfg.conv_layers} text conv layers, mel {cfg.mel_spec}"
+    )
+
+
+def init_audio_from(flow: FlowMatching, path: str | Path, config: str = "") -> dict:
+    """Copy the audio branch and text embedding (AUDIO_PREFIXES) of the model file `path` into `flow`.
+
+    Every such tensor of `flow` must be in the file with the same shape, and the file may hold no other audio
+    tensor; else a ValueError names the first mismatches and what to do. The rest of `flow` (visual branch,
+    fusion gates) is left as it is. Returns what to record in the exported model's info."""
+    path = Path(path)
+    meta = read_metadata(path)  # a clear error for a file that is not an OmniTalker model
+    if "model_config" not in meta:
+        raise ValueError(f"--init-audio {path.name} holds no generator: give the model file `convert f5` wrote")
+    file_cfg = ModelConfig.from_json(meta["model_config"])
+    own = {k: v for k, v in flow.state_dict().items() if k.startswith(AUDIO_PREFIXES)}
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        shapes = {
+            k.removeprefix("generator."): tuple(f.get_slice(k).get_shape())
+            for k in f.keys()
+            if k.removeprefix("generator.").startswith(AUDIO_PREFIXES) and k.startswith("generator.")
+        }
+        problems = []
+        if file_cfg.mel_spec != flow.model_cfg.mel_spec:
+            problems.append(f"mel feature: file {file_cfg.mel_spec}, corpus {flow.model_cfg.mel_spec}")
+        if file_cfg.text_alignment != flow.model_cfg.text_alignment:
+            problems.append(f"text alignment: file {file_cfg.text_alignment}, model {flow.model_cfg.text_alignment}")
+        for k, v in own.items():
+            if k not in shapes:
+                problems.append(f"{k}: not in the file")
+            elif shapes[k] != tuple(v.shape):
+                problems.append(f"{k}: file {shapes[k]}, model {tuple(v.shape)}")
+        problems += [f"{k}: in the file, not in the model" for k in sorted(shapes.keys() - own.keys())]
+        if problems:
+            hint = ""
+            if file_cfg.mel_spec != flow.model_cfg.mel_spec:
+                hint += " Train on a corpus of the file's mel feature (`prepare --mel-spec vocos_24k_100` for F5-TTS)."
+            if file_cfg.text_alignment != flow.model_cfg.text_alignment:
+                hint += f" Leave out --text-alignment: the file reads text with {file_cfg.text_alignment} alignment."
+            raise ValueError(
+                f"--init-audio {path.name} does not fit the model of config {Path(config).name or 'demo'!r} "
+                f"({len(problems)} mismatch{'es' if len(problems) > 1 else ''}; first: {'; '.join(problems[:4])}). "
+                f"The file's audio branch: {_describe(file_cfg)}; the model's: {_describe(flow.model_cfg)}. Train the "
+                f"architecture `convert f5` wrote into the file: leave out --config (with --init-audio the file's own "
+                f"config is the default) or pass --config {path}.{hint}"
+            )
+        tensors = {k: f.get_tensor("generator." + k).to(own[k].dtype) for k in own}
+    flow.load_state_dict(tensors, strict=False)
+    info = json.loads(meta.get("info", "{}"))
+    log.info("audio branch and text embedding: %d tensors from %s", len(tensors), path)
+    return {
+        "file": str(path.resolve()),
+        "name": path.name,
+        "converted_from": info.get("converted_from", ""),
+        "source": info.get("source", ""),
+        "tensors": len(tensors),
+    }
+
+
+def audio_parameter_names(flow: FlowMatching) -> list[str]:
+    return [n for n, _ in flow.named_parameters() if n.startswith(AUDIO_PREFIXES)]
 
 
 def init_from_model(flow: FlowMatching, path: str | Path) -> tuple[int, int]:
@@ -75,9 +211,22 @@ def init_from_model(flow: FlowMatching, path: str | Path) -> tuple[int, int]:
     return len(copied), fresh
 
 
-def _tokenizer_for(model_cfg, manifest: dict):
+def _file_tokenizer(cfg: TrainConfig):
+    """The tokenizer of the model file the weights or the config come from (init_audio, else a --config file):
+    its text embedding rows belong to that vocabulary (`convert f5 --vocab`)."""
+    for source in (cfg.init_audio, cfg.model if is_model_file(cfg.model) else ""):
+        if source:
+            meta = read_metadata(source)
+            if "tokenizer" in meta:
+                return tokenizer_from_metadata(json.loads(meta["tokenizer"]))
+    return None
+
+
+def _tokenizer_for(model_cfg, manifest: dict, from_file=None):
     if model_cfg.text_alignment == "frames":
         return PhonemeTokenizer(manifest["phoneme_vocab"])
+    if isinstance(from_file, CharTokenizer):
+        return from_file
     return CharTokenizer.from_file()
 
 
@@ -128,21 +277,50 @@ class Trainer:
         spec = mel_spec(manifest.get("mel_spec", DEFAULT_MEL_SPEC))  # the corpus decides the mel feature
         overrides.update(mel_spec=spec.name, mel_dim=spec.n_mels)
         self.vocoder_config = HifiGanConfig().to_dict() | {"source": WHEEL} if spec.name == "hifigan_22k_80" else None
-        self.tokenizer = _tokenizer_for(named_config(cfg.model, **overrides), manifest)
-        self.model_cfg = named_config(cfg.model, text_num_embeds=self.tokenizer.num_embeds, **overrides)
-        w = cfg.loss_weights
-        self.flow_cfg = FlowConfig(loss_weights={"mel": w[0], "expression": w[1], "pose": w[2], "gaze": w[3]})
+        base = model_config_for(cfg.model_source, **overrides)
+        self.tokenizer = _tokenizer_for(base, manifest, _file_tokenizer(cfg))
+        self.model_cfg = replace(base, text_num_embeds=self.tokenizer.num_embeds)
+        self.flow_cfg = FlowConfig(loss_weights=cfg.resolved_loss_weights)
 
         self.flow = FlowMatching(self.model_cfg, self.flow_cfg).to(self.device)
         if cfg.init_from:
             init_from_model(self.flow, cfg.init_from)
+        self.init_audio = init_audio_from(self.flow, cfg.init_audio, cfg.model_source) if cfg.init_audio else None
         self.flow.set_motion_stats(*(s.to(self.device) for s in motion_stats(self.train_set)))
+        self.audio_names = set(audio_parameter_names(self.flow))
+        if cfg.freeze_audio:
+            if not (cfg.init_audio or cfg.init_from):
+                log.warning(
+                    "--freeze-audio without --init-audio/--init-from: the audio branch stays at its random init"
+                )
+            if cfg.audio_lr_scale != 1.0:
+                log.warning(
+                    "--freeze-audio: the audio branch is frozen, --audio-lr-scale %g is ignored", cfg.audio_lr_scale
+                )
+            for name, p in self.flow.named_parameters():
+                if name in self.audio_names:
+                    p.requires_grad_(False)
         self.ema = AveragedModel(self.flow, multi_avg_fn=ema_update_fn(cfg.ema_decay), use_buffers=True)
         self.ema.module.eval()
-        self.opt = torch.optim.AdamW(self.flow.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.opt = torch.optim.AdamW(self._param_groups(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.net = DistributedDataParallel(self.flow) if self.distributed else self.flow
         self.step, self.epoch = 0, 0
         self.stop_requested = False
+
+    def _param_groups(self) -> list[dict]:
+        """One group of every parameter (as before there were options); with --freeze-audio the audio branch
+        is left out; with --audio-lr-scale it is a second group. `lr_scale` multiplies the scheduled lr."""
+        named = list(self.flow.named_parameters())
+        rest = [p for n, p in named if n not in self.audio_names]
+        audio = [p for n, p in named if n in self.audio_names]
+        if self.cfg.freeze_audio:
+            return [{"params": rest, "name": "main", "lr_scale": 1.0}]
+        if self.cfg.audio_lr_scale == 1.0:
+            return [{"params": [p for _, p in named], "name": "all", "lr_scale": 1.0}]
+        return [
+            {"params": rest, "name": "main", "lr_scale": 1.0},
+            {"params": audio, "name": "audio", "lr_scale": self.cfg.audio_lr_scale},
+        ]
 
     # ---- persistence ----------------------------------------------------------------------
 
@@ -151,10 +329,28 @@ class Trainer:
         return self.out / "state.safetensors"
 
     def resume(self) -> bool:
-        if not self.state_path.is_file():
+        found = self.state_path.is_file()
+        if self.distributed:  # every process reads OUT/state.safetensors: all must see the same one
+            steps = torch.tensor([read_state_meta(self.state_path)["step"] if found else -1], device=self.device)
+            low, high = steps.clone(), steps.clone()
+            dist.all_reduce(low, op=dist.ReduceOp.MIN)
+            dist.all_reduce(high, op=dist.ReduceOp.MAX)
+            if int(low) != int(high):
+                raise RuntimeError(
+                    f"the processes see different states in {self.state_path} (steps {int(low)} to {int(high)}; -1 "
+                    "= none): on several machines --out must be a shared directory, or copy the state to every one"
+                )
+        if not found:
             return False
         meta = load_state(self.state_path, self.flow, self.ema, self.opt)
         self.step, self.epoch = meta["step"], meta["epoch"]
+        was_frozen = bool(meta.get("train_config", {}).get("freeze_audio", False))
+        if was_frozen != self.cfg.freeze_audio:
+            log.warning(
+                "the audio branch was %s and is now %s%s", "frozen" if was_frozen else "trained",
+                "frozen" if self.cfg.freeze_audio else "trained",
+                ": its AdamW moments start fresh" if was_frozen else "",
+            )  # fmt: skip
         if self.cfg.reset_ema:
             self.ema.n_averaged.zero_()  # the next update copies the current weights
         log.info("resumed %s at step %d", self.state_path, self.step)
@@ -168,7 +364,10 @@ class Trainer:
         save_state(self.state_path, self.flow, self.ema, self.opt, meta)
         manifest = self.train_set.manifest
         info = {"step": self.step, "train_config": asdict(self.cfg), "corpus": manifest.get("text_source", ""),
-                "teacher": manifest.get("teacher", "espeak")}  # fmt: skip
+                "teacher": manifest.get("teacher", "espeak"), "loss_weights": self.cfg.resolved_loss_weights}  # fmt: skip
+        if self.init_audio is not None:
+            info["init_audio"] = dict(self.init_audio, frozen=self.cfg.freeze_audio,
+                                      lr_scale=0.0 if self.cfg.freeze_audio else self.cfg.audio_lr_scale)  # fmt: skip
         if self.vocoder_config is None:
             info["griffin_lim_by_design"] = True  # no Vocos weights are available offline
         bundle = OmniTalkerBundle(
@@ -240,24 +439,24 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         start, last = time.monotonic(), time.monotonic()
         previous = signal.signal(signal.SIGINT, self._request_stop) if self.rank == 0 else None
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and self.device.type == "cuda")
         self.flow.train()
         bad_steps = 0
+        batches = self._batches()
         try:
-            for batch in self._batches():
+            while True:
                 out_of_time = bool(cfg.max_minutes) and time.monotonic() - start > cfg.max_minutes * 60
                 if self._should_stop(out_of_time or self.stop_requested or self.step >= cfg.max_steps):
                     if out_of_time:
                         log.info("time budget of %.1f min reached", cfg.max_minutes)
                     break
+                lr = self.lr_at(self.step)
                 for group in self.opt.param_groups:
-                    group["lr"] = self.lr_at(self.step)
-                mel, motion, text, lens = self._to_device(batch)
-                with autocast:
-                    out = self.net(mel, motion, text, lens)
+                    group["lr"] = lr * group.get("lr_scale", 1.0)
                 self.opt.zero_grad(set_to_none=True)
-                out.loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(self.flow.parameters(), cfg.grad_clip)
+                loss, parts, frames = self._accumulate([next(batches) for _ in range(cfg.grad_accum)])
+                grad_norm = torch.nn.utils.clip_grad_norm_(
+                    [p for p in self.flow.parameters() if p.requires_grad], cfg.grad_clip
+                )
                 if not math.isfinite(float(grad_norm)):
                     bad_steps += 1
                     log.warning("step %d: non-finite gradient norm, update skipped (%d in a row)", self.step, bad_steps)
@@ -272,9 +471,10 @@ class Trainer:
                 self.ema.update_parameters(self.flow)
                 self.step += 1
                 now = time.monotonic()
-                record = {"step": self.step, "loss": out.loss.item(), **{k: float(v) for k, v in out.parts.items()},
-                          "lr": self.lr_at(self.step - 1), "grad_norm": float(grad_norm), "sec": round(now - last, 3),
-                          "frames": int(lens.sum())}  # fmt: skip
+                record = {"step": self.step, "loss": loss, **parts, "lr": self.lr_at(self.step - 1),
+                          "grad_norm": float(grad_norm), "sec": round(now - last, 3), "frames": frames}  # fmt: skip
+                if len(self.opt.param_groups) > 1:
+                    record["lr_audio"] = self.opt.param_groups[1]["lr"]
                 last = now
                 self._log(record)
                 if self.step % 10 == 0 and self.rank == 0:
@@ -300,6 +500,31 @@ class Trainer:
         if self.distributed:
             dist.barrier()
         return self.out / "latest.safetensors"
+
+    def _accumulate(self, micro: list[dict]) -> tuple[float, dict[str, float], int]:
+        """Forward + backward of one optimizer step's micro-batches; gradients add up in `.grad`.
+
+        Each micro-batch's loss (a mean over its frames) is weighted by its share of the step's frames, so the
+        accumulated gradient is that of one batch of all of them (exactly so when every frame is in the loss).
+        Under DDP only the last backward synchronises gradients (`no_sync` before). Returns the step's
+        frame-weighted loss and loss parts, and its frame count."""
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cfg.bf16 and self.device.type == "cuda")
+        frames = [int(b["lengths"].sum()) for b in micro]
+        total = max(sum(frames), 1)
+        loss, parts = 0.0, {}
+        for i, batch in enumerate(micro):
+            mel, motion, text, lens = self._to_device(batch)
+            last = i == len(micro) - 1
+            sync = self.net.no_sync() if self.distributed and not last else contextlib.nullcontext()
+            weight = frames[i] / total
+            with sync:
+                with autocast:
+                    out = self.net(mel, motion, text, lens)
+                (out.loss * weight).backward()
+            loss = loss + out.loss.detach() * weight
+            for k, v in out.parts.items():
+                parts[k] = parts.get(k, 0.0) + v.detach().float() * weight
+        return float(loss), {k: float(v) for k, v in parts.items()}, sum(frames)
 
     def _should_stop(self, local: bool) -> bool:
         """All processes stop at the same step (a clock or Ctrl-C seen by one rank stops every rank)."""
