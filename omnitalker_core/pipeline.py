@@ -13,6 +13,7 @@ import logging
 import re
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,9 @@ VIDEO_FPS = motion_code.VIDEO_FPS
 
 Callback = Callable[[int, int], None]
 MAX_CHUNK_SECONDS = 12.0  # target speech per chunk; the paper trains on references of 1..10 s
-DEFAULT_STEPS = 16  # ODE steps of the nodes, the CLI and the bench (docs/SPEED.md: steps x WER x SIM x RTF)
+DEFAULT_STEPS = (
+    8  # ODE steps of the nodes, the CLI and the bench: as good as 16 (docs/SPEED.md: steps x WER x SIM x RTF)
+)
 MAX_TEXT_CHARS = 2700  # about 3 minutes of speech per run: the frames of a longer video outgrow a laptop's memory
 
 
@@ -299,7 +302,7 @@ def render_mp4(
     path: str | Path,
     portrait: np.ndarray,
     motion: np.ndarray | torch.Tensor,
-    wave: torch.Tensor | np.ndarray | None,
+    wave: torch.Tensor | np.ndarray | Callable[[], torch.Tensor] | None,
     *,
     sample_rate: int = audio_lib.SAMPLE_RATE,
     overwrite: bool = False,
@@ -309,23 +312,42 @@ def render_mp4(
 ) -> int:
     """Render (`render_batches`, same keyword arguments) straight into an H.264 + AAC mp4 at 25 fps, batch
     by batch: memory stays that of one batch whatever the length (a 3-minute video at 512 px would be
-    3.5 GB of frames, 14 GB as a float IMAGE). The sound is trimmed or padded to the frames' duration.
-    Returns the number of frames written."""
+    3.5 GB of frames, 14 GB as a float IMAGE). The sound (mono, or a callable that returns it when the frames
+    are done) is trimmed or padded to the frames' duration. Returns the number of frames written."""
     from .video import Mp4Writer
 
     total = len(motion)
-    if wave is not None:
-        wave = np.asarray(torch.as_tensor(wave).detach().float().cpu())
-        samples = round(total / motion_code.VIDEO_FPS * sample_rate)
-        wave = (
-            wave[..., :samples]
-            if wave.shape[-1] >= samples
-            else np.pad(wave, [(0, 0)] * (wave.ndim - 1) + [(0, samples - wave.shape[-1])])
+    samples = round(total / motion_code.VIDEO_FPS * sample_rate)
+
+    def fitted(w) -> np.ndarray:
+        w = np.asarray(torch.as_tensor(w).detach().float().cpu())
+        return (
+            w[..., :samples]
+            if w.shape[-1] >= samples
+            else np.pad(w, [(0, 0)] * (w.ndim - 1) + [(0, samples - w.shape[-1])])
         )
+
+    sound = None if wave is None else (lambda: fitted(wave())) if callable(wave) else fitted(wave)
     batches = render_batches(portrait, motion, **kwargs)  # checks inputs before a file is opened
-    with Mp4Writer(path, motion_code.VIDEO_FPS, wave, sample_rate, overwrite=overwrite, metadata=metadata) as out:
+    with Mp4Writer(path, VIDEO_FPS, sound, sample_rate, overwrite=overwrite, metadata=metadata) as out:
         for chunk in batches:
             out.add(chunk)
             if callback is not None:
                 callback(out.frames, total)
         return out.frames
+
+
+def vocode_and_render_mp4(
+    path: str | Path, vocoder, mel: torch.Tensor, portrait: np.ndarray, motion: np.ndarray | torch.Tensor, **kwargs
+) -> torch.Tensor:
+    """`vocode` in a worker thread while `render_mp4` (same keyword arguments) renders and encodes the frames;
+    the sound is muxed when both are done. On 2 cores this saves about a second per 15 s of speech: neither the
+    vocoder nor the renderer and encoder keep both cores busy on their own. Returns the waveform."""
+    with ThreadPoolExecutor(1, thread_name_prefix="omnitalker-vocode") as pool:
+        speech = pool.submit(vocode, vocoder, mel)
+        try:
+            render_mp4(path, portrait, motion, speech.result, sample_rate=audio_lib.SAMPLE_RATE, **kwargs)
+        except BaseException:
+            speech.cancel()
+            raise
+        return speech.result()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -80,7 +81,9 @@ class Mp4Writer:
             for batch in frames:      # uint8 [b, h, w, 3], all the same size
                 out.add(batch)
 
-    audio: float waveform in -1..1, [t] (mono) or [c, t], or None; it is muxed after the frames.
+    audio: float waveform in -1..1, [t] (mono) or [c, t], or None; it is muxed after the frames, so it may also
+    be a callable that returns it then (e.g. a vocoder still running in a worker thread) with `audio_channels`
+    saying how many channels it will have.
 
     Written to `<name>.part.mp4` and renamed on success; on an exception (including Ctrl-C) the part
     file is removed and nothing at `path` is touched. Refuses to replace a file unless overwrite."""
@@ -89,9 +92,10 @@ class Mp4Writer:
         self,
         path: str | Path,
         fps: float,
-        audio: np.ndarray | None = None,
+        audio: np.ndarray | Callable[[], np.ndarray] | None = None,
         sample_rate: int = 24000,
         *,
+        audio_channels: int | None = None,
         overwrite: bool = False,
         crf: int = 20,
         metadata: dict | None = None,
@@ -102,11 +106,11 @@ class Mp4Writer:
             raise FileExistsError(f"{self.path} exists; pass overwrite=True (or --overwrite) to replace it")
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
-        if audio is not None:
-            audio = np.asarray(audio, dtype=np.float32)
-            audio = audio[None] if audio.ndim == 1 else audio
-            if audio.ndim != 2 or audio.shape[0] > 8:
-                raise ValueError(f"audio must be [samples] or [channels, samples], got shape {audio.shape}")
+        if callable(audio):
+            self.channels = audio_channels or 1
+        elif audio is not None:
+            audio = _audio_array(audio)
+            self.channels = audio.shape[0]
         self.audio, self.sample_rate = audio, int(sample_rate)
         self.fps, self.crf = fps, crf
         self.frames = 0
@@ -142,7 +146,7 @@ class Mp4Writer:
             self._video.width, self._video.height, self._video.pix_fmt = w + w % 2, h + h % 2, "yuv420p"
             self._video.options = {"crf": str(self.crf), "preset": "veryfast"}
             if self.audio is not None:  # every stream must exist before the first packet is written
-                layout = "mono" if self.audio.shape[0] == 1 else "stereo"
+                layout = "mono" if self.channels == 1 else "stereo"
                 self._sound = self._out.add_stream("aac", rate=self.sample_rate, layout=layout)
         elif (h, w) != self._size:
             raise ValueError(f"every frame must be {self._size[1]}x{self._size[0]}, got {w}x{h}")
@@ -162,7 +166,10 @@ class Mp4Writer:
             self._out.mux(packet)
         if self._sound is not None:
             stream, rate, layout = self._sound, self.sample_rate, self._sound.layout.name
-            a = np.clip(self.audio[:2] if self.audio.shape[0] > 2 else self.audio, -1, 1)
+            audio = _audio_array(self.audio()) if callable(self.audio) else self.audio
+            if audio.shape[0] != self.channels:
+                raise ValueError(f"the audio has {audio.shape[0]} channels, {self.channels} were announced")
+            a = np.clip(audio[:2] if audio.shape[0] > 2 else audio, -1, 1)
             hop = 1024
             for i in range(0, a.shape[1], hop):
                 fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(a[:, i : i + hop]), format="fltp", layout=layout)
@@ -182,3 +189,12 @@ class Mp4Writer:
         finally:
             if self._tmp.exists():
                 self._tmp.unlink()
+
+
+def _audio_array(audio) -> np.ndarray:
+    """float32 [channels, samples] from [samples] or [channels, samples]."""
+    audio = np.asarray(audio, dtype=np.float32)
+    audio = audio[None] if audio.ndim == 1 else audio
+    if audio.ndim != 2 or audio.shape[0] > 8:
+        raise ValueError(f"audio must be [samples] or [channels, samples], got shape {audio.shape}")
+    return audio

@@ -60,7 +60,7 @@ def test_bench_e2e_json_has_every_stage_and_a_consistent_rtf(tiny_model, tmp_pat
     assert main(argv) == 0
     wall = time.perf_counter() - t0
     result = json.loads(capsys.readouterr().out)
-    assert list(result["stages"]) == ["capture", "generate", "vocode", "render+encode"]
+    assert list(result["stages"]) == ["capture", "generate", "vocode+render"]
     # against measurements of its own: the sound in the kept mp4 (AAC pads up to one 1024-sample frame)...
     file_seconds, file_frames = _mp4_streams(video)
     assert result["audio_seconds"] == pytest.approx(file_seconds, abs=1024 / 24000 + 0.01)

@@ -4,10 +4,10 @@ The stages are the nodes of `workflows/Text to talking video.json`, run through 
 library calls the nodes make, with the workflow's settings (`WORKFLOW_A`):
   capture  decode the reference clip (Load Video) + `capture_style` (Capture Style: mel, face tracking)
   generate `pipeline.generate` (Text -> Audio + Motion)
-  vocode   `pipeline.vocode` with `vocoder_for(model)` (Vocoder)
-  render+encode  `pipeline.render_mp4` on the style's portrait, rest pose = the style's first motion code,
-           frames streamed into H.264 + AAC (Render Video)
-Loading the model is reported apart (`setup`): a session loads it once. RTF = sum of the four stages /
+  vocode+render  `pipeline.vocode_and_render_mp4`: `vocode` with `vocoder_for(model)` (Vocoder) in a worker
+           thread while the style's portrait is rendered, rest pose = the style's first motion code, and the
+           frames stream into H.264 + AAC (Render Video)
+Loading the model is reported apart (`setup`): a session loads it once. RTF = sum of the three stages /
 seconds of speech produced; `rtf_cached_style` leaves capture out, which is what re-queueing the
 workflow with a new seed costs in ComfyUI (Load Video and Capture Style come from its cache).
 
@@ -35,7 +35,7 @@ from ..precision import CHOICES
 PACK = Path(__file__).resolve().parents[2]
 WORKFLOW = PACK / "workflows" / "Text to talking video.json"
 REFERENCE_VIDEO, REFERENCE_TEXT = REFERENCE_CLIP, REFERENCE_TRANSCRIPT
-STAGES = ("capture", "generate", "vocode", "render+encode")
+STAGES = ("capture", "generate", "vocode+render")
 
 # The widget values of workflow (a) (tests/test_bench_e2e.py checks they still match the file).
 WORKFLOW_A = {
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> dict:
     from ..checkpoints import load_bundle
     from ..eval.speed import StageTimer, real_time_factor
     from ..face import tracker  # noqa: F401  (imported before timing: import cost is not a stage)
-    from ..pipeline import generate, portrait_of, render_mp4, render_size, rest_codes, vocode
+    from ..pipeline import generate, portrait_of, render_size, rest_codes, video_frames_for, vocode_and_render_mp4
     from ..precision import resolve_dtype
     from ..style import capture_style
     from ..video import read_video
@@ -160,14 +160,13 @@ def run(args: argparse.Namespace) -> dict:
                     cfg_audio=args.cfg_audio, cfg_motion=args.cfg_motion, cfg_stop=args.cfg_stop,
                 )  # fmt: skip
                 _sync(device)
-            with timer("vocode"), torch.inference_mode():
-                wave = vocode(vocoder, gen.mel)
-            with timer("render+encode"):
+            with timer("vocode+render"):
                 portrait = portrait_of(style)
-                frames = render_mp4(
-                    out, portrait, gen.motion, wave, sample_rate=audio_lib.SAMPLE_RATE, overwrite=True,
+                wave = vocode_and_render_mp4(
+                    out, vocoder, gen.mel, portrait, gen.motion, overwrite=True,
                     base_codes=rest_codes(portrait, style), resolution=args.resolution, device=device, bundle=bundle,
                 )  # fmt: skip
+                frames = video_frames_for(gen.mel.shape[0], gen.mel_fps)
             seconds = wave.numel() / audio_lib.SAMPLE_RATE
             width, height = render_size(portrait.shape[:2], args.resolution)
             stages = {k: timer.seconds[k] for k in STAGES}
@@ -245,6 +244,6 @@ def format_table(result: dict) -> str:
     ]
     lines += [f"{k:>12}: {v:8.3f} s" for k, v in result["stages"].items()]
     lines.append(f"{'total':>12}: {result['total_seconds']:8.3f} s")
-    lines.append(f"RTF {result['rtf']:.3f} (all four stages); {result['rtf_cached_style']:.3f} with the style cached")
+    lines.append(f"RTF {result['rtf']:.3f} (all three stages); {result['rtf_cached_style']:.3f} with the style cached")
     lines.append(f"through ComfyUI (queue -> output): {result['host_command']}")
     return "\n".join(lines)

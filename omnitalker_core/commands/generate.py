@@ -3,10 +3,10 @@
 With no model or reference given it uses the bundled demo checkpoint and the bundled reference
 clip (`omnitalker_core/assets/omnitalker_reference.mp4` + `.txt`, its transcript).
 Stages (each timed): load model, read reference, capture style (face tracking + mel), generate
-(flow-matching ODE), vocode, render+encode (`pipeline.render_mp4` on the reference's portrait: the model's
-GAN renderer when its file carries one, else the geometric renderer; frames go to the H.264 encoder batch by
-batch, so memory stays flat however long the text).
-RTF = (generate + vocode + render+encode) / speech seconds: text -> mp4 once model and style are
+(flow-matching ODE), vocode+render (`pipeline.vocode_and_render_mp4`: the vocoder runs in a worker thread while
+the reference's portrait is animated, by the model's GAN renderer when its file carries one, else the geometric
+renderer, and the frames go to the H.264 encoder batch by batch, so memory stays flat however long the text).
+RTF = (generate + vocode+render) / speech seconds: text -> mp4 once model and style are
 ready (they are loaded once per session and reused); `rtf_total` counts every stage, and `rtf_wall` the
 whole process from its start (Python start-up and imports included), which is what a user waits for.
 """
@@ -27,7 +27,7 @@ from ..precision import CHOICES
 
 HELP = "text + reference video -> talking-head mp4 with speech in the reference voice (bundled demo model and reference by default)"
 REFERENCE_VIDEO, REFERENCE_TEXT = REFERENCE_CLIP, REFERENCE_TRANSCRIPT
-PER_CLIP_STAGES = ("generate", "vocode", "render+encode")
+PER_CLIP_STAGES = ("generate", "vocode+render")
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoints import load_bundle
     from ..eval.speed import StageTimer, process_seconds, real_time_factor
     from ..motion import VIDEO_FPS
-    from ..pipeline import generate, portrait_of, render_mp4, render_size, rest_codes, vocode
+    from ..pipeline import generate, portrait_of, render_size, rest_codes, video_frames_for, vocode_and_render_mp4
     from ..precision import resolve_dtype
     from ..style import capture_style
     from ..video import read_video
@@ -139,14 +139,13 @@ def run(args: argparse.Namespace) -> int:
     with stage("generate"), torch.inference_mode():
         gen = generate(bundle, style, args.text, seed=args.seed, steps=args.steps, speed=args.speed,
                        cfg_audio=args.cfg_audio, cfg_motion=args.cfg_motion)  # fmt: skip
-    with stage("vocode"):
-        wave = vocode(vocoder, gen.mel)
-    with stage("render+encode"):
+    with stage("vocode+render"):
         portrait = portrait_of(style)
-        frames = render_mp4(
-            out, portrait, gen.motion, wave, sample_rate=audio_lib.SAMPLE_RATE, overwrite=args.overwrite,
+        wave = vocode_and_render_mp4(
+            out, vocoder, gen.mel, portrait, gen.motion, overwrite=args.overwrite,
             base_codes=rest_codes(portrait, style), resolution=args.resolution, bundle=bundle,
         )  # fmt: skip
+        frames = video_frames_for(gen.mel.shape[0], gen.mel_fps)
         if args.wav:
             audio_lib.save_wav(args.wav, wave, audio_lib.SAMPLE_RATE)
     size = render_size(portrait.shape[:2], args.resolution)
@@ -179,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name:>15}: {sec:7.2f} s")
     print(f"wrote {out}: {seconds:.2f} s of speech, {result['frames']} frames at {VIDEO_FPS:g} fps ({result['dtype']})")
     print(
-        f"RTF {result['rtf']:.2f} (generate+vocode+render+encode), {result['rtf_total']:.2f} with model load and "
+        f"RTF {result['rtf']:.2f} (generate, vocode+render), {result['rtf_total']:.2f} with model load and "
         f"style capture" + (f", {result['rtf_wall']:.2f} for the whole command" if "rtf_wall" in result else "")
     )
     return 0

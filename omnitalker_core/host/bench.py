@@ -25,7 +25,7 @@ STAGE_OF_NODE = {
     "OmniTalkerGenerate": "generate",
     "OmniTalkerVocoder": "vocode",
     "OmniTalkerRender": "render",
-    "OmniTalkerRenderVideo": "render+encode",
+    "OmniTalkerRenderVideo": "render",
     "OmniTalkerMux": "mux",
     "SaveVideo": "mux",
 }
