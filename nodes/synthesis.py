@@ -172,30 +172,7 @@ class Render(io.ComfyNode):
             "carries learned renderer weights the paper's GAN renderer is used, else the weightless geometric one.",
             inputs=[
                 Motion.Input("motion", lazy=True, tooltip="61-D motion codes at 25 fps, from Text -> Audio + Motion."),
-                Style.Input(
-                    "style",
-                    optional=True,
-                    tooltip="Its reference portrait is animated (and its own expression taken as the rest pose).",
-                ),
-                io.Image.Input(
-                    "portrait",
-                    optional=True,
-                    tooltip="Any portrait to animate instead (first image of the batch); overrides the style's.",
-                ),
-                Model.Input(
-                    "model",
-                    optional=True,
-                    tooltip="A model whose file carries learned (GAN) renderer weights renders with them "
-                    "(`convert renderer`); without one, or without those weights, the weightless geometric renderer is used.",
-                ),
-                io.Int.Input(
-                    "resolution",
-                    default=512,
-                    min=0,
-                    max=2048,
-                    step=16,
-                    tooltip="Longer side of the output in pixels (aspect ratio kept); 0 = the portrait's own size.",
-                ),
+                *portrait_inputs(),
             ],
             outputs=[
                 io.Image.Output(
@@ -220,6 +197,36 @@ class Render(io.ComfyNode):
         except ValueError as e:
             raise ValueError(f"{RENDER}: {e}") from e
         return io.NodeOutput(convert.uint8_to_image(torch.from_numpy(frames)))
+
+
+def portrait_inputs() -> list:
+    """The render nodes' inputs after the motion: what to animate, with which renderer, at which size."""
+    return [
+        Style.Input(
+            "style",
+            optional=True,
+            tooltip="Its reference portrait is animated (and its own expression taken as the rest pose).",
+        ),
+        io.Image.Input(
+            "portrait",
+            optional=True,
+            tooltip="Any portrait to animate instead (first image of the batch); overrides the style's.",
+        ),
+        Model.Input(
+            "model",
+            optional=True,
+            tooltip="A model whose file carries learned (GAN) renderer weights renders with them "
+            "(`convert renderer`); without one, or without those weights, the weightless geometric renderer is used.",
+        ),
+        io.Int.Input(
+            "resolution",
+            default=512,
+            min=0,
+            max=2048,
+            step=16,
+            tooltip="Longer side of the output in pixels (aspect ratio kept); 0 = the portrait's own size.",
+        ),
+    ]
 
 
 def portrait_to_animate(node: str, style, portrait) -> tuple[np.ndarray, np.ndarray]:

@@ -11,8 +11,8 @@ from comfy_api.util import VideoCodec, VideoComponents, VideoContainer
 
 from ..omnitalker_core import pipeline
 from . import convert, paths
-from .synthesis import frame_progress, portrait_first, portrait_to_animate, render_device
-from .types import CATEGORY, Model, Motion, Style
+from .synthesis import frame_progress, portrait_first, portrait_inputs, portrait_to_animate, render_device
+from .types import CATEGORY, Motion
 
 NODE = "OmniTalker Mux"
 
@@ -34,6 +34,17 @@ def fit_frames(images: torch.Tensor, seconds: float, fps: float) -> torch.Tensor
     if images.shape[0] >= frames:
         return images[:frames]
     return torch.cat([images, images[-1:].expand(frames - images.shape[0], -1, -1, -1)], dim=0)
+
+
+def destination(node: type[io.ComfyNode], save_mp4: bool, prefix: str) -> tuple[str, str, str, dict | None]:
+    """(folder type, folder, file prefix, mp4 metadata): the output folder with the prompt and workflow embedded
+    as the stock Save Video does (not under --disable-metadata), or a temporary preview without them."""
+    if not save_mp4:
+        return "temp", folder_paths.get_temp_directory(), "omnitalker_preview", None
+    metadata = None
+    if not args.disable_metadata and node.hidden.prompt is not None:
+        metadata = {"prompt": node.hidden.prompt, **(node.hidden.extra_pnginfo or {})}
+    return "output", folder_paths.get_output_directory(), prefix, metadata
 
 
 class Mux(io.ComfyNode):
@@ -91,13 +102,7 @@ class Mux(io.ComfyNode):
         video = VideoFromComponents(VideoComponents(images=frames, audio=audio, frame_rate=convert.fps_fraction(fps)))
 
         height, width = frames.shape[1:3]
-        if save_mp4:
-            kind, out_dir = "output", folder_paths.get_output_directory()
-        else:
-            kind, out_dir, filename_prefix = "temp", folder_paths.get_temp_directory(), "omnitalker_preview"
-        metadata = None
-        if save_mp4 and not args.disable_metadata and cls.hidden.prompt is not None:  # as the stock SaveVideo
-            metadata = {"prompt": cls.hidden.prompt, **(cls.hidden.extra_pnginfo or {})}
+        kind, out_dir, filename_prefix, metadata = destination(cls, save_mp4, filename_prefix)
         with paths.new_output_file(filename_prefix, out_dir, ".mp4", width, height) as (path, file, subfolder):
             video.save_to(path, format=VideoContainer.MP4, codec=VideoCodec.H264, metadata=metadata)
         result = {"filename": file, "subfolder": subfolder, "type": kind,
@@ -127,29 +132,7 @@ class RenderVideo(io.ComfyNode):
                 io.Audio.Input(
                     "audio", lazy=True, tooltip="The speech, from OmniTalker Vocoder (trimmed or padded to the frames)."
                 ),
-                Style.Input(
-                    "style",
-                    optional=True,
-                    tooltip="Its reference portrait is animated (its own expression is the rest pose).",
-                ),
-                io.Image.Input(
-                    "portrait",
-                    optional=True,
-                    tooltip="Any portrait to animate instead (first image); overrides the style's.",
-                ),
-                Model.Input(
-                    "model",
-                    optional=True,
-                    tooltip="A model whose file carries learned (GAN) renderer weights renders with them.",
-                ),
-                io.Int.Input(
-                    "resolution",
-                    default=512,
-                    min=0,
-                    max=2048,
-                    step=16,
-                    tooltip="Longer side of the output in pixels (aspect ratio kept); 0 = the portrait's own size.",
-                ),
+                *portrait_inputs(),
                 io.Boolean.Input(
                     "save_mp4",
                     default=True,
@@ -175,13 +158,7 @@ class RenderVideo(io.ComfyNode):
     def execute(cls, motion, audio, resolution, save_mp4, filename_prefix, style=None, portrait=None, model=None):
         codes = torch.as_tensor(motion).detach().float().cpu()
         wave, rate = convert.audio_from_host(audio, RENDER_VIDEO)
-        if save_mp4:
-            kind, out_dir = "output", folder_paths.get_output_directory()
-        else:
-            kind, out_dir, filename_prefix = "temp", folder_paths.get_temp_directory(), "omnitalker_preview"
-        metadata = None
-        if save_mp4 and not args.disable_metadata and cls.hidden.prompt is not None:  # as the stock SaveVideo
-            metadata = {"prompt": cls.hidden.prompt, **(cls.hidden.extra_pnginfo or {})}
+        kind, out_dir, filename_prefix, metadata = destination(cls, save_mp4, filename_prefix)
         try:
             face, base = portrait_to_animate(RENDER_VIDEO, style, portrait)
             width, height = pipeline.render_size(face.shape[:2], resolution)

@@ -323,5 +323,5 @@ def test_next_prompt_after_bad_inputs_and_cancel_succeeds(comfy_host):
         prompt[node_id(wf, "OmniTalkerGenerate")]["inputs"]["text"] = "Still working after all those errors."
 
     wf, _, entry = run(comfy_host, "Text to talking video", edit)
-    (mp4,) = comfy_host.output_files(entry, node_id=node_id(wf, "SaveVideo"), suffix=".mp4")
+    (mp4,) = comfy_host.output_files(entry, node_id=node_id(wf, "OmniTalkerRenderVideo"), suffix=".mp4")
     assert_talking_mp4(mp4)

@@ -1,10 +1,10 @@
-// OmniTalker front-end extension: plays the Mux node's result (video with sound) on the node itself.
-// The Mux node reports {"omnitalker_video": [{filename, subfolder, type, frames, fps}]} in its UI output;
+// OmniTalker front-end extension: plays the result of Mux and Render Video (video with sound) on the node itself.
+// Those nodes report {"omnitalker_video": [{filename, subfolder, type, frames, fps}]} in their UI output;
 // this adds a <video controls> DOM widget (not serialised into the workflow) pointing at ComfyUI's /view.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
-const MUX = "OmniTalkerMux";
+const PLAYERS = new Set(["OmniTalkerMux", "OmniTalkerRenderVideo"]);
 const WIDGET = "omnitalker_player";
 
 function viewUrl(file) {
@@ -49,7 +49,7 @@ function ensurePlayer(node) {
 app.registerExtension({
   name: "omnitalker.mux_player",
   async beforeRegisterNodeDef(nodeType, nodeData) {
-    if (nodeData?.name !== MUX) return;
+    if (!PLAYERS.has(nodeData?.name)) return;
     const onExecuted = nodeType.prototype.onExecuted;
     nodeType.prototype.onExecuted = function (message) {
       onExecuted?.apply(this, arguments);
