@@ -31,9 +31,8 @@ VIDEO_FPS = motion_code.VIDEO_FPS
 
 Callback = Callable[[int, int], None]
 MAX_CHUNK_SECONDS = 12.0  # target speech per chunk; the paper trains on references of 1..10 s
-DEFAULT_STEPS = (
-    8  # ODE steps of the nodes, the CLI and the bench: as good as 16 (docs/SPEED.md: steps x WER x SIM x RTF)
-)
+# ODE steps of the nodes, the CLI and the bench: as good as 16 (docs/SPEED.md: steps x WER x SIM x RTF)
+DEFAULT_STEPS = 8
 MAX_TEXT_CHARS = 2700  # about 3 minutes of speech per run: the frames of a longer video outgrow a laptop's memory
 
 

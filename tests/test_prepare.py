@@ -496,3 +496,13 @@ def test_discovery_keys_speakers_and_shards(inputs, tmp_path):
     assert 0 < sum(v == "heldout_sentence" for v in one[1].values()) < 40
     assert store.heldout_count(0.1, 3) == 1 and store.heldout_count(5, 3) == 2 and store.heldout_count(0, 9) == 0
     assert store.assign_splits(spk, ids, 8, 2, 0.1) != one  # another seed, another choice
+
+
+def test_duration_training_refuses_estimated_timing(corpus, tmp_path):
+    """Real speech has no teacher durations: the stretched eSpeak labels must not train the duration model."""
+    from omnitalker_core.checkpoints import DEMO_CHECKPOINT
+
+    out, _, _ = corpus
+    with pytest.raises(SystemExit, match="'espeak_stretched', an estimate"):
+        main(["train-durations", "--data", str(out), "--model", str(DEMO_CHECKPOINT), "--out", str(tmp_path / "d.st")])
+    assert not (tmp_path / "d.st").exists()

@@ -32,6 +32,12 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(bundle.tokenizer, PhonemeTokenizer):
         raise SystemExit(f"{args.model.name} reads characters, not phonemes: it has no use for phoneme durations")
     manifest = load_manifest(args.data)
+    timing = manifest.get("phoneme_timing", "teacher")
+    if timing != "teacher":  # e.g. `prepare`'s eSpeak phonemes stretched over real speech: nothing to learn from
+        raise SystemExit(
+            f"{args.data}: its phoneme timing is {timing!r}, an estimate, not a teacher's durations; train the "
+            "predictor on a corpus made by `corpus` (eSpeak or Kokoro teacher)"
+        )
     if manifest["phoneme_vocab"] != bundle.tokenizer.vocab.to_list():
         raise SystemExit(f"{args.data} has another phoneme vocabulary than {args.model.name}: use the model's corpus")
     fps = float(manifest["mel_fps"])
