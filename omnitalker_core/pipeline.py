@@ -338,15 +338,16 @@ def render_mp4(
 
 def vocode_and_render_mp4(
     path: str | Path, vocoder, mel: torch.Tensor, portrait: np.ndarray, motion: np.ndarray | torch.Tensor, **kwargs
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, int]:
     """`vocode` in a worker thread while `render_mp4` (same keyword arguments) renders and encodes the frames;
     the sound is muxed when both are done. On 2 cores this saves about a second per 15 s of speech: neither the
-    vocoder nor the renderer and encoder keep both cores busy on their own. Returns the waveform."""
+    vocoder nor the renderer and encoder keep both cores busy on their own. Returns the waveform and the number
+    of frames written."""
     with ThreadPoolExecutor(1, thread_name_prefix="omnitalker-vocode") as pool:
         speech = pool.submit(vocode, vocoder, mel)
         try:
-            render_mp4(path, portrait, motion, speech.result, sample_rate=audio_lib.SAMPLE_RATE, **kwargs)
+            frames = render_mp4(path, portrait, motion, speech.result, sample_rate=audio_lib.SAMPLE_RATE, **kwargs)
         except BaseException:
             speech.cancel()
             raise
-        return speech.result()
+        return speech.result(), frames

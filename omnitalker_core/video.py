@@ -181,9 +181,11 @@ class Mp4Writer:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if exc_type is None:
-                self._finish()
-            self._out.close()
+            try:
+                if exc_type is None:
+                    self._finish()
+            finally:
+                self._out.close()  # also when finishing failed (late sound of the wrong shape, no frames)
             if exc_type is None:
                 self._tmp.replace(self.path)
         finally:

@@ -82,9 +82,9 @@ def test_vocoder_in_a_worker_thread_gives_the_sequential_result(portrait, tmp_pa
     mel = torch.randn(188, 100, generator=g) - 4  # 2 s of model mel (vocos feature, 93.75 frames/s)
     codes = _codes(pipeline.video_frames_for(188))
     base = pipeline.rest_codes(portrait)
-    wave = pipeline.vocode_and_render_mp4(
+    wave, written = pipeline.vocode_and_render_mp4(
         tmp_path / "both.mp4", vocoder, mel, portrait, codes, base_codes=base, resolution=0
     )
     torch.testing.assert_close(wave, pipeline.vocode(vocoder, mel))
     frames, audio = _decode(tmp_path / "both.mp4")
-    assert frames == len(codes) and audio.shape[-1] >= wave.numel() * 0.99
+    assert frames == written == len(codes) and audio.shape[-1] >= wave.numel() * 0.99

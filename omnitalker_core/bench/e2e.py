@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> dict:
     from ..checkpoints import load_bundle
     from ..eval.speed import StageTimer, real_time_factor
     from ..face import tracker  # noqa: F401  (imported before timing: import cost is not a stage)
-    from ..pipeline import generate, portrait_of, render_size, rest_codes, video_frames_for, vocode_and_render_mp4
+    from ..pipeline import generate, portrait_of, render_size, rest_codes, vocode_and_render_mp4
     from ..precision import resolve_dtype
     from ..style import capture_style
     from ..video import read_video
@@ -162,11 +162,10 @@ def run(args: argparse.Namespace) -> dict:
                 _sync(device)
             with timer("vocode+render"):
                 portrait = portrait_of(style)
-                wave = vocode_and_render_mp4(
+                wave, frames = vocode_and_render_mp4(
                     out, vocoder, gen.mel, portrait, gen.motion, overwrite=True,
                     base_codes=rest_codes(portrait, style), resolution=args.resolution, device=device, bundle=bundle,
                 )  # fmt: skip
-                frames = video_frames_for(gen.mel.shape[0], gen.mel_fps)
             seconds = wave.numel() / audio_lib.SAMPLE_RATE
             width, height = render_size(portrait.shape[:2], args.resolution)
             stages = {k: timer.seconds[k] for k in STAGES}

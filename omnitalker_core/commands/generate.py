@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from ..checkpoints import load_bundle
     from ..eval.speed import StageTimer, process_seconds, real_time_factor
     from ..motion import VIDEO_FPS
-    from ..pipeline import generate, portrait_of, render_size, rest_codes, video_frames_for, vocode_and_render_mp4
+    from ..pipeline import generate, portrait_of, render_size, rest_codes, vocode_and_render_mp4
     from ..precision import resolve_dtype
     from ..style import capture_style
     from ..video import read_video
@@ -141,11 +141,10 @@ def run(args: argparse.Namespace) -> int:
                        cfg_audio=args.cfg_audio, cfg_motion=args.cfg_motion)  # fmt: skip
     with stage("vocode+render"):
         portrait = portrait_of(style)
-        wave = vocode_and_render_mp4(
+        wave, frames = vocode_and_render_mp4(
             out, vocoder, gen.mel, portrait, gen.motion, overwrite=args.overwrite,
             base_codes=rest_codes(portrait, style), resolution=args.resolution, bundle=bundle,
         )  # fmt: skip
-        frames = video_frames_for(gen.mel.shape[0], gen.mel_fps)
         if args.wav:
             audio_lib.save_wav(args.wav, wave, audio_lib.SAMPLE_RATE)
     size = render_size(portrait.shape[:2], args.resolution)
