@@ -45,8 +45,8 @@ def model_dir() -> Path:
     return path
 
 
-@lru_cache(maxsize=1)
-def _model(threads: int):
+@lru_cache(maxsize=2)
+def _model(path: str, threads: int):
     try:
         from faster_whisper import WhisperModel
     except ImportError as e:
@@ -54,17 +54,30 @@ def _model(threads: int):
             f"the reference transcript is empty and faster-whisper is not importable ({e}): {INSTALL_HINT}; "
             "or type what the reference speaker says"
         ) from e
-    return WhisperModel(str(model_dir()), device="cpu", compute_type="int8", cpu_threads=threads)
+    return WhisperModel(path, device="cpu", compute_type="int8", cpu_threads=threads)
 
 
 NO_SPEECH_PROB = 0.6
 
 
+def speech_segments(
+    wave, sample_rate: int, *, model: str | Path | None = None, threads: int = 1, word_timestamps: bool = False
+) -> list:
+    """faster-whisper segments of speech [T] or [C, T] at any rate, the ones Whisper thinks are not silence
+    (its own no-speech threshold: without sampling fallbacks, silence otherwise comes back as a short
+    hallucination, "You"). One decoding for every caller: English, beam 5, temperature 0 only (faster-whisper
+    otherwise falls back to sampling on hard audio, and the same clip gets another transcript on every run).
+    model: a CTranslate2 Whisper directory (default: the bundled tiny.en)."""
+    x = audio_lib.resample(audio_lib.to_mono(torch.as_tensor(wave, dtype=torch.float32)), sample_rate, WHISPER_RATE)
+    segments, _ = _model(str(model or model_dir()), threads).transcribe(
+        x.numpy(), language="en", beam_size=5, temperature=0.0, vad_filter=False, condition_on_previous_text=False,
+        word_timestamps=word_timestamps,
+    )  # fmt: skip
+    return [s for s in segments if s.no_speech_prob < NO_SPEECH_PROB]
+
+
 def transcribe(wave: torch.Tensor, sample_rate: int, *, threads: int | None = None) -> str:
     """Speech [C, T] or [T] at any rate -> English text (Whisper tiny.en, beam search, offline).
-
-    Temperature 0 only: faster-whisper otherwise falls back to sampling on hard audio, and the same
-    clip gets a different transcript (and WER) on every run.
 
     Raises `TranscriptionUnavailable` when the model is not installed and `ValueError` when nothing
     intelligible was heard (the user should type the transcript then).
@@ -75,12 +88,7 @@ def transcribe(wave: torch.Tensor, sample_rate: int, *, threads: int | None = No
             f"reference audio is too short to transcribe ({x.numel() / WHISPER_RATE:.2f} s); type the transcript"
         )
     threads = threads or max(1, min(4, torch.get_num_threads()))
-    segments, _ = _model(threads).transcribe(
-        x.numpy(), language="en", beam_size=5, temperature=0.0, vad_filter=False, condition_on_previous_text=False
-    )
-    # Whisper's own no-speech signal (its default threshold): without sampling fallbacks, silence would
-    # otherwise come back as a short hallucination ("You")
-    text = " ".join(s.text.strip() for s in segments if s.no_speech_prob < NO_SPEECH_PROB).strip()
+    text = " ".join(s.text.strip() for s in speech_segments(x, WHISPER_RATE, threads=threads)).strip()
     if not text:
         raise ValueError("no speech was recognised in the reference audio; type the reference transcript")
     log.info("transcribed reference: %r", text)
