@@ -5,7 +5,7 @@
 - motion: the tracker's calibrated 61-D codes (`face.tracker.track_frames`, as Capture Style reads a reference)
   resampled from the video's frame rate onto the mel frames (`motion.resample`);
 - phonemes: eSpeak's phonemes of the text, their durations stretched to fill the utterance, one vocabulary id
-  per mel frame (what `PhonemeTokenizer.reference_ids` does for a reference clip at inference). Real speech has
+  per mel frame (`text.phonemes.stretch_durations`, as `PhonemeTokenizer.reference_ids` aligns a reference clip at inference). Real speech has
   no exact timing; the manifest says so ("phoneme_timing": "espeak_stretched").
 Legend: n - mel frames, f - video frames, t - audio samples.
 """
@@ -84,16 +84,6 @@ def audio_features(wave: np.ndarray, spec: MelSpec) -> tuple[np.ndarray, np.ndar
     pcm = np.clip(np.round(np.asarray(wave, np.float32) * 32767.0), -32768, 32767).astype(np.int16)
     mel = spec.features(torch.from_numpy(pcm.astype(np.float32) / 32767.0), SAMPLE_RATE)  # n_mels n
     return pcm, mel.T.contiguous().numpy().astype(np.float16)
-
-
-def stretched_phonemes(timed: list[tuple[str, float]], num_frames: int, vocab, fps: float) -> np.ndarray:
-    """eSpeak (phoneme, seconds) stretched over `num_frames` mel frames -> vocabulary ids int16 [n]
-    (the alignment of `PhonemeTokenizer.reference_ids`)."""
-    from ..text.phonemes import frame_align, spans_from_durations
-
-    spoken = sum(d for _, d in timed)
-    rate = spoken / (num_frames / fps)
-    return frame_align(spans_from_durations(timed, 1.0 / rate), num_frames, vocab, fps).numpy().astype(np.int16)
 
 
 def motion_on_mel(codes: np.ndarray, video_fps: float, spec: MelSpec, num_frames: int) -> np.ndarray:

@@ -217,9 +217,9 @@ def _features(src, spans, starts, windows, wave, texts, timed, info, settings, v
     from ..face.landmarks import FaceLandmarker
     from ..face.rig import matrix_to_euler
     from ..face.tracker import track_frames
-    from ..text.phonemes import PhonemeVocab
+    from ..text.phonemes import PhonemeVocab, stretch_durations
     from . import media
-    from .features import audio_features, face_problem, motion_on_mel, several_faces, stretched_phonemes
+    from .features import audio_features, face_problem, motion_on_mel, several_faces
 
     spec = mel_spec(settings["mel_spec"])
     limits = FaceLimits(**settings["face"])
@@ -260,7 +260,7 @@ def _features(src, spans, starts, windows, wave, texts, timed, info, settings, v
         uid = f"{src.vid}_{i:03d}"
         tensors[f"{uid}/mel"] = mel
         tensors[f"{uid}/motion"] = motion_on_mel(tracked.codes, info.fps, spec, n)
-        tensors[f"{uid}/phonemes"] = stretched_phonemes(timed[i], n, vocab, spec.fps)
+        tensors[f"{uid}/phonemes"] = stretch_durations(timed[i], n, vocab, spec.fps)[0].numpy().astype(np.int16)
         tensors[f"{uid}/audio"] = pcm
         unknown.update(p for p, _ in timed[i] if p not in vocab)
         utts.append(

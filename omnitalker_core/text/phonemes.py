@@ -187,6 +187,16 @@ def target_alignment(
     return align_durations(phonemize(text, voice=voice, variant=variant, rate=rate), vocab, rate_scale, fps)
 
 
+def stretch_durations(
+    durations: Sequence[tuple[str, float]], num_frames: int, vocab: PhonemeVocab, fps: float = MEL_FPS
+) -> tuple[torch.Tensor, float]:
+    """(ipa, seconds) stretched evenly to fill `num_frames` frames of real speech, which has no timing of its
+    own (a reference clip, a prepared video) -> (frame ids [num_frames], rate: spoken / real seconds; > 1 when
+    the speech is faster than the timing source)."""
+    rate = sum(d for _, d in durations) / (num_frames / fps)
+    return frame_align(spans_from_durations(durations, 1.0 / rate), num_frames, vocab, fps), rate
+
+
 def align_durations(
     durations: Sequence[tuple[str, float]], vocab: PhonemeVocab, rate_scale: float = 1.0, fps: float = MEL_FPS
 ) -> torch.Tensor:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .phonemes import MEL_FPS, PhonemeVocab, align_durations, frame_align, spans_from_durations
+from .phonemes import MEL_FPS, PhonemeVocab, align_durations, stretch_durations
 
 DEFAULT_VOCAB = Path(__file__).resolve().parent.parent / "assets" / "f5_vocab.txt"
 MAX_FRAMES = 8192  # TextEmbedding's position table: ~87 s at 93.75 frames/s
@@ -238,11 +238,7 @@ class PhonemeTokenizer:
     def reference_ids(self, ref_text: str, ref_frames: int, fps: float = MEL_FPS) -> tuple[torch.Tensor, float]:
         """The transcript's phonemes stretched over the reference; returns (ids, rate factor)."""
         durations = self.timed_phonemes(check_text(ref_text, "reference transcript"))
-        spoken = sum(d for _, d in durations)
-        ref_seconds = ref_frames / fps
-        rate = spoken / ref_seconds  # > 1: the reference speaks faster than the timing source
-        spans = spans_from_durations(durations, 1.0 / rate)
-        return frame_align(spans, ref_frames, self.vocab, fps), rate
+        return stretch_durations(durations, ref_frames, self.vocab, fps)
 
     def build(self, ref_text: str, text: str, ref_frames: int, speed: float = 1.0, fps: float = MEL_FPS) -> TextInput:
         """Text is normalised ("$3.50" -> "three dollars fifty") as the corpus was, then phonemised by eSpeak;
