@@ -120,6 +120,11 @@ def resample(wave: torch.Tensor, src_rate: int, dst_rate: int = SAMPLE_RATE) -> 
     return torchaudio.functional.resample(wave, src_rate, dst_rate)
 
 
+def pcm16(wave: np.ndarray) -> np.ndarray:
+    """Float audio in -1..1 -> int16 PCM, rounded and clipped: how the corpora store speech."""
+    return np.clip(np.round(np.asarray(wave) * 32767.0), -32768, 32767).astype(np.int16)
+
+
 def prepare(wave: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """Any-rate, any-channel audio -> mono float32 at 24 kHz."""
     return resample(to_mono(torch.as_tensor(wave, dtype=torch.float32)), sample_rate)

@@ -29,6 +29,7 @@ from omnitalker_core import motion as motion_lib
 from omnitalker_core.audio import MEL_FPS, log_mel
 from omnitalker_core.checkpoints import REFERENCE_CLIP
 from omnitalker_core.corpus import kokoro
+from omnitalker_core.corpus.generate import leveled_pcm
 from omnitalker_core.corpus.prosody import analyse
 from omnitalker_core.corpus.speakers import make_kokoro_speakers
 from omnitalker_core.corpus.styles import face_motion
@@ -61,10 +62,7 @@ def speech_and_motion(seed: int) -> tuple[np.ndarray, int, np.ndarray]:
     speech = teacher.speak(TRANSCRIPT, kokoro.blend(teacher.voices, speaker.kokoro), speaker.voice, speaker.speed)
     audio, phonemes, sample_rate = speech.audio, speech.phonemes, kokoro.SAMPLE_RATE
     print(f"voice: {speaker.kokoro}")
-    gain = min(
-        speaker.loudness / max(float(np.sqrt(np.mean(audio**2))), 1e-6), 0.98 / max(float(np.abs(audio).max()), 1e-6)
-    )
-    pcm = np.clip(np.round(audio * gain * 32767.0), -32768, 32767).astype(np.int16)
+    pcm = leveled_pcm(audio, speaker.loudness)
     wave = torch.from_numpy(pcm.astype(np.float32) / 32767.0)
     n = log_mel(wave).shape[-1]  # motion on the 24 kHz mel clock, as Capture Style reads it
     prosody = analyse(wave.numpy(), phonemes, n, MEL_FPS)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, MelSpec, mel_spec
+from ..audio import SAMPLE_RATE, MelSpec, mel_spec, pcm16
 from ..text.espeak import phonemize, synthesize
 from ..text.normalize import normalize_text
 from ..text.phonemes import PhonemeVocab
@@ -185,6 +185,13 @@ def _speak(text: str, speaker: Speaker, seed: int, index: int):
     return speech.audio, speech.phonemes
 
 
+def leveled_pcm(audio: np.ndarray, loudness: float) -> np.ndarray:
+    """A teacher's speech at the speaker's RMS loudness (never past 0.98 of full scale) as int16 PCM."""
+    rms = float(np.sqrt(np.mean(audio**2))) if audio.size else 0.0
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    return pcm16(audio * min(loudness / max(rms, 1e-6), 0.98 / max(peak, 1e-6)))
+
+
 def render_utterance(
     text: str, speaker: Speaker, vocab: PhonemeVocab, seed: int, index: int, spec: MelSpec | None = None
 ) -> dict[str, np.ndarray]:
@@ -199,11 +206,7 @@ def render_utterance(
 
     spec = spec or mel_spec(TEACHER_MEL_SPEC["espeak"])
     audio, phonemes = _speak(text, speaker, seed, index)
-    rms = float(np.sqrt(np.mean(audio**2))) if audio.size else 0.0
-    gain = speaker.loudness / max(rms, 1e-6)
-    peak = float(np.abs(audio).max()) if audio.size else 0.0
-    gain = min(gain, 0.98 / max(peak, 1e-6))
-    pcm = np.clip(np.round(audio * gain * 32767.0), -32768, 32767).astype(np.int16)  # t
+    pcm = leveled_pcm(audio, speaker.loudness)  # t
     wave = torch.from_numpy(pcm.astype(np.float32) / 32767.0)
     mel = spec.features(wave, SAMPLE_RATE)  # n_mels n
     n = mel.shape[-1]

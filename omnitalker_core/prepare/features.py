@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, MelSpec
+from ..audio import SAMPLE_RATE, MelSpec, pcm16
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def audio_features(wave: np.ndarray, spec: MelSpec) -> tuple[np.ndarray, np.ndar
     """24 kHz float audio [t] -> (PCM int16 [t], mel f16 [n, n_mels]), as `corpus.generate` stores them."""
     import torch
 
-    pcm = np.clip(np.round(np.asarray(wave, np.float32) * 32767.0), -32768, 32767).astype(np.int16)
+    pcm = pcm16(np.asarray(wave, np.float32))
     mel = spec.features(torch.from_numpy(pcm.astype(np.float32) / 32767.0), SAMPLE_RATE)  # n_mels n
     return pcm, mel.T.contiguous().numpy().astype(np.float16)
 
