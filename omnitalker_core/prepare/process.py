@@ -52,7 +52,8 @@ def _dropped(record: dict, reason: str, message: str, seconds: float = 0.0) -> d
 
 
 def process_video(job: dict) -> dict:
-    """job: {"source": Source dict, "out": str, "settings": content settings, "vocab": [...]}. Writes
+    """job: {"source": Source dict, "fingerprint": its fingerprint (read by the parent), "out": str, "settings":
+    content settings, "vocab": [...]}. Writes
     OUT/videos/<vid>.safetensors (if anything is kept) and then OUT/videos/<vid>.json; returns the record
     (status "kept" / "dropped", or "error" for an unexpected failure, which is not written)."""
     from . import store
@@ -64,7 +65,7 @@ def process_video(job: dict) -> dict:
         "key": src.key,
         "path": src.path,
         "speaker": src.speaker,
-        "fingerprint": src.fingerprint(),
+        "fingerprint": job.get("fingerprint") or src.fingerprint(),
         "transcript_from": src.transcript_from,
     }
     try:

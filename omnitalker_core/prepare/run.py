@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import store
 from .features import FaceLimits
-from .inputs import Source, discover, shard_of
+from .inputs import discover, shard_of
 from .segment import SegmentConfig
 
 log = logging.getLogger(__name__)
@@ -140,8 +140,9 @@ def _blas_threads(n: int):
         yield
 
 
-def _is_done(record: dict | None, src: Source) -> bool:
-    return record is not None and record.get("fingerprint") == src.fingerprint()
+def _finished(records: dict[str, dict], prints: dict[str, dict]) -> list[str]:
+    """The vids (of `prints`: vid -> the file's fingerprint now) whose record was made from that file."""
+    return [vid for vid, p in prints.items() if vid in records and records[vid].get("fingerprint") == p]
 
 
 def prepare(inputs: list[str | Path], cfg: PrepareConfig) -> tuple[dict, int]:
@@ -168,12 +169,21 @@ def prepare(inputs: list[str | Path], cfg: PrepareConfig) -> tuple[dict, int]:
     settings = cfg.settings(vocab)
     store.check_settings(out, settings)
     records = store.load_records(out)
-    todo = [s for s in sources if not _is_done(records.get(s.vid), s)]
+    prints = {s.vid: s.fingerprint() for s in sources}  # each file's ends are read once, here
+    finished = set(_finished(records, prints))
+    todo = [s for s in sources if s.vid not in finished]
     skipped = len(sources) - len(todo)
     (out / store.MANIFEST).unlink(missing_ok=True)  # announced again only when every input is finished
 
     jobs = [
-        {"source": s.to_dict(), "out": str(out), "settings": settings, "vocab": vocab, "asr_model": cfg.asr_model}
+        {
+            "source": s.to_dict(),
+            "fingerprint": prints[s.vid],
+            "out": str(out),
+            "settings": settings,
+            "vocab": vocab,
+            "asr_model": cfg.asr_model,
+        }
         for s in todo
     ]
     fresh: dict[str, dict] = {}
@@ -198,7 +208,7 @@ def prepare(inputs: list[str | Path], cfg: PrepareConfig) -> tuple[dict, int]:
         "shard": f"{index}/{count}",
         "inputs_total": total,
     }
-    mine = [records[s.vid] for s in sources if _is_done(records.get(s.vid), s)]
+    mine = [records[vid] for vid in _finished(records, prints)]
     pseudo = [{"id": m["key"], "speaker": "", "seconds": 0.0, "status": "dropped", **m} for m in missing]
     manifest = None
     if not interrupted:

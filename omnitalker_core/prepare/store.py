@@ -168,11 +168,8 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 
 def _same(a: Path, b: Path) -> bool:
     def digest(p: Path) -> str:
-        h = hashlib.sha1()
         with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
+            return hashlib.file_digest(f, "sha1").hexdigest()
 
     return os.path.samefile(a, b) or digest(a) == digest(b)
 
