@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from omnitalker_core import motion as motion_code
 from omnitalker_core.eval import frechet, motion_style, nearest, protocol, report, sync, wer
@@ -424,3 +425,26 @@ def test_aggregate_counts_failed_sync_as_worst_lag_and_pools_wer():
     assert m["e_fid"] == pytest.approx(frechet.expression_fid(model_frames, pool), rel=1e-9)
     assert m["p_fid"] == pytest.approx(frechet.pose_fid(model_frames, pool), rel=1e-9)
     assert m["e_fid"] > 10 * m["p_fid"] > 0  # 51 uniform channels against 6: the two were not swapped
+
+
+def test_tracked_reference_motion_is_what_the_tracker_reads_back():
+    """--reference-motion tracked: the reference's motion drawn onto a portrait and read back, on the mel clock."""
+    from omnitalker_core import audio as audio_lib
+    from omnitalker_core import motion as motion_code
+    from omnitalker_core.eval.runner import EvalConfig
+    from omnitalker_core.eval.samples import tracked_motion, tracking_portrait
+
+    n = int(3 * audio_lib.MEL_FPS)
+    t = torch.arange(n) / audio_lib.MEL_FPS
+    codes = torch.zeros(n, motion_code.MOTION_DIM)
+    codes[:, motion_code.CHANNEL["jawOpen"]] = 0.35 * (1 - torch.cos(2 * torch.pi * 1.3 * t))
+    codes[:, motion_code.CHANNEL["headYaw"]] = 0.15 * torch.sin(2 * torch.pi * 0.4 * t)
+    item = {"id": "x", "motion": codes, "mel": torch.zeros(n, 80)}
+    back = tracked_motion(item, tracking_portrait(), size=256)
+    assert back.shape == (n, motion_code.MOTION_DIM) and back.dtype == torch.float32
+    for name in ("jawOpen", "headYaw"):
+        c = motion_code.CHANNEL[name]
+        r = np.corrcoef(codes[:, c].numpy(), back[:, c].numpy())[0, 1]
+        assert r > 0.85, (name, r)
+    with pytest.raises(ValueError, match="reference_motion"):
+        EvalConfig(reference_motion="video")

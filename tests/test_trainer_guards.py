@@ -69,3 +69,19 @@ def test_evaluate_does_not_move_the_training_random_stream(corpus, tmp_path):
         second = trainer.evaluate(max_batches=1)
     assert torch.equal(after, expected), "evaluation consumed or reseeded the training RNG"
     assert first == pytest.approx(second, rel=1e-6), "held-out loss uses fixed noise: two evaluations agree"
+
+
+def test_learning_rate_decays_from_decay_start_to_the_final_scale_at_max_steps():
+    """A constant-lr run resumed with --decay-start finishes on a cosine; without it the lr stays at its peak."""
+    sched = Trainer.lr_at  # needs only .cfg
+    flat = type("T", (), {"cfg": TrainConfig(lr=1e-3, warmup_steps=10, max_steps=1000)})()
+    decay = type("T", (), {"cfg": TrainConfig(lr=1e-3, warmup_steps=10, max_steps=1000, decay_start=600,
+                                              final_lr_scale=0.1)})()  # fmt: skip
+    assert sched(flat, 4) == pytest.approx(5e-4) and sched(flat, 999) == pytest.approx(1e-3)
+    assert sched(decay, 599) == pytest.approx(1e-3)
+    assert sched(decay, 800) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))  # half way down the cosine
+    assert sched(decay, 1000) == pytest.approx(1e-4)
+    lrs = [sched(decay, s) for s in range(600, 1001)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:])), "the decay never rises"
+    with pytest.raises(ValueError, match="decay_start"):
+        TrainConfig(max_steps=100, decay_start=100)

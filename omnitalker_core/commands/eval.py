@@ -21,7 +21,7 @@ HELP = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..checkpoints import DEMO_CHECKPOINT
-    from ..eval.runner import EvalConfig
+    from ..eval.runner import REFERENCE_MOTION_CHOICES, EvalConfig
 
     d = EvalConfig()
     p.add_argument(
@@ -55,6 +55,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="target texts: Harvard sentences with ground truth rendered by the corpus generator (default), "
         "or the corpus's own held-out utterances (random words: Whisper's ground-truth WER is ~0.7)",
     )  # fmt: skip
+    p.add_argument(
+        "--reference-motion", choices=REFERENCE_MOTION_CHOICES, default=d.reference_motion,
+        help="the references' face motion: the corpus's own (measures the generator alone; default), or drawn onto "
+        "a portrait and read back by the tracker, as a user's reference video gives it (tracked-landmarks: the "
+        "tracker without its pixel read-out)",
+    )  # fmt: skip
     p.add_argument("--pool-size", type=int, default=d.pool_size, help="corpus utterances per speaker for its centroids")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     p.add_argument(
@@ -87,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     progress(f"model {args.model} ({sum(p.numel() for p in bundle.flow.parameters()) / 1e6:.1f}M parameters)")
     cfg = EvalConfig(max_items=args.max_items, steps=args.steps, cfg_audio=args.cfg_audio, cfg_motion=args.cfg_motion,
                      seed=args.seed, pool_size=args.pool_size, targets=args.targets, speakers=args.speakers,
-                     seen_speakers=tuple(args.seen_speakers.split(",")) if args.seen_speakers else None)  # fmt: skip
+                     seen_speakers=tuple(args.seen_speakers.split(",")) if args.seen_speakers else None,
+                     reference_motion=args.reference_motion)  # fmt: skip
     result = run_eval(bundle, args.data, cfg, progress)
     result["model"] = str(args.model)
     result["model_info"] = bundle.info

@@ -27,6 +27,9 @@ HELPS = {
     "seed": "seed of the initialisation, batch order and noise",
     "max_bad_steps": "stop as diverged after this many non-finite gradient norms in a row",
     "warmup_steps": "optimizer steps of linear learning-rate warm-up",
+    "decay_start": "from this optimizer step the learning rate follows a cosine down to --lr x --final-lr-scale "
+    "at --max-steps (0 = constant after the warm-up; give it on --resume to finish a constant-lr run)",
+    "final_lr_scale": "the learning rate at --max-steps as a fraction of --lr, with --decay-start",
     "batch_frames": "padded mel frames per micro-batch and process (93.75 frames/s)",
     "max_frames": "skip utterances longer than this many frames",
     "max_steps": "stop after this many optimizer steps",

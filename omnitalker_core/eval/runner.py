@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 ROWS = ("model", "ground_truth", "ground_truth_vocoded", "other_reference")
 SPEAKERS_CHOICES = ("heldout", "seen", "both")
+REFERENCE_MOTION_CHOICES = ("corpus", "tracked", "tracked-landmarks")
 Progress = Callable[[str], None]
 
 
@@ -50,10 +51,18 @@ class EvalConfig:
     targets: str = "harvard"  # target texts: "harvard" (real sentences, rendered ground truth) | "corpus"
     speakers: str = "both"  # speaker sets: "heldout" | "seen" | "both" (max_items items per set)
     seen_speakers: tuple[str, ...] | None = None  # overrides the seen set's rule (protocol.seen_speakers)
+    # the references' motion: "corpus" (as generated: measures the generator alone) or "tracked" (drawn onto a
+    # portrait and read back by the tracker, as a user's reference video gives it: generator and tracker together;
+    # "tracked-landmarks": the tracker without its pixel read-out)
+    reference_motion: str = "corpus"
 
     def __post_init__(self) -> None:
         if self.speakers not in SPEAKERS_CHOICES:
             raise ValueError(f"speakers must be one of {SPEAKERS_CHOICES}, got {self.speakers!r}")
+        if self.reference_motion not in REFERENCE_MOTION_CHOICES:
+            raise ValueError(
+                f"reference_motion must be one of {REFERENCE_MOTION_CHOICES}, got {self.reference_motion!r}"
+            )
 
     @property
     def speaker_sets(self) -> tuple[str, ...]:
@@ -215,6 +224,18 @@ def run_eval(bundle, data_dir: str | Path, config: EvalConfig, progress: Progres
         return get(target["id"])
 
     vocoder = vocoder_for(bundle)
+    portrait = samples.tracking_portrait() if config.reference_motion != "corpus" else None
+    tracked: dict[str, torch.Tensor] = {}
+
+    def reference_motion(item: dict) -> torch.Tensor | None:
+        if portrait is None:
+            return None
+        if item["id"] not in tracked:
+            tracked[item["id"]] = samples.tracked_motion(
+                item, portrait, appearance=config.reference_motion == "tracked"
+            )
+        return tracked[item["id"]]
+
     scored: list[Scored] = []
     out_sets: dict[str, dict] = {}
     gen_kw = dict(steps=config.steps, cfg_audio=config.cfg_audio, cfg_motion=config.cfg_motion)
@@ -230,11 +251,27 @@ def run_eval(bundle, data_dir: str | Path, config: EvalConfig, progress: Progres
                 "ground_truth": (samples.ground_truth(target), None),
                 "ground_truth_vocoded": (samples.ground_truth_vocoded(target, vocoder), None),
                 "model": (
-                    samples.generated(bundle, vocoder, ref, item.target["text"], seed=config.seed + i, **gen_kw),
+                    samples.generated(
+                        bundle,
+                        vocoder,
+                        ref,
+                        item.target["text"],
+                        seed=config.seed + i,
+                        reference_motion=reference_motion(ref),
+                        **gen_kw,
+                    ),
                     ref["id"],
                 ),
                 "other_reference": (
-                    samples.generated(bundle, vocoder, other, item.target["text"], seed=config.seed + i, **gen_kw),
+                    samples.generated(
+                        bundle,
+                        vocoder,
+                        other,
+                        item.target["text"],
+                        seed=config.seed + i,
+                        reference_motion=reference_motion(other),
+                        **gen_kw,
+                    ),
                     other["id"],
                 ),
             }

@@ -41,15 +41,44 @@ def motion_at_video_rate(mel_rate_motion: torch.Tensor) -> np.ndarray:
     return motion_code.to_video_rate(mel_rate_motion.float(), frames).numpy()
 
 
-def style_from_item(item: dict) -> Style:
-    """A `Style` straight from a corpus utterance: its mel, mel-rate motion, transcript and audio.
-    (The tracker is bypassed: the evaluation measures the generator, not face tracking.)"""
+def style_from_item(item: dict, motion: torch.Tensor | None = None) -> Style:
+    """A `Style` straight from a corpus utterance: its mel, mel-rate motion (or `motion`, e.g. `tracked_motion`'s),
+    transcript and audio. With the corpus motion the tracker is bypassed: that measures the generator alone."""
     if "audio" not in item:
         raise ValueError("corpus items need their audio (CorpusDataset(..., with_audio=True))")
     bins = item["mel"].shape[-1]  # the two features differ in bins (100 Vocos, 80 HiFi-GAN)
     spec = next(s.name for s in audio_lib.MEL_SPECS.values() if s.n_mels == bins)
-    return Style(ref_mel=item["mel"].float(), ref_motion=item["motion"].float(), transcript=item["text"],
+    motion = item["motion"] if motion is None else motion
+    return Style(ref_mel=item["mel"].float(), ref_motion=motion.float(), transcript=item["text"],
                  portrait=None, ref_audio=item["audio"].float(), mel_spec=spec)  # fmt: skip
+
+
+TRACKED_PORTRAIT_SIZE = 320
+
+
+def tracking_portrait() -> np.ndarray:
+    """The face references are rendered onto for `tracked_motion` (skimage's astronaut, as in the calibration)."""
+    import skimage.data
+
+    return np.ascontiguousarray(skimage.data.astronaut()[10:330, 90:350])
+
+
+def tracked_motion(
+    item: dict, portrait: np.ndarray, size: int = TRACKED_PORTRAIT_SIZE, appearance: bool = True
+) -> torch.Tensor:
+    """The item's motion as a user's reference video gives it: drawn onto `portrait` at 25 fps by the geometric
+    renderer and read back by the tracker (Capture Style's path), on the mel clock [n, 61].
+    appearance=False: the tracker without its pixel read-out (landmarks and calibration only)."""
+    from ..face.tracker import track_frames
+    from ..pipeline import render_frames, rest_codes
+
+    codes = motion_at_video_rate(item["motion"])
+    frames = render_frames(portrait, codes, base_codes=rest_codes(portrait), resolution=size)
+    where = f"the rendered reference {item.get('id', '')}"
+    res = track_frames(frames, fps=motion_code.VIDEO_FPS, where=where, appearance=appearance)
+    return motion_code.resample(
+        torch.from_numpy(res.codes), motion_code.VIDEO_FPS, audio_lib.MEL_FPS, item["mel"].shape[0]
+    ).float()
 
 
 def render_target(manifest: dict, target: dict) -> dict:
@@ -98,12 +127,13 @@ def ground_truth_vocoded(item: dict, vocoder) -> Sample:
 
 
 def generated(
-    bundle, vocoder, reference: dict, text: str, *, steps: int, seed: int, cfg_audio: float, cfg_motion: float
-) -> Sample:
+    bundle, vocoder, reference: dict, text: str, *, steps: int, seed: int, cfg_audio: float, cfg_motion: float,
+    reference_motion: torch.Tensor | None = None,
+) -> Sample:  # fmt: skip
     from ..pipeline import generate, vocode
 
     timer = StageTimer()
-    style = style_from_item(reference)
+    style = style_from_item(reference, reference_motion)
     with torch.inference_mode():
         with timer("generate"):
             gen = generate(bundle, style, text, seed=seed, steps=steps, cfg_audio=cfg_audio, cfg_motion=cfg_motion)

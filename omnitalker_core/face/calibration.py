@@ -121,23 +121,44 @@ def round_trip(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render codes onto the portrait (relative to what the tracker reads from the portrait itself) and
     track the frames back -> (rendered codes, tracked codes), both [f, 61], on frames where a face was found."""
+    run = render_and_track(portrait, codes, size, calibrated=calibrated)
+    return run["true"], run["tracked"]
+
+
+def render_and_track(
+    portrait: np.ndarray,
+    codes: np.ndarray,
+    size: int = 384,
+    calibrated: bool = False,
+    crops=None,
+    appearance: bool = True,
+) -> dict[str, np.ndarray]:
+    """One round trip: {"true": rendered codes, "tracked": what the tracker reads (the raw rig fit unless
+    calibrated), and with crops (an `appearance.AppearanceConfig`) "crops": aligned face crops}, on frames
+    with a face. appearance=False: a calibrated read without the pixel read-out (its training data)."""
     from ..pipeline import render_size
     from .render_geometric import GeometricRenderer
     from .tracker import track_frames
 
     w, h = render_size(portrait.shape[:2], size)
     portrait = np.ascontiguousarray(portrait)
-    base = portrait_code(portrait, size=(w, h), calibrated=calibrated)
+    base = portrait_code(portrait, size=(w, h), calibrated=calibrated, appearance=appearance)
     frames = GeometricRenderer(portrait, size=(w, h), base_codes=base).render(codes)
-    res = track_frames(frames, smooth=False, calibrated=calibrated)
-    tracked = res.codes.copy()
+    res = track_frames(frames, smooth=False, calibrated=calibrated, appearance=appearance)
     true = codes.astype(np.float64).copy()
     # translation is relative to the clip's median position in the tracker: compare it the same way
     true[:, motion.TRANSLATION] -= np.median(true[:, motion.TRANSLATION], 0)
-    return true[res.found], tracked[res.found]
+    out = {"true": true[res.found], "tracked": res.codes[res.found].copy()}
+    if crops is not None:
+        from .tracker import appearance_crops
+
+        out["crops"] = appearance_crops(frames[res.found], res.landmarks[res.found], crops)
+    return out
 
 
-def portrait_code(portrait: np.ndarray, size: tuple[int, int] | None = None, calibrated: bool = True) -> np.ndarray:
+def portrait_code(
+    portrait: np.ndarray, size: tuple[int, int] | None = None, calibrated: bool = True, appearance: bool = True
+) -> np.ndarray:
     """What the tracker reads from a portrait on its own [61]: its head pose and gaze; its expression is
     its own resting face (blendshapes 0), as for the first frame of a clip that never moves. Rendering
     this code leaves the portrait unchanged, and a CSV's values are drawn relative to it (a take that
@@ -148,7 +169,11 @@ def portrait_code(portrait: np.ndarray, size: tuple[int, int] | None = None, cal
         from .opencv import cv2
 
         portrait = cv2.resize(portrait, tuple(int(v) for v in size), interpolation=cv2.INTER_AREA)
-    code = track_frames(portrait[None], smooth=False, where="the portrait", calibrated=calibrated).codes[0].copy()
+    code = (
+        track_frames(portrait[None], smooth=False, where="the portrait", calibrated=calibrated, appearance=appearance)
+        .codes[0]
+        .copy()
+    )
     code[motion.BLENDSHAPES] = 0.0
     code[motion.TRANSLATION] = 0.0
     return code
@@ -214,17 +239,23 @@ def calibration_portraits() -> dict[str, tuple[np.ndarray, bool]]:
 
 
 def collect(frames: int = 500, sizes: tuple[int, ...] = (320, 448), seed: int = 0) -> dict[str, dict]:
-    """Round trips of random codes: {portrait/size: {"true", "raw", "held_out"}} (raw = uncalibrated read)."""
+    """Round trips of random codes: {portrait/size: {"true", "raw", "held_out", and for held-out portraits
+    "crops"}} (raw = the uncalibrated rig fit; crops: what the appearance reader sees)."""
+    from .appearance import load_reader
+
     out = {}
     for i, (name, (portrait, held)) in enumerate(calibration_portraits().items()):
         for j, size in enumerate(sizes):
             codes = random_codes(np.random.default_rng([seed, i, j]), frames)
             try:
-                true, raw = round_trip(portrait, codes, size)
+                run = render_and_track(portrait, codes, size, crops=load_reader().cfg if held else None)
             except ValueError as e:  # no face at all at this size
                 log.warning("%s at %d px: %s", name, size, e)
                 continue
+            true, raw = run["true"], run["tracked"]
             out[f"{name}/{size}"] = {"true": true, "raw": raw, "held_out": held, "tracked": len(true), "frames": frames}
+            if held:
+                out[f"{name}/{size}"]["crops"] = run["crops"]
             log.info("%s at %d px: face tracked in %d of %d frames", name, size, len(true), frames)
     return out
 
@@ -234,7 +265,10 @@ def _stack(runs: dict[str, dict], held: bool, part: str) -> np.ndarray:
 
 
 def agreement_table(runs: dict[str, dict], cal: Calibration) -> str:
-    """Markdown table, all 61 channels: slope and r of the read-out, raw and calibrated, per held-out portrait."""
+    """Markdown table, all 61 channels, per held-out portrait: slope and r of the raw rig fit, of the calibrated
+    fit, and of the tracker as shipped (calibrated fit + appearance read-out)."""
+    from .tracker import read_appearance
+
     held = [k for k, r in runs.items() if r["held_out"]]
     groups = sorted({k.split("/")[0] for k in held})
     cols = []
@@ -242,9 +276,11 @@ def agreement_table(runs: dict[str, dict], cal: Calibration) -> str:
         keys = [k for k in held if k.startswith(g + "/")]
         true = np.concatenate([runs[k]["true"] for k in keys])
         raw = np.concatenate([runs[k]["raw"] for k in keys])
-        cols.append((g, channel_agreement(true, raw), channel_agreement(true, cal.apply(raw))))
-    head = "| channel | " + " | ".join(f"{g} raw slope / r | {g} calibrated slope / r" for g, _, _ in cols) + " |"
-    lines = [head, "|---" * (1 + 2 * len(cols)) + "|"]
+        final = np.concatenate([read_appearance(runs[k]["crops"], cal.apply(runs[k]["raw"])) for k in keys])
+        cols.append((g, [channel_agreement(true, x) for x in (raw, cal.apply(raw), final)]))
+    parts = ("raw", "calibrated", "tracker")
+    head = "| channel | " + " | ".join(f"{g} {p} slope / r" for g, _ in cols for p in parts) + " |"
+    lines = [head, "|---" * (1 + len(parts) * len(cols)) + "|"]
 
     def cell(s: dict) -> str:
         return "–" if not np.isfinite(s["slope"]) else f"{s['slope']:.2f} / {s['r']:.2f}"
@@ -252,8 +288,8 @@ def agreement_table(runs: dict[str, dict], cal: Calibration) -> str:
     for name in motion.CHANNEL_NAMES:
         bold = "**" if name in KEY_CHANNELS else ""
         row = [f"{bold}{name}{bold}"]
-        for _, raw_ag, cal_ag in cols:
-            row += [cell(raw_ag[name]), cell(cal_ag[name])]
+        for _, ags in cols:
+            row += [cell(ag[name]) for ag in ags]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 

@@ -335,12 +335,15 @@ def detect_landmarks(frames: np.ndarray, where: str = "the reference video") -> 
 
 def track_frames(
     frames: np.ndarray, fps: float = motion.VIDEO_FPS, smooth: bool = True, min_cutoff: float = 1.5, beta: float = 0.3,
-    where: str = "the reference video", calibrated: bool = True,
+    where: str = "the reference video", calibrated: bool = True, appearance: bool = True,
 ) -> TrackResult:  # fmt: skip
     """Frames [f, h, w, 3] (uint8, or float 0..1) -> codes [f, 61] at the same fps.
 
-    calibrated: map the rig fit into the renderer's motion space (`calibration.Calibration`), the one
-    space every part of the pack shares; False gives the raw fit (used to build that calibration)."""
+    calibrated: map the rig fit into the renderer's motion space (`calibration.Calibration`) and read the
+    channels the landmarks miss from the pixels (`appearance`): the one space every part of the pack shares.
+    False gives the raw rig fit (used to build the calibration). appearance=False leaves out the pixel
+    read-out (used to train it)."""
+    frames = _as_uint8(frames)
     landmarks, found = detect_landmarks(frames, where)
     if not found.any():
         raise ValueError(f"no face found in {where} ({len(found)} frames): use a clip that shows one face clearly")
@@ -349,6 +352,8 @@ def track_frames(
     landmarks = interpolate_missing(landmarks, found)
     fit = RigFitter().fit(landmarks)
     codes = calibrate(fit.codes) if calibrated else fit.codes
+    if calibrated and appearance:
+        codes = read_appearance(appearance_crops(frames, landmarks), codes)
     if smooth and len(codes) > 2:
         codes = motion.one_euro(codes, fps, min_cutoff=min_cutoff, beta=beta)
     return TrackResult(codes.astype(np.float32), float(fps), found, landmarks, fit)
@@ -359,3 +364,29 @@ def calibrate(raw_codes: np.ndarray) -> np.ndarray:
     from .calibration import Calibration
 
     return Calibration.load().apply(raw_codes)
+
+
+def appearance_crops(frames: np.ndarray, landmarks: np.ndarray, cfg=None) -> np.ndarray:
+    """Aligned face crops [f, s, s, 3] of frames [f, h, w, 3] as the appearance reader (or `cfg`) sees them."""
+    from .appearance import aligned_crops, load_reader
+
+    return aligned_crops(_as_uint8(frames), landmarks, cfg or load_reader().cfg)
+
+
+def read_appearance(crops: np.ndarray, codes: np.ndarray, rest_percentile: float = 5.0,
+                    min_frames_for_rest: int = 10) -> np.ndarray:  # fmt: skip
+    """Calibrated codes [f, 61] of a clip with the channels the appearance reader reads replaced by what
+    it reads from the clip's aligned crops [f, s, s, 3].
+
+    Its blendshapes are measured from the clip's resting face like the rig fit's (each one's 5th percentile
+    over a clip of 10+ frames is rest), then kept within 0..1; its gaze is absolute like the fit's."""
+    from .appearance import load_reader
+
+    reader = load_reader()
+    out = reader.read(crops, codes)
+    shapes = [motion.CHANNEL[n] for n in reader.used if motion.CHANNEL[n] < motion.NUM_BLENDSHAPES]
+    if shapes:
+        if len(out) >= min_frames_for_rest:
+            out[:, shapes] -= np.percentile(out[:, shapes], rest_percentile, axis=0)
+        out[:, shapes] = np.clip(out[:, shapes], 0.0, 1.0)
+    return out

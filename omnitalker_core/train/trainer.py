@@ -54,6 +54,8 @@ class TrainConfig:
     text_alignment: str = ""  # override the config's text alignment ("filler" | "frames"); "" keeps it
     lr: float = 7.5e-4  # AdamW peak learning rate
     warmup_steps: int = 200  # linear warm-up
+    decay_start: int = 0  # from this step the lr follows a cosine down to lr * final_lr_scale at max_steps; 0 = none
+    final_lr_scale: float = 0.05
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     batch_frames: int = 4000  # padded mel frames per batch (per process)
@@ -77,6 +79,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.grad_accum < 1:
             raise ValueError(f"grad_accum must be >= 1, got {self.grad_accum}")
+        if self.decay_start and not 0 < self.decay_start < self.max_steps:
+            raise ValueError(f"decay_start must lie between 0 and max_steps ({self.max_steps}), got {self.decay_start}")
+        if not 0 <= self.final_lr_scale <= 1:
+            raise ValueError(f"final_lr_scale must be within 0..1, got {self.final_lr_scale}")
         if not (self.audio_lr_scale >= 0 and math.isfinite(self.audio_lr_scale)):
             raise ValueError(f"audio_lr_scale must be a finite number >= 0, got {self.audio_lr_scale}")
         if len(self.loss_weights) not in (0, len(LOSS_PARTS)):
@@ -380,7 +386,14 @@ class Trainer:
     # ---- loop -----------------------------------------------------------------------------
 
     def lr_at(self, step: int) -> float:
-        return self.cfg.lr * min(1.0, (step + 1) / max(1, self.cfg.warmup_steps))
+        """Linear warm-up, then constant, or from `decay_start` a cosine down to lr * final_lr_scale at max_steps
+        (a run trained at constant lr can be resumed with a decay to finish it)."""
+        cfg = self.cfg
+        lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+        if cfg.decay_start and step >= cfg.decay_start:
+            done = min(1.0, (step - cfg.decay_start) / (cfg.max_steps - cfg.decay_start))
+            lr *= cfg.final_lr_scale + (1 - cfg.final_lr_scale) * 0.5 * (1 + math.cos(math.pi * done))
+        return lr
 
     def _batches(self):
         lengths = [min(n, 10**9) for n in self.train_set.lengths]

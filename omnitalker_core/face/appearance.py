@@ -1,0 +1,245 @@
+"""Appearance read-out: the expression channels a landmark model cannot see, read from the pixels.
+
+MediaPipe's 468-point mesh hardly follows what the geometric renderer draws around the lips, lids, brows and
+irises (docs/MOTION_SPACE.md: mouthFunnel r -0.20, smiles r <= 0.38, brows r <= 0.30, a full blink read at
+0.14 of its size), and no gain recovers a signal the landmarks do not carry. A small CNN does: it sees a face
+crop aligned on landmarks the tracker already has and regresses those channels, trained on renders of random
+codes over several portraits (`train_appearance`). Jaw, head pose and the rest stay the rig fit's; the file
+says which channels the network reads (those it reads better than the fit on held-out data).
+
+Shape legend: f - frames, n - landmarks (478), s - crop size, k - channels read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .. import motion
+
+APPEARANCE_PATH = Path(__file__).resolve().parent / "assets" / "appearance_reader.safetensors"
+FORMAT = "omnitalker-appearance-reader"
+
+# what the network is trained to read: every drawn blendshape but jawOpen (the fit reads it at slope 1.02, r 0.92)
+# and eyeLook* (the rig derives them from the gaze), plus the gaze itself
+CANDIDATES = tuple(n for n in motion.BLENDSHAPE_NAMES if n != "jawOpen" and not n.startswith("eyeLook")) + (
+    "leftEyeYaw",
+    "leftEyePitch",
+    "rightEyeYaw",
+    "rightEyePitch",
+)
+
+# landmarks that expressions hardly move (eye corners, nose ridge), for the crop's similarity alignment
+ANCHORS = (33, 133, 263, 362, 168, 6, 197, 195, 5, 4)
+
+
+@dataclass(frozen=True)
+class AppearanceConfig:
+    size: int = 112  # crop side (pixels)
+    eye_line: float = 0.32  # eye centres' height in the crop (fraction of size)
+    eye_distance: float = 0.36  # inter-ocular distance in the crop (fraction of size)
+    widths: tuple[int, ...] = (24, 32, 48, 64, 96)  # conv stage widths; each stage halves the crop
+    squeeze: int = 32  # 1x1 channels before the flattened head (keeps where things are: left vs right)
+    hidden: int = 192
+    channels: tuple[str, ...] = CANDIDATES  # outputs, in order
+
+    def __post_init__(self) -> None:
+        mirror_of(self.channels)  # both sides of every paired channel, for mirrored reads
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AppearanceConfig:
+        known = {f.name for f in fields(cls)}
+        vals = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known}
+        return cls(**vals)
+
+
+class AppearanceNet(nn.Module):
+    """Aligned face crop [b, 3, s, s] (per-crop standardised) -> channel values [b, k]."""
+
+    def __init__(self, cfg: AppearanceConfig):
+        super().__init__()
+        self.cfg = cfg
+        layers, cin = [], 3
+        for w in cfg.widths:
+            layers += [
+                nn.Conv2d(cin, w, 3, stride=2, padding=1), nn.BatchNorm2d(w), nn.SiLU(),
+                nn.Conv2d(w, w, 3, padding=1), nn.BatchNorm2d(w), nn.SiLU(),
+            ]  # fmt: skip
+            cin = w
+        layers += [nn.Conv2d(cin, cfg.squeeze, 1), nn.SiLU()]
+        self.features = nn.Sequential(*layers)
+        side = cfg.size
+        for _ in cfg.widths:  # a stride-2 3x3 convolution with padding 1 rounds up
+            side = (side + 1) // 2
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Dropout(0.2), nn.Linear(cfg.squeeze * side * side, cfg.hidden), nn.SiLU(),
+            nn.Linear(cfg.hidden, len(cfg.channels)),
+        )  # fmt: skip
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(crops))
+
+
+def as_input(crops: np.ndarray) -> torch.Tensor:
+    """uint8 crops [f, s, s, 3] -> float [f, 3, s, s] (0..255)."""
+    return torch.from_numpy(np.ascontiguousarray(crops)).float().permute(0, 3, 1, 2)
+
+
+def standardise(x: torch.Tensor) -> torch.Tensor:
+    """Crops [f, 3, s, s] -> zero mean and unit spread per crop (exposure, contrast)."""
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return (x - mean) / x.std(dim=(1, 2, 3), keepdim=True).clamp_min(4.0)
+
+
+def mirror_of(channels: tuple[str, ...]) -> tuple[list[int], torch.Tensor]:
+    """For a left-right flipped crop: which output each channel takes its value from, and its sign (a mirrored
+    face smiles on its other side and looks the other way: Left <-> Right, left eye <-> right eye, yaw negated)."""
+    swap = {"Left": "Right", "Right": "Left", "leftEye": "rightEye", "rightEye": "leftEye"}
+
+    def mirrored(name: str) -> str:
+        for a, b in swap.items():
+            if a in name:
+                return name.replace(a, b)
+        return name
+
+    missing = [mirrored(n) for n in channels if mirrored(n) not in channels]
+    if missing:
+        raise ValueError(f"appearance channels must come in left-right pairs: {missing} missing")
+    order = [channels.index(mirrored(n)) for n in channels]
+    sign = torch.tensor([-1.0 if n.endswith("EyeYaw") else 1.0 for n in channels])
+    return order, sign
+
+
+# -- alignment -----------------------------------------------------------------------------------
+@lru_cache(maxsize=4)
+def _template(cfg_key: tuple[int, float, float]) -> np.ndarray:
+    """Where the anchors go in the crop [len(ANCHORS), 2], from the canonical (frontal, symmetric) face."""
+    from . import canonical as C
+
+    size, eye_line, eye_distance = cfg_key
+    pts = C.load_canonical().points[:, :2]  # head frame, inter-ocular distance 1, y down
+    right, left = C.eye_centres(pts)
+    mid = (right + left) / 2
+    scale = eye_distance * size
+    return (pts[list(ANCHORS)] - mid) * scale + np.array([size / 2, eye_line * size])
+
+
+def alignment(landmarks: np.ndarray, cfg: AppearanceConfig) -> np.ndarray:
+    """2x3 similarity transforms [f, 2, 3] taking image points to the crop (least squares on the anchors).
+
+    A similarity is z -> a z + b with complex a, b: one linear least-squares fit per frame."""
+    tpl = _template((cfg.size, cfg.eye_line, cfg.eye_distance))
+    dst = tpl[:, 0] + 1j * tpl[:, 1]  # n
+    src = landmarks[:, list(ANCHORS), 0] + 1j * landmarks[:, list(ANCHORS), 1]  # f n
+    sc, dc = src.mean(1, keepdims=True), dst.mean()
+    a = ((dst - dc)[None] * np.conj(src - sc)).sum(1) / (np.abs(src - sc) ** 2).sum(1)  # f
+    b = dc - a * sc[:, 0]
+    return np.stack([np.stack([a.real, -a.imag, b.real], -1), np.stack([a.imag, a.real, b.imag], -1)], 1)  # f 2 3
+
+
+def aligned_crops(frames: np.ndarray, landmarks: np.ndarray, cfg: AppearanceConfig) -> np.ndarray:
+    """uint8 frames [f, h, w, 3] + landmarks [f, n, 3] -> aligned face crops [f, s, s, 3] (uint8)."""
+    from .opencv import cv2
+
+    mats = alignment(landmarks, cfg)
+    out = np.empty((len(frames), cfg.size, cfg.size, 3), np.uint8)
+    for i, (frame, m) in enumerate(zip(frames, mats)):
+        out[i] = cv2.warpAffine(frame, m, (cfg.size, cfg.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out
+
+
+# -- the shipped reader --------------------------------------------------------------------------
+@dataclass
+class AppearanceReader:
+    """The network plus which of its outputs replace the rig fit's, each with a linear correction
+    (value = (out - bias) / gain, fitted on validation renders so a channel reads at its rendered size)."""
+
+    net: AppearanceNet
+    used: tuple[str, ...]  # channels that replace the rig fit's
+    gain: dict[str, float]
+    bias: dict[str, float]
+    info: dict
+
+    @property
+    def cfg(self) -> AppearanceConfig:
+        return self.net.cfg
+
+    @torch.inference_mode()
+    def predict(self, crops: np.ndarray, batch: int = 128) -> np.ndarray:
+        """Aligned crops [f, s, s, 3] -> raw network outputs [f, k] (every channel of the config), the mean of
+        the crop's and its mirror image's read (sides swapped back): a face reads the same lit from either side."""
+        order, sign = mirror_of(self.cfg.channels)
+        out = []
+        for i in range(0, len(crops), batch):
+            x = standardise(as_input(crops[i : i + batch]))
+            out.append((self.net(x) + self.net(x.flip(-1))[:, order] * sign) / 2)
+        return torch.cat(out).numpy() if out else np.zeros((0, len(self.cfg.channels)), np.float32)
+
+    def read(self, crops: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """codes [f, 61] with the `used` channels replaced by what the network reads from the aligned crops."""
+        if not self.used or not len(crops):
+            return codes
+        raw = self.predict(crops)
+        out = codes.copy()
+        for name in self.used:
+            k = self.cfg.channels.index(name)
+            out[:, motion.CHANNEL[name]] = (raw[:, k] - self.bias[name]) / self.gain[name]
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        from ..checkpoints import atomic_save_file
+
+        meta = {
+            "format": FORMAT, "config": json.dumps(asdict(self.cfg)), "used": json.dumps(list(self.used)),
+            "gain": json.dumps(self.gain), "bias": json.dumps(self.bias), "info": json.dumps(self.info),
+        }  # fmt: skip
+        state = {k: v.half() if v.is_floating_point() else v for k, v in self.net.state_dict().items()}
+        return atomic_save_file(state, path, meta)
+
+
+def read_reader(path: str | Path) -> AppearanceReader:
+    """Raises FileNotFoundError when absent and ValueError naming the file when it is not a reader."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: rebuild it with `python -m omnitalker_core.face.train_appearance` "
+            "(or reinstall the pack)"
+        )
+    try:
+        with safe_open(str(path), "pt") as fh:
+            meta = fh.metadata() or {}
+            state = {k: fh.get_tensor(k) for k in fh.keys()}
+    except (SafetensorError, OSError, RuntimeError, ValueError) as e:
+        raise ValueError(f"{path} is not a readable safetensors file (truncated or corrupt?): {e}") from e
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an appearance reader (metadata format={meta.get('format')!r})")
+    try:
+        cfg = AppearanceConfig.from_dict(json.loads(meta["config"]))
+        used = tuple(json.loads(meta["used"]))
+        gain, bias, info = (json.loads(meta[k]) for k in ("gain", "bias", "info"))
+        net = AppearanceNet(cfg)
+        net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    except (KeyError, TypeError, json.JSONDecodeError, RuntimeError) as e:
+        raise ValueError(f"{path}: broken appearance reader ({str(e)[:300]})") from e
+    unknown = [n for n in used if n not in cfg.channels or n not in gain or n not in bias]
+    if unknown:
+        raise ValueError(f"{path}: channels {unknown} are used but not read by the network or not corrected")
+    return AppearanceReader(net.eval(), used, gain, bias, info)
+
+
+@lru_cache(maxsize=2)
+def _load(path: Path, mtime: int) -> AppearanceReader:  # cached per file version: tracking calls it per clip
+    return read_reader(path)
+
+
+def load_reader(path: str | Path = APPEARANCE_PATH) -> AppearanceReader:
+    path = Path(path)
+    return _load(path, path.stat().st_mtime_ns if path.is_file() else 0)

@@ -1,0 +1,228 @@
+"""Train the appearance reader (`appearance.py`) on renders of random codes, and pick the channels it reads
+better than the rig fit.
+
+Data: the calibration harness's smooth random codes (`calibration.random_codes`) rendered by the geometric
+renderer onto many variants of the astronaut photo (crops, sizes, colour, exposure; never mirrored, so the
+mirrored held-out portrait stays unseen), tracked back; each frame gives an aligned crop and the code it was
+rendered with. Validation: other variants and codes. The held-out portraits of `calibration` are not used here
+at all; `python -m omnitalker_core.face.calibration --table` reports them with the reader in place.
+
+    python -m omnitalker_core.face.train_appearance            # ~25 min on 2 cores; writes assets/appearance_reader.safetensors
+
+Deterministic for a seed (renders, variants, augmentation and initialisation); rendered data is cached under
+--cache so a rerun only trains. Shape legend: f - frames, s - crop size, k - channels read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import motion
+from .appearance import (
+    APPEARANCE_PATH,
+    AppearanceConfig,
+    AppearanceNet,
+    AppearanceReader,
+    as_input,
+    mirror_of,
+    standardise,
+)
+from .calibration import calibration_portraits, random_codes, render_and_track
+
+log = logging.getLogger(__name__)
+
+SIZES = (256, 320, 384, 448, 512)
+MIN_R = 0.6  # a channel is read from the pixels only when the network follows it at least this well ...
+MIN_GAIN_OVER_FIT = 0.05  # ... and better than the rig fit does, on validation renders
+
+
+def astronaut_variants(count: int, seed: int) -> dict[str, np.ndarray]:
+    """Random crops, aspect ratios, colour casts, exposure and (15%) grayscale of the astronaut photo."""
+    import skimage.data
+
+    img = skimage.data.astronaut().astype(np.float32)
+    cx, cy, face = 235.0, 150.0, 170.0  # face centre and size in the 512 px photo
+    rng = np.random.default_rng([seed, 7])
+    out = {}
+    for i in range(count):
+        side = face * rng.uniform(1.4, 2.8)
+        w, h = side, side * rng.uniform(0.85, 1.3)
+        x0 = int(np.clip(cx - w / 2 + rng.uniform(-0.15, 0.15) * w, 0, 512 - min(w, 512)))
+        y0 = int(np.clip(cy - h / 2 + rng.uniform(-0.15, 0.15) * h, 0, 512 - min(h, 512)))
+        crop = img[y0 : y0 + int(h), x0 : x0 + int(w)]
+        crop = 255.0 * (crop / 255.0) ** rng.uniform(0.7, 1.4) * rng.uniform(0.8, 1.15, 3)
+        if rng.random() < 0.15:
+            crop = np.repeat(crop.mean(-1, keepdims=True), 3, -1)
+        out[f"variant{i:02d}"] = np.ascontiguousarray(np.clip(crop, 0, 255).astype(np.uint8))
+    return out
+
+
+def collect(portraits: dict[str, np.ndarray], frames: int, seed: int, cache: Path, cfg: AppearanceConfig) -> dict:
+    """{name: {"true", "tracked", "crops"}} for each portrait at a size drawn per portrait; cached per portrait."""
+    cache.mkdir(parents=True, exist_ok=True)
+    runs = {}
+    for i, (name, portrait) in enumerate(portraits.items()):
+        path = cache / f"{name}_s{seed}_f{frames}_c{cfg.size}.npz"
+        if not path.is_file():
+            rng = np.random.default_rng([seed, i])
+            size = int(rng.choice(SIZES))
+            t = time.perf_counter()
+            try:
+                run = render_and_track(
+                    portrait, random_codes(rng, frames), size, calibrated=True, crops=cfg, appearance=False
+                )
+            except ValueError as e:
+                log.warning("%s: %s", name, e)
+                continue
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez_compressed(tmp, **run)
+            tmp.replace(path)
+            log.info("%s at %d px: %d of %d frames tracked (%.0f s)", name, size, len(run["true"]), frames,
+                     time.perf_counter() - t)  # fmt: skip
+        with np.load(path) as z:
+            runs[name] = {k: z[k] for k in ("true", "tracked", "crops")}
+    return runs
+
+
+def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Crops [b, 3, s, s] (0..255 floats) as other cameras and trackers would give them: alignment jitter
+    (shift, scale, rotation), exposure, contrast, colour, blur and sensor noise."""
+    b = len(x)
+    u = lambda *shape: torch.rand(*shape, generator=g)  # noqa: E731
+    angle = (u(b) - 0.5) * 0.1
+    scale = 1 + (u(b) - 0.5) * 0.08
+    shift = (u(b, 2) - 0.5) * 0.06
+    theta = torch.stack([
+        torch.stack([scale * torch.cos(angle), -scale * torch.sin(angle), shift[:, 0]], -1),
+        torch.stack([scale * torch.sin(angle), scale * torch.cos(angle), shift[:, 1]], -1),
+    ], 1)  # fmt: skip
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+    x = x * (0.75 + 0.5 * u(b, 3, 1, 1)) + (u(b, 1, 1, 1) - 0.5) * 40
+    gray = u(b, 1, 1, 1) < 0.15
+    x = torch.where(gray, x.mean(1, keepdim=True).expand_as(x), x)
+    blur = u(b, 1, 1, 1) < 0.3
+    x = torch.where(blur, F.avg_pool2d(x, 3, 1, 1, count_include_pad=False), x)
+    x = x + torch.randn(x.shape, generator=g) * (u(b, 1, 1, 1) * 6)
+    return x.clamp(0, 255)
+
+
+def train_net(
+    cfg: AppearanceConfig, crops: np.ndarray, targets: np.ndarray, epochs: int, seed: int, batch: int = 64,
+    lr: float = 2e-3,
+) -> AppearanceNet:  # fmt: skip
+    """Weighted MSE (each channel scaled by its spread, so rare shapes count) with AdamW and a cosine schedule.
+    Half of each batch is mirrored (labels swapped sides), so the network cannot lean on the one side a photo
+    is lit from."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = AppearanceNet(cfg)
+    y = torch.from_numpy(targets).float()
+    weight = 1.0 / y.var(0).clamp_min(1e-3)
+    weight = weight / weight.mean()
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    steps = epochs * (len(crops) // batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    mirror, sign = mirror_of(cfg.channels)
+    net.train()
+    step, t0 = 0, time.perf_counter()
+    for epoch in range(epochs):
+        shuffled = torch.randperm(len(crops), generator=g)
+        total = 0.0
+        for i in range(0, len(shuffled) - batch + 1, batch):
+            idx = shuffled[i : i + batch]
+            x, target = as_input(crops[idx.numpy()]), y[idx]
+            flip = torch.rand(len(idx), generator=g) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            target = torch.where(flip[:, None], target[:, mirror] * sign, target)
+            x = augment(x, g)
+            with torch.random.fork_rng():  # dropout draws from a stream of its own seed
+                torch.manual_seed(seed * 100_003 + step)
+                loss = ((net(standardise(x)) - target) ** 2 * weight).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+            step += 1
+        log.info("epoch %d/%d: loss %.4f (%.0f s)", epoch + 1, epochs, total / max(1, len(shuffled) // batch),
+                 time.perf_counter() - t0)  # fmt: skip
+    return net.eval()
+
+
+def choose_channels(
+    net: AppearanceNet, val: dict
+) -> tuple[tuple[str, ...], dict[str, float], dict[str, float], dict[str, dict]]:
+    """On validation renders: per channel, the network's and the calibrated fit's agreement with the truth; a
+    channel is read from the pixels when the network follows it (r >= MIN_R) better than the fit; its linear
+    correction (out = gain * true + bias) brings it to the rendered size."""
+    reader = AppearanceReader(net, (), {}, {}, {})
+    true = np.concatenate([r["true"] for r in val.values()])
+    fit = np.concatenate([r["tracked"] for r in val.values()])
+    out = np.concatenate([reader.predict(r["crops"]) for r in val.values()])
+    used, gain, bias, report = [], {}, {}, {}
+    for k, name in enumerate(net.cfg.channels):
+        c = motion.CHANNEL[name]
+        x, y = true[:, c], out[:, k]
+        if x.std() < 1e-6:
+            continue
+        r_net = float(np.corrcoef(x, y)[0, 1])
+        r_fit = float(np.corrcoef(x, fit[:, c])[0, 1]) if fit[:, c].std() > 1e-9 else 0.0
+        slope = float(np.cov(x, y)[0, 1] / x.var())
+        report[name] = {"r_net": r_net, "r_fit": r_fit, "slope_net": slope}
+        if r_net >= MIN_R and r_net > r_fit + MIN_GAIN_OVER_FIT and slope > 0.2:
+            used.append(name)
+            gain[name], bias[name] = slope, float(y.mean() - slope * x.mean())
+    return tuple(used), gain, bias, report
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m omnitalker_core.face.train_appearance", description=__doc__.splitlines()[0]
+    )
+    p.add_argument("--variants", type=int, default=24, help="random astronaut variants for training")
+    p.add_argument("--val-variants", type=int, default=4, help="other variants for validation and channel choice")
+    p.add_argument("--frames", type=int, default=400, help="random-code frames rendered per portrait")
+    p.add_argument("--epochs", type=int, default=14)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", type=Path, default=Path("data/appearance"), help="rendered crops are kept here")
+    p.add_argument("--out", type=Path, default=APPEARANCE_PATH)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg = AppearanceConfig()
+    fixed = {k: v for k, (v, held) in calibration_portraits().items() if not held}
+    variants = astronaut_variants(args.variants + args.val_variants, args.seed)
+    names = sorted(variants)
+    train_portraits = fixed | {n: variants[n] for n in names[: args.variants]}
+    val_portraits = {n: variants[n] for n in names[args.variants :]}
+    train = collect(train_portraits, args.frames, args.seed, args.cache, cfg)
+    val = collect(val_portraits, args.frames, args.seed + 1, args.cache, cfg)
+    cols = [motion.CHANNEL[n] for n in cfg.channels]
+    crops = np.concatenate([r["crops"] for r in train.values()])
+    targets = np.concatenate([r["true"][:, cols] for r in train.values()]).astype(np.float32)
+    log.info("training on %d crops from %d portraits", len(crops), len(train))
+    net = train_net(cfg, crops, targets, args.epochs, args.seed)
+    used, gain, bias, report = choose_channels(net, val)
+    info = {"seed": args.seed, "crops": len(crops), "portraits": len(train), "epochs": args.epochs,
+            "validation": {k: {m: round(v, 3) for m, v in d.items()} for k, d in report.items()}}  # fmt: skip
+    AppearanceReader(net, used, gain, bias, info).save(args.out)
+    for name, d in report.items():
+        log.info("%-18s net r %.2f (slope %.2f) | fit r %.2f %s", name, d["r_net"], d["slope_net"], d["r_fit"],
+                 "<- read from the pixels" if name in used else "")  # fmt: skip
+    log.info("wrote %s: %d channels read from the pixels", args.out, len(used))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
