@@ -121,9 +121,14 @@ def ground_truth(item: dict) -> Sample:
 
 
 def ground_truth_vocoded(item: dict, vocoder) -> Sample:
+    """The target's mel through the vocoder; recomputed from its audio when the corpus has another feature (a
+    model of the Vocos feature evaluated on a HiFi-GAN corpus, to compare checkpoints on one corpus)."""
     from ..pipeline import vocode
 
-    return Sample(audio=vocode(vocoder, item["mel"].float()), motion=None)
+    mel = item["mel"].float()
+    if mel.shape[-1] != vocoder.spec.n_mels:
+        mel = vocoder.spec.features(item["audio"].float()).T.contiguous()
+    return Sample(audio=vocode(vocoder, mel), motion=None)
 
 
 def generated(
