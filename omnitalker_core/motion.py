@@ -51,6 +51,24 @@ CHANNEL = {name: i for i, name in enumerate(CHANNEL_NAMES)}
 assert NUM_BLENDSHAPES == 51 and MOTION_DIM == 61
 
 
+# A clip's blendshapes are measured from its resting face (docs/MOTION_SPACE.md): each one's value at this
+# percentile over a clip of at least this many frames is rest. The tracker reads every clip so, and training
+# motion is put the same way (`from_rest`), so a captured reference and the training data share one space.
+REST_PERCENTILE = 5.0
+MIN_FRAMES_FOR_REST = 10
+
+
+def from_rest(codes: torch.Tensor, percentile: float = REST_PERCENTILE, min_frames: int = MIN_FRAMES_FOR_REST):
+    """Codes [n, 61] with blendshapes measured from the clip's rest (its `percentile`, subtracted), within 0..1,
+    as the tracker reads a video; pose and gaze are absolute and stay. Clips shorter than `min_frames` stay."""
+    if codes.shape[0] < min_frames:
+        return codes
+    out = codes.clone()
+    shapes = out[:, BLENDSHAPES]
+    out[:, BLENDSHAPES] = (shapes - torch.quantile(shapes.float(), percentile / 100, dim=0)).clamp(0.0, 1.0)
+    return out
+
+
 def channel_groups() -> dict[str, slice]:
     """Groups used for per-part loss weights and error reports (paper: expression, pose, eye)."""
     return {"expression": BLENDSHAPES, "pose": POSE, "gaze": GAZE}

@@ -10,6 +10,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from omnitalker_core import motion as motion_code
 from omnitalker_core.__main__ import main
 from omnitalker_core.corpus.dataset import MEL_FLOOR, CorpusDataset, FrameBudgetSampler, collate, load_manifest
 from omnitalker_core.corpus.prosody import analyse
@@ -187,6 +188,14 @@ def test_speakers_are_distinct_and_some_held_out():
     assert [s.to_manifest() for s in spk] != [s.to_manifest() for s in make_speakers(32, seed=1)]
     with pytest.raises(ValueError, match="speakers"):
         make_speakers(1, seed=0)
+
+
+def test_dataset_hands_out_motion_from_each_utterances_rest_on_request(corpus):
+    plain, rested = CorpusDataset(corpus, split="train"), CorpusDataset(corpus, split="train", motion_from_rest=True)
+    a, b = plain[0]["motion"], rested[0]["motion"]
+    assert torch.allclose(b, motion_code.from_rest(a))
+    assert float(b[:, motion_code.BLENDSHAPES].quantile(0.05, dim=0).abs().max()) < 1e-3, "rest reads 0"
+    assert not torch.allclose(a[:, motion_code.BLENDSHAPES], b[:, motion_code.BLENDSHAPES]), "the corpus has a rest"
 
 
 def test_dataset_sampler_and_collate(corpus):

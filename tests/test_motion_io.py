@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from omnitalker_core import motion
 
@@ -53,3 +54,19 @@ def test_one_euro_removes_jitter_but_follows_a_step():
     out = motion.one_euro(noisy, fps=25, min_cutoff=1.0, beta=0.5)
     assert np.abs(np.diff(out[10:45], axis=0)).std() < 0.5 * np.abs(np.diff(noisy[10:45], axis=0)).std()
     assert np.abs(out[60:] - 1).max() < 0.1, "the filter must catch up with a fast move"
+
+
+def test_from_rest_measures_blendshapes_from_the_clips_rest_and_keeps_pose():
+    """Training motion in the tracker's space: a speaker who always smiles a little reads smile 0 at rest."""
+    n = 100
+    codes = torch.zeros(n, motion.MOTION_DIM)
+    smile, yaw = motion.CHANNEL["mouthSmileLeft"], motion.CHANNEL["headYaw"]
+    codes[:, smile] = 0.3
+    codes[40:50, smile] = 0.8  # one broad smile on top of the resting one
+    codes[:, yaw] = 0.2
+    out = motion.from_rest(codes)
+    assert torch.allclose(out[:40, smile], torch.zeros(40)) and torch.allclose(out[40:50, smile], torch.full((10,), 0.5))
+    assert torch.equal(out[:, yaw], codes[:, yaw]), "pose is absolute"
+    assert torch.equal(codes[:, smile][:5], torch.full((5,), 0.3)), "the input is not modified"
+    short = codes[:5]
+    assert torch.equal(motion.from_rest(short), short), "too short to tell a rest"

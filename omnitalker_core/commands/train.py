@@ -29,6 +29,8 @@ HELPS = {
     "warmup_steps": "optimizer steps of linear learning-rate warm-up",
     "decay_start": "from this optimizer step the learning rate follows a cosine down to --lr x --final-lr-scale "
     "at --max-steps (0 = constant after the warm-up; give it on --resume to finish a constant-lr run)",
+    "motion_from_rest": "train on blendshapes measured from each utterance's resting face, as the tracker reads "
+    "a reference video (--no-motion-from-rest: the corpus's codes as they are)",
     "final_lr_scale": "the learning rate at --max-steps as a fraction of --lr, with --decay-start",
     "batch_frames": "padded mel frames per micro-batch and process (93.75 frames/s)",
     "max_frames": "skip utterances longer than this many frames",

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from .. import motion as motion_code
+
 MEL_FLOOR = math.log(1e-5)  # log-mel of silence: the pad value for mel
 SPLITS = ("train", "heldout_speaker", "heldout_sentence")
 
@@ -39,7 +41,8 @@ def load_manifest(root: str | Path) -> dict:
 
 class CorpusDataset(Dataset):
     """Utterances of one or more splits. Item: {"mel" f32 [n, 100], "motion" f32 [n, 61],
-    "phonemes" i64 [n], "speaker" str, "text" str, "id" str} (+ "audio" f32 [t] if `with_audio`).
+    "phonemes" i64 [n], "speaker" str, "text" str, "id" str} (+ "audio" f32 [t] if `with_audio`). With
+    `motion_from_rest`, each utterance's blendshapes are measured from its rest, as the tracker reads a clip.
 
     Shards are opened lazily (safetensors `safe_open`, memory-mapped) and cached per process, so a
     DataLoader with workers opens each shard once per worker and never loads whole shards."""
@@ -50,8 +53,10 @@ class CorpusDataset(Dataset):
         split: str | Sequence[str] = "train",
         speakers: Sequence[str] | None = None,
         with_audio: bool = False,
+        motion_from_rest: bool = False,
     ) -> None:
         self.root = Path(root)
+        self.motion_from_rest = motion_from_rest  # blendshapes from each utterance's rest (`motion.from_rest`)
         self.manifest = load_manifest(self.root)
         splits = (split,) if isinstance(split, str) else tuple(split)
         bad = [s for s in splits if s not in SPLITS]
@@ -85,6 +90,10 @@ class CorpusDataset(Dataset):
             self._handles[name] = h
         return h
 
+    def motion_of(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes as this dataset hands them out (from each utterance's rest with `motion_from_rest`)."""
+        return motion_code.from_rest(codes) if self.motion_from_rest else codes
+
     def __getitem__(self, index: int) -> dict:
         u = self.items[index]
         f = self._shard(u["shard"])
@@ -92,7 +101,7 @@ class CorpusDataset(Dataset):
         item = {
             "id": uid,
             "mel": f.get_tensor(f"{uid}/mel").float(),  # n d
-            "motion": f.get_tensor(f"{uid}/motion").float(),  # n m
+            "motion": self.motion_of(f.get_tensor(f"{uid}/motion").float()),  # n m
             "phonemes": f.get_tensor(f"{uid}/phonemes").long(),  # n
             "speaker": u["speaker"],
             "text": u["text"],

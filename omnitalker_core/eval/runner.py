@@ -200,7 +200,11 @@ def run_eval(bundle, data_dir: str | Path, config: EvalConfig, progress: Progres
 
     say = progress or (lambda msg: log.info("%s", msg))
     sets = config.speaker_sets
-    ds = CorpusDataset(data_dir, split=tuple(SPLIT_OF_SET[s] for s in sets), with_audio=True)
+    # a model trained on blendshapes from each utterance's rest is shown and scored against motion in that space
+    from_rest = bool(bundle.info.get("train_config", {}).get("motion_from_rest", False))
+    ds = CorpusDataset(
+        data_dir, split=tuple(SPLIT_OF_SET[s] for s in sets), with_audio=True, motion_from_rest=from_rest
+    )
     protocols = {
         s: build_protocol(
             ds.manifest,
@@ -220,7 +224,8 @@ def run_eval(bundle, data_dir: str | Path, config: EvalConfig, progress: Progres
 
     def get_target(target: dict) -> dict:
         if target.get("source") == "harvard":
-            return samples.render_target(ds.manifest, target)
+            item = samples.render_target(ds.manifest, target)
+            return item | {"motion": ds.motion_of(item["motion"])}
         return get(target["id"])
 
     vocoder = vocoder_for(bundle)
@@ -298,6 +303,7 @@ def run_eval(bundle, data_dir: str | Path, config: EvalConfig, progress: Progres
         "speaker_sets": out_sets,
         "speakers": first["speakers"],  # of the first set, for readers of the one-set result
         "targets": config.targets,
+        "motion_from_rest": from_rest,
         "target_text_source": sentences.SOURCE if config.targets == "harvard" else ds.manifest.get("text_source"),
         "rows": first["rows"],  # of the first set ("heldout" when it is evaluated)
         "items": [asdict(s) for s in scored],

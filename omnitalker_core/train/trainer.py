@@ -75,6 +75,9 @@ class TrainConfig:
     freeze_audio: bool = False  # audio branch + text embedding get no gradient and are not in the optimizer
     audio_lr_scale: float = 1.0  # their learning rate = lr * this (own AdamW parameter group)
     grad_accum: int = 1  # micro-batches per optimizer step (DDP: gradients synchronised on the last one only)
+    # blendshapes measured from each utterance's rest (`motion.from_rest`), the space the tracker reads a
+    # reference video in, so a captured style looks like the training data (docs/MOTION_SPACE.md)
+    motion_from_rest: bool = True
 
     def __post_init__(self) -> None:
         if self.grad_accum < 1:
@@ -277,8 +280,8 @@ class Trainer:
         self.device = torch.device(device)
         torch.manual_seed(cfg.seed + self.rank)
 
-        self.train_set = CorpusDataset(data_dir, split="train")
-        self.eval_set = CorpusDataset(data_dir, split="heldout_sentence")
+        self.train_set = CorpusDataset(data_dir, split="train", motion_from_rest=cfg.motion_from_rest)
+        self.eval_set = CorpusDataset(data_dir, split="heldout_sentence", motion_from_rest=cfg.motion_from_rest)
         manifest = self.train_set.manifest
         overrides = {"text_alignment": cfg.text_alignment} if cfg.text_alignment else {}
         spec = mel_spec(manifest.get("mel_spec", DEFAULT_MEL_SPEC))  # the corpus decides the mel feature
