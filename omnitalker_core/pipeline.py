@@ -48,10 +48,6 @@ class Generation:
     def seconds(self) -> float:
         return self.mel.shape[0] / self.mel_fps
 
-    @property
-    def num_video_frames(self) -> int:
-        return video_frames_for(self.mel.shape[0], self.mel_fps)
-
 
 def video_frames_for(mel_frames: int, mel_fps: float = audio_lib.MEL_FPS, fps: float = motion_code.VIDEO_FPS) -> int:
     return max(1, round(mel_frames / mel_fps * fps))

@@ -18,8 +18,15 @@ INIT=runs/espeak_demo.safetensors  # the eSpeak-trained demo of commit 55f8842
 mkdir -p runs
 [ -f "$INIT" ] || git show 55f8842:omnitalker_core/assets/omnitalker_demo.safetensors > "$INIT"
 export OMP_WAIT_POLICY=PASSIVE  # OpenMP threads must not spin when other processes share the cores
+# constant learning rate up to DECAY_START, then a cosine down to 5% at MAX_STEPS; blendshapes from each
+# utterance's rest (the tracker's space, the default). The shipped file: 1,915 constant-lr steps (the first
+# 1,915 with the corpus's codes as they are), then 1,916..2,400 decaying with --motion-from-rest.
+DECAY_START="${DECAY_START:-1916}"
+MAX_STEPS="${MAX_STEPS:-2400}"
 $PY -m omnitalker_core train --config demo --data "$CORPUS" --out runs/demo_kokoro --resume --init-from "$INIT" \
-  --max-minutes "$MINUTES" --save-every 100 --eval-every 200 --batch-frames 4000
+  --max-minutes "$MINUTES" --save-every 50 --eval-every 100 --batch-frames 4000 --max-steps "$DECAY_START" --decay-start 0
+$PY -m omnitalker_core train --config demo --data "$CORPUS" --out runs/demo_kokoro --resume \
+  --max-minutes "$MINUTES" --decay-start "$DECAY_START" --max-steps "$MAX_STEPS"
 $PY -m omnitalker_core export --model runs/demo_kokoro/latest.safetensors --out runs/demo_kokoro/export.safetensors --overwrite
 $PY -m omnitalker_core train-durations --data "$CORPUS" --model runs/demo_kokoro/export.safetensors \
   --out omnitalker_core/assets/omnitalker_demo.safetensors --overwrite
