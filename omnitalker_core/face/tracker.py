@@ -199,7 +199,7 @@ class RigFitter:
 
     def fit(
         self, landmarks: np.ndarray, neutral: np.ndarray | None = None, estimate_identity: bool = True, iterations: int = 3,
-        rest_percentile: float = 5.0, min_frames_for_rest: int = 10,
+        rest_percentile: float = motion.REST_PERCENTILE, min_frames_for_rest: int = motion.MIN_FRAMES_FOR_REST,
     ) -> FaceFit:  # fmt: skip
         """Fit codes to image landmarks [f, 478, 3] (pixels; z in pixels).
 
@@ -373,20 +373,19 @@ def appearance_crops(frames: np.ndarray, landmarks: np.ndarray, cfg=None) -> np.
     return aligned_crops(_as_uint8(frames), landmarks, cfg or load_reader().cfg)
 
 
-def read_appearance(crops: np.ndarray, codes: np.ndarray, rest_percentile: float = 5.0,
-                    min_frames_for_rest: int = 10) -> np.ndarray:  # fmt: skip
+def read_appearance(crops: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """Calibrated codes [f, 61] of a clip with the channels the appearance reader reads replaced by what
     it reads from the clip's aligned crops [f, s, s, 3].
 
-    Its blendshapes are measured from the clip's resting face like the rig fit's (each one's 5th percentile
-    over a clip of 10+ frames is rest), then kept within 0..1; its gaze is absolute like the fit's."""
+    Its blendshapes are measured from the clip's resting face like the rig fit's (`motion.REST_PERCENTILE`
+    over a clip of `motion.MIN_FRAMES_FOR_REST`+ frames is rest), within 0..1; its gaze is absolute like the fit's."""
     from .appearance import load_reader
 
     reader = load_reader()
     out = reader.read(crops, codes)
     shapes = [motion.CHANNEL[n] for n in reader.used if motion.CHANNEL[n] < motion.NUM_BLENDSHAPES]
     if shapes:
-        if len(out) >= min_frames_for_rest:
-            out[:, shapes] -= np.percentile(out[:, shapes], rest_percentile, axis=0)
+        if len(out) >= motion.MIN_FRAMES_FOR_REST:
+            out[:, shapes] -= np.percentile(out[:, shapes], motion.REST_PERCENTILE, axis=0)
         out[:, shapes] = np.clip(out[:, shapes], 0.0, 1.0)
     return out
