@@ -252,33 +252,16 @@ def run_eval(bundle, data_dir: str | Path, config: EvalConfig, progress: Progres
         for i, item in enumerate(protocol.items):
             target, ref, other = get_target(item.target), get(item.reference["id"]), get(item.other_reference["id"])
             ref_emb = speaker.embed(ref["audio"], audio_lib.SAMPLE_RATE)  # the intended voice, for every row
+            text, seed = item.target["text"], config.seed + i
+            same, wrong = (  # the target text after the speaker's own reference, and after another speaker's
+                samples.generated(bundle, vocoder, r, text, seed=seed, reference_motion=reference_motion(r), **gen_kw)
+                for r in (ref, other)
+            )
             rows = {
                 "ground_truth": (samples.ground_truth(target), None),
                 "ground_truth_vocoded": (samples.ground_truth_vocoded(target, vocoder), None),
-                "model": (
-                    samples.generated(
-                        bundle,
-                        vocoder,
-                        ref,
-                        item.target["text"],
-                        seed=config.seed + i,
-                        reference_motion=reference_motion(ref),
-                        **gen_kw,
-                    ),
-                    ref["id"],
-                ),
-                "other_reference": (
-                    samples.generated(
-                        bundle,
-                        vocoder,
-                        other,
-                        item.target["text"],
-                        seed=config.seed + i,
-                        reference_motion=reference_motion(other),
-                        **gen_kw,
-                    ),
-                    other["id"],
-                ),
+                "model": (same, ref["id"]),
+                "other_reference": (wrong, other["id"]),
             }
             for row, (sample, ref_id) in rows.items():
                 s = _score(i, row, item, sample, ref_emb, pools, ref_id, set_name)
