@@ -5,7 +5,7 @@ irises (docs/MOTION_SPACE.md: mouthFunnel r -0.20, smiles r <= 0.38, brows r <= 
 0.14 of its size), and no gain recovers a signal the landmarks do not carry. A small CNN does: it sees a face
 crop aligned on landmarks the tracker already has and regresses those channels, trained on renders of random
 codes over several portraits (`train_appearance`). Jaw, head pose and the rest stay the rig fit's; the file
-says which channels the network reads (those it reads better than the fit on held-out data).
+says which channels the network reads (those it reads better than the fit on validation renders).
 
 Shape legend: f - frames, n - landmarks (478), s - crop size, k - channels read.
 """
@@ -28,11 +28,8 @@ FORMAT = "omnitalker-appearance-reader"
 
 # what the network is trained to read: every drawn blendshape but jawOpen (the fit reads it at slope 1.02, r 0.92)
 # and eyeLook* (the rig derives them from the gaze), plus the gaze itself
-CANDIDATES = tuple(n for n in motion.BLENDSHAPE_NAMES if n != "jawOpen" and not n.startswith("eyeLook")) + (
-    "leftEyeYaw",
-    "leftEyePitch",
-    "rightEyeYaw",
-    "rightEyePitch",
+CANDIDATES = (
+    tuple(n for n in motion.BLENDSHAPE_NAMES if n != "jawOpen" and not n.startswith("eyeLook")) + motion.GAZE_NAMES
 )
 
 # landmarks that expressions hardly move (eye corners, nose ridge), for the crop's similarity alignment
