@@ -7,7 +7,7 @@ mirrored held-out portrait stays unseen), tracked back; each frame gives an alig
 rendered with. Validation: other variants and codes. The held-out portraits of `calibration` are not used here
 at all; `python -m omnitalker_core.face.calibration --table` reports them with the reader in place.
 
-    python -m omnitalker_core.face.train_appearance            # ~25 min on 2 cores; writes assets/appearance_reader.safetensors
+    python -m omnitalker_core.face.train_appearance            # ~16 min on 2 cores; writes assets/appearance_reader.safetensors
 
 Deterministic for a seed (renders, variants, augmentation and initialisation); rendered data is cached under
 --cache so a rerun only trains. Shape legend: f - frames, s - crop size, k - channels read.
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", type=int, default=24, help="random astronaut variants for training")
     p.add_argument("--val-variants", type=int, default=4, help="other variants for validation and channel choice")
     p.add_argument("--frames", type=int, default=400, help="random-code frames rendered per portrait")
-    p.add_argument("--epochs", type=int, default=14)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", type=Path, default=Path("data/appearance"), help="rendered crops are kept here")
     p.add_argument("--out", type=Path, default=APPEARANCE_PATH)
