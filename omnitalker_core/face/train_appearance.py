@@ -9,7 +9,7 @@ at all; `python -m omnitalker_core.face.calibration --table` reports them with t
 
     python -m omnitalker_core.face.train_appearance            # ~16 min on 2 cores; writes assets/appearance_reader.safetensors
 
-Deterministic for a seed (renders, variants, augmentation and initialisation); rendered data is cached under
+Seeded (renders, variants, augmentation, initialisation; bit-identical reruns are not tested); renders are cached under
 --cache so a rerun only trains. Shape legend: f - frames, s - crop size, k - channels read.
 """
 
