@@ -58,14 +58,18 @@ REST_PERCENTILE = 5.0
 MIN_FRAMES_FOR_REST = 10
 
 
-def from_rest(codes: torch.Tensor, percentile: float = REST_PERCENTILE, min_frames: int = MIN_FRAMES_FOR_REST):
-    """Codes [n, 61] with blendshapes measured from the clip's rest (its `percentile`, subtracted), within 0..1,
-    as the tracker reads a video; pose and gaze are absolute and stay. Clips shorter than `min_frames` stay."""
+def from_rest(
+    codes: torch.Tensor, percentile: float = REST_PERCENTILE, min_frames: int = MIN_FRAMES_FOR_REST,
+    channels: slice | list[int] = BLENDSHAPES,
+):  # fmt: skip
+    """Codes [n, 61] with blendshapes (or the given blendshape `channels`) measured from the clip's rest (its
+    `percentile`, subtracted), within 0..1, as the tracker reads a video; pose and gaze are absolute and stay.
+    Clips shorter than `min_frames` stay."""
     if codes.shape[0] < min_frames:
         return codes
     out = codes.clone()
-    shapes = out[:, BLENDSHAPES]
-    out[:, BLENDSHAPES] = (shapes - torch.quantile(shapes.float(), percentile / 100, dim=0)).clamp(0.0, 1.0)
+    shapes = out[:, channels]
+    out[:, channels] = (shapes - torch.quantile(shapes.float(), percentile / 100, dim=0)).clamp(0.0, 1.0)
     return out
 
 

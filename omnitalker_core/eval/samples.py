@@ -57,10 +57,10 @@ TRACKED_PORTRAIT_SIZE = 320
 
 
 def tracking_portrait() -> np.ndarray:
-    """The face references are rendered onto for `tracked_motion` (skimage's astronaut, as in the calibration)."""
-    import skimage.data
+    """The face references are rendered onto for `tracked_motion`: the calibration's astronaut crop."""
+    from ..face.calibration import calibration_portraits
 
-    return np.ascontiguousarray(skimage.data.astronaut()[10:330, 90:350])
+    return calibration_portraits()["astronaut_crop"][0]
 
 
 def tracked_motion(

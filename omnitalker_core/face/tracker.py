@@ -377,15 +377,16 @@ def read_appearance(crops: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """Calibrated codes [f, 61] of a clip with the channels the appearance reader reads replaced by what
     it reads from the clip's aligned crops [f, s, s, 3].
 
-    Its blendshapes are measured from the clip's resting face like the rig fit's (`motion.REST_PERCENTILE`
-    over a clip of `motion.MIN_FRAMES_FOR_REST`+ frames is rest), within 0..1; its gaze is absolute like the fit's."""
+    Its blendshapes are measured from the clip's resting face like the rig fit's (`motion.from_rest`), within
+    0..1; its gaze is absolute like the fit's."""
     from .appearance import load_reader
 
     reader = load_reader()
     out = reader.read(crops, codes)
     shapes = [motion.CHANNEL[n] for n in reader.used if motion.CHANNEL[n] < motion.NUM_BLENDSHAPES]
     if shapes:
-        if len(out) >= motion.MIN_FRAMES_FOR_REST:
-            out[:, shapes] -= np.percentile(out[:, shapes], motion.REST_PERCENTILE, axis=0)
-        out[:, shapes] = np.clip(out[:, shapes], 0.0, 1.0)
+        import torch
+
+        out = motion.from_rest(torch.from_numpy(out), channels=shapes).numpy()
+        out[:, shapes] = np.clip(out[:, shapes], 0.0, 1.0)  # a clip too short for a rest is clipped too
     return out
