@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio import SAMPLE_RATE, MelSpec, mel_spec, pcm16
+from ..files import write_json
 from ..text.espeak import phonemize, synthesize
 from ..text.normalize import normalize_text
 from ..text.phonemes import PhonemeVocab
@@ -365,8 +366,6 @@ def generate(config: CorpusConfig) -> dict:
         "\n".join(f"{k}: {json.dumps(v)}" for k, v in stats.items())
         + f"\ncommand seed={config.seed} speakers={config.speakers} hours={config.hours}\n"
     )
-    tmp = out / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=1))
-    os.replace(tmp, manifest_path)  # last, atomically: the trainer polls for this file
+    write_json(manifest_path, manifest)  # last, atomically: the trainer polls for this file
     log.info("corpus ready: %s", stats)
     return stats

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from ..files import write_json
 from . import store
 from .features import FaceLimits
 from .inputs import discover, shard_of
@@ -309,5 +310,5 @@ def _report(out: Path, records: list[dict], manifest: dict | None, run: dict) ->
     from .report import build_report
 
     report = build_report(records, manifest, run)
-    store.write_json(out / store.REPORT, report)
+    write_json(out / store.REPORT, report)
     return report

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..corpus.generate import MANIFEST, VERSION
+from ..files import write_json
 
 VIDEOS = "videos"
 SETTINGS = "prepare.json"
@@ -37,14 +38,6 @@ def shard_path(out: Path, vid: str) -> Path:
 
 def record_path(out: Path, vid: str) -> Path:
     return Path(out) / VIDEOS / f"{vid}.json"
-
-
-def write_json(path: Path, data) -> None:
-    """Atomically (temp file + rename): a reader sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def write_shard(path: Path, tensors: dict[str, np.ndarray]) -> None:
