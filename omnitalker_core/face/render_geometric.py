@@ -107,11 +107,11 @@ class GeometricRenderer:
             )
         self._warned_turn = abs(self.yaw_deg) > YAW_WARN_DEG
         self.warp = MeshWarp(self.face, self.width, self.height, flow_downscale, self.device)
-        self.portrait = np.ascontiguousarray(portrait)
+        self.portrait = np.array(portrait, dtype=np.uint8, order="C")  # our own copy: a read-only or shared array stays untouched
         self.lids = EyeLids(self.face, self.portrait)
         self.mouth = Mouth(self.face, self.portrait)
         self.face.correctives.update(rounding_fields(self.face.head, self.rig.basis))
-        self.image = torch.from_numpy(portrait).to(self.device).permute(2, 0, 1)[None].float() / 255.0  # 1 3 h w
+        self.image = torch.from_numpy(self.portrait).to(self.device).permute(2, 0, 1)[None].float() / 255.0  # 1 3 h w
 
     @property
     def s0(self) -> float:
