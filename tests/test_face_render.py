@@ -185,3 +185,16 @@ def test_missing_frames_are_interpolated(renderer, portrait):
     assert not res.found[2] and res.found.sum() == 5
     yaw = res.codes[:, CH["headYaw"]]
     assert min(yaw[1], yaw[3]) - 1e-3 <= yaw[2] <= max(yaw[1], yaw[3]) + 1e-3
+
+
+def test_a_read_only_portrait_renders_without_warnings_and_stays_untouched(portrait):
+    """A decoded image is often read-only (np.asarray of a PIL image): the renderer works on its own copy."""
+    import warnings
+
+    frozen = portrait.copy()
+    frozen.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frames = GeometricRenderer(frozen, size=(256, 256)).render(code(jawOpen=0.6)[None])
+    np.testing.assert_array_equal(frozen, portrait)
+    assert frames.shape == (1, 256, 256, 3)
