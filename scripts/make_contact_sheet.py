@@ -5,7 +5,9 @@ Columns: rest, jawOpen 0.3 / 0.6 / 0.9, mouthFunnel 0.7, mouthPucker 0.7, mouthS
 eyeBlink 1.0, headYaw +0.3 / -0.3 rad. Portraits: skimage's astronaut (smiling: her own teeth
 show), the astronaut flipped, recropped and at low resolution, skimage's grayscale `camera`
 photograph (side-on) as RGB, and the astronaut with her mouth closed by the renderer itself
-(mouthClose 1), so the teeth must be drawn. Portraits the renderer warns about (a head turned
+(mouthClose 1), so the teeth must be drawn; two bundled public-domain photos of other people
+(`omnitalker_core/face/assets/faces/`): Barack Obama smiling with his teeth showing, Grace Hopper in
+glasses. Portraits the renderer warns about (a head turned
 too far) are labelled with the warning.
 
     .venv/bin/python scripts/make_contact_sheet.py [--out docs/images/mouth_contact_sheet.png]
@@ -60,11 +62,14 @@ def portraits() -> dict[str, np.ndarray]:
     flipped = np.ascontiguousarray(astro[:, ::-1][20:340, 90:410])
     flipped = cv2.resize(flipped, (160, 160), interpolation=cv2.INTER_AREA)  # a low-resolution face
     camera = np.repeat(skimage.data.camera()[..., None], 3, 2)
+    from omnitalker_core.face.calibration import face_photo
     from omnitalker_core.face.render_geometric import GeometricRenderer
 
     closed = GeometricRenderer(astro).render(code(mouthClose=1.0)[None])[0]
     return {
         "astronaut": astro,
+        "Obama (smiling, teeth)": face_photo("obama"),
+        "Grace Hopper (glasses)": face_photo("hopper"),
         "astronaut flipped, 160px": flipped,
         "camera (side-on)": np.ascontiguousarray(camera),
         "astronaut, mouth closed by the renderer": closed,

@@ -16,11 +16,12 @@ from omnitalker_core.face.appearance import (
     _template,
     aligned_crops,
     alignment,
+    clip_reference,
     load_reader,
     read_reader,
 )
 from omnitalker_core.face.calibration import calibration_portraits, channel_agreement, random_codes, render_and_track
-from omnitalker_core.face.train_appearance import astronaut_variants, choose_channels, train_net
+from omnitalker_core.face.train_appearance import choose_channels, photo_variants, train_net
 
 TINY = AppearanceConfig(
     size=32, widths=(8, 8), squeeze=4, hidden=16, channels=("mouthFunnel", "mouthSmileLeft", "mouthSmileRight")
@@ -107,17 +108,92 @@ def test_training_learns_a_channel_drawn_in_the_crop_and_picks_only_what_it_read
 
 
 def test_variants_are_deterministic_and_never_mirrored():
-    a, b = astronaut_variants(3, 5), astronaut_variants(3, 5)
+    photo = calibration_portraits()["astronaut"][0]
+    a, b = photo_variants(photo, 3, 5), photo_variants(photo, 3, 5)
     assert all(np.array_equal(a[k], b[k]) for k in a)
-    assert not np.array_equal(astronaut_variants(1, 6)["variant00"], a["variant00"])
+    assert not np.array_equal(photo_variants(photo, 1, 6)["variant00"], a["variant00"])
+    assert not np.array_equal(photo_variants(photo, 1, 5, prefix="other")["other00"], a["variant00"])
+    mirrored = photo[:, ::-1]
+    assert not any(np.array_equal(v, mirrored[: v.shape[0], : v.shape[1]]) for v in a.values())
+    reshaped = photo_variants(photo, 3, 5, reshape=0.04)
+    assert all(
+        np.array_equal(x, y) for x, y in zip(reshaped.values(), photo_variants(photo, 3, 5, reshape=0.04).values())
+    )
+    assert all(not np.array_equal(reshaped[k], a[k]) for k in a)
+
+
+def test_reshaping_moves_the_face_smoothly_and_by_about_the_amount_asked():
+    from omnitalker_core.face.train_appearance import reshape_face
+
+    img = np.zeros((200, 200, 3), np.float32)
+    img[:, ::8] = 255.0  # vertical lines: their sideways shift is the horizontal displacement
+    out = reshape_face(img, np.random.default_rng(0), face=100.0, amount=0.04)
+    assert out.shape == img.shape
+    cols = np.array([np.argmax(out[y, :, 0] > 127) for y in range(0, 200, 10)], float)
+    shift = np.abs(np.diff(cols))
+    assert 0 < shift.max() <= 8, "lines bend, and smoothly: no row jumps by a whole line spacing"
+    assert np.array_equal(reshape_face(img, np.random.default_rng(0), 100.0, 0.0), img)
+
+
+def test_clip_reference_is_the_resting_face():
+    """Brief changes (a blink in 3 of 20 frames) leave the median; a single crop is its own resting face."""
+    rng = np.random.default_rng(0)
+    rest = rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    clip = np.repeat(rest[None], 20, 0)
+    clip[[3, 9, 15], 4:8] = 0
+    np.testing.assert_array_equal(clip_reference(clip), rest)
+    np.testing.assert_array_equal(clip_reference(clip[3:4]), clip[3])
+    assert clip_reference(np.repeat(clip, 40, 0), max_frames=16).shape == rest.shape
+
+
+def _faces_with_a_mouth_patch(rng: np.random.Generator, identities: int, frames: int) -> dict[str, dict]:
+    """Clips of 'people' whose mouth patch has their own brightness at rest; mouthFunnel brightens it by up to 60."""
+    out = {}
+    for i in range(identities):
+        true = np.zeros((frames, motion.MOTION_DIM), np.float32)
+        funnel = np.where(rng.random(frames) < 0.3, rng.uniform(0, 1, frames), 0.0)  # brief, like speech
+        true[:, motion.CHANNEL["mouthFunnel"]] = funnel
+        base = rng.uniform(60, 160)
+        crops = np.clip(rng.normal(base, 4, (frames, 32, 32, 3)), 0, 255).astype(np.uint8)
+        patch = np.clip(rng.uniform(40, 200) + 60 * funnel, 0, 255)
+        crops[:, 20:28, 10:22] = patch[:, None, None, None].astype(np.uint8)
+        out[f"person{i}"] = {"true": true, "tracked": np.zeros_like(true), "crops": crops}
+    return out
+
+
+def test_a_reader_with_a_reference_reads_the_change_on_a_new_face():
+    """Each person's mouth patch has a brightness of its own: a network that sees only the crop cannot tell a
+    bright mouth from an open one on a face it never saw; one that sees the clip's resting face beside it can."""
+    rng = np.random.default_rng(1)
+    train, val = _faces_with_a_mouth_patch(rng, 24, 64), _faces_with_a_mouth_patch(rng, 6, 64)
+    cols = [motion.CHANNEL[n] for n in TINY.channels]
+    crops = np.concatenate([r["crops"] for r in train.values()])
+    targets = np.concatenate([r["true"][:, cols] for r in train.values()])
+    refs = np.stack([clip_reference(r["crops"]) for r in train.values()])
+    clip_of = np.repeat(np.arange(len(train)), 64)
+    r_net = {}
+    for reference in (False, True):
+        cfg = AppearanceConfig(**{**TINY.__dict__, "reference": reference})
+        net = train_net(cfg, crops, targets, epochs=8, seed=0, batch=32, lr=5e-3, references=refs, clip_of=clip_of)
+        r_net[reference] = choose_channels(net, val)[3]["mouthFunnel"]["r_net"]
+    assert r_net[True] > 0.85 and r_net[True] > r_net[False] + 0.2, r_net
+    with pytest.raises(ValueError, match="references and clip_of"):
+        train_net(AppearanceConfig(**{**TINY.__dict__, "reference": True}), crops, targets, epochs=1, seed=0)
 
 
 @pytest.fixture(scope="module")
-def held_out_run():
-    portrait, held = calibration_portraits()["astronaut_mirrored_crop"]
-    assert held, "the mirrored portrait trains neither the calibration nor the reader"
-    codes = random_codes(np.random.default_rng(321), 400)
-    return render_and_track(portrait, codes, size=384, calibrated=True)
+def held_out_runs():
+    """Round trips of 400 random-code frames on held-out portraits, made on first use."""
+    runs = {}
+
+    def run(name: str) -> dict:
+        if name not in runs:
+            portrait, held = calibration_portraits()[name]
+            assert held, f"{name} trains neither the calibration nor the reader"
+            runs[name] = render_and_track(portrait, random_codes(np.random.default_rng(321), 400), 384, calibrated=True)
+        return runs[name]
+
+    return run
 
 
 # what the shipped tracker must read on the held-out mirrored portrait (issue 11's target: slope 0.8-1.25, r >= 0.9
@@ -128,11 +204,22 @@ READ_TARGETS = (
 )  # fmt: skip
 
 
-def test_shipped_tracker_reads_the_mouth_and_lids_of_a_held_out_portrait(held_out_run):
+def test_shipped_tracker_reads_the_mouth_and_lids_of_a_held_out_portrait(held_out_runs):
     reader = load_reader()
-    ag = channel_agreement(held_out_run["true"], held_out_run["tracked"])
+    run = held_out_runs("astronaut_mirrored_crop")
+    ag = channel_agreement(run["true"], run["tracked"])
     for name in READ_TARGETS:
         assert name in reader.used, f"{name} is not read from the pixels"
         assert 0.75 <= ag[name]["slope"] <= 1.3 and ag[name]["r"] >= 0.8, (name, ag[name])
     for name in ("jawOpen", "headYaw"):  # still the rig fit's, unchanged by the read-out
         assert name not in reader.used and ag[name]["r"] >= 0.85, (name, ag[name])
+
+
+def test_shipped_tracker_reads_head_pose_on_a_face_it_never_saw(held_out_runs):
+    """Grace Hopper trains neither the calibration nor the reader. Her head pose reads at its rendered size; her
+    lids and lips do not yet (docs/MOTION_SPACE.md), so only the pose and jaw are held to a bound here."""
+    run = held_out_runs("hopper")
+    ag = channel_agreement(run["true"], run["tracked"])
+    for name in ("headYaw", "headPitch", "headRoll"):
+        assert 0.8 <= ag[name]["slope"] <= 1.3 and ag[name]["r"] >= 0.9, (name, ag[name])
+    assert ag["jawOpen"]["slope"] >= 0.6 and ag["jawOpen"]["r"] >= 0.85, ag["jawOpen"]

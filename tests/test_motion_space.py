@@ -8,7 +8,9 @@ import skimage.data
 
 from omnitalker_core import motion, pipeline
 from omnitalker_core.face.calibration import (
+    FACE_PHOTOS,
     Calibration,
+    agreement_table,
     calibration_portraits,
     channel_agreement,
     fit_calibration,
@@ -33,6 +35,37 @@ def test_fit_calibration_inverts_a_shrunk_read_out_and_leaves_noise_alone():
     assert cal.weight[0, 0] == 1.0 and cal.bias[0] == 0.0, "an unreadable channel must not be amplified"
     ag = channel_agreement(true, cal.apply(raw))
     assert ag["jawOpen"]["slope"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_agreement_table_has_every_channel_and_a_column_per_held_out_portrait():
+    """Raw and calibrated columns for the detailed portrait, the tracker's for each held-out one; a raw read-out
+    that equals the truth scores slope 1, r 1."""
+    rng = np.random.default_rng(0)
+    true = rng.uniform(0, 1, (60, motion.MOTION_DIM))
+    crops = rng.integers(0, 255, (60, 112, 112, 3), dtype=np.uint8)
+    runs = {
+        f"{name}/320": {"true": true, "raw": true.copy(), "held_out": held, "crops": crops}
+        for name, held in (("astronaut_mirrored_crop", True), ("hopper", True), ("astronaut", False))
+    }
+    cal = Calibration(np.eye(motion.MOTION_DIM), np.zeros(motion.MOTION_DIM))
+    lines = agreement_table(runs, cal).splitlines()
+    assert lines[0].split(" | ")[1:4] == [
+        "astronaut_mirrored_crop raw fit slope / r", "astronaut_mirrored_crop calibrated fit slope / r",
+        "astronaut_mirrored_crop tracker slope / r",
+    ]  # fmt: skip
+    assert "hopper tracker" in lines[0] and "astronaut raw" not in lines[0].replace("mirrored_crop raw", "")
+    assert len(lines) == 2 + motion.MOTION_DIM
+    jaw = next(line for line in lines if line.startswith("| **jawOpen**"))
+    assert jaw.split(" | ")[1] == "1.00 / 1.00"
+
+
+def test_bundled_face_photos_load_and_the_held_out_ones_train_nothing():
+    portraits = calibration_portraits()
+    for name, held in FACE_PHOTOS.items():
+        img, flag = portraits[name]
+        assert flag == held and img.dtype == np.uint8 and img.ndim == 3 and min(img.shape[:2]) >= 256
+        assert img.flags.writeable
+    assert FACE_PHOTOS["hopper"], "the one face neither model sees must stay held out"
 
 
 def test_calibration_file_round_trips(tmp_path):

@@ -7,6 +7,11 @@ crop aligned on landmarks the tracker already has and regresses those channels, 
 codes over several portraits (`train_appearance`). Jaw, head pose and the rest stay the rig fit's; the file
 says which channels the network reads (those it reads better than the fit on validation renders).
 
+A reader with `reference` sees each crop beside the clip's resting face (the per-pixel median of its aligned
+crops: blinks and open mouths are brief) and their difference: what changed, not who it is. A network that
+saw only the crop learned the one face it was trained on and read blinks on other people at 0.01-0.13 of
+their size (docs/MOTION_SPACE.md).
+
 Shape legend: f - frames, n - landmarks (478), s - crop size, k - channels read.
 """
 
@@ -45,6 +50,12 @@ class AppearanceConfig:
     squeeze: int = 32  # 1x1 channels before the flattened head (keeps where things are: left vs right)
     hidden: int = 192
     channels: tuple[str, ...] = CANDIDATES  # outputs, in order
+    reference: bool = False  # input: the crop (False), or the crop, the clip's resting face and their difference
+    reference_frames: int = 256  # at most this many evenly spaced crops make the resting face
+
+    @property
+    def in_channels(self) -> int:
+        return 9 if self.reference else 3
 
     def __post_init__(self) -> None:
         mirror_of(self.channels)  # both sides of every paired channel, for mirrored reads
@@ -57,12 +68,12 @@ class AppearanceConfig:
 
 
 class AppearanceNet(nn.Module):
-    """Aligned face crop [b, 3, s, s] (per-crop standardised) -> channel values [b, k]."""
+    """Network input [b, c, s, s] (`network_input`) -> channel values [b, k]."""
 
     def __init__(self, cfg: AppearanceConfig):
         super().__init__()
         self.cfg = cfg
-        layers, cin = [], 3
+        layers, cin = [], cfg.in_channels
         for w in cfg.widths:
             layers += [
                 nn.Conv2d(cin, w, 3, stride=2, padding=1), nn.BatchNorm2d(w), nn.SiLU(),
@@ -88,10 +99,28 @@ def as_input(crops: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(crops)).float().permute(0, 3, 1, 2)
 
 
-def standardise(x: torch.Tensor) -> torch.Tensor:
-    """Crops [f, 3, s, s] -> zero mean and unit spread per crop (exposure, contrast)."""
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return (x - mean) / x.std(dim=(1, 2, 3), keepdim=True).clamp_min(4.0)
+def standardise(x: torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
+    """Crops [f, 3, s, s] -> zero mean and unit spread per crop (exposure, contrast), measured on `like`
+    (the same crops unless given)."""
+    like = x if like is None else like
+    mean = like.mean(dim=(1, 2, 3), keepdim=True)
+    return (x - mean) / like.std(dim=(1, 2, 3), keepdim=True).clamp_min(4.0)
+
+
+def network_input(x: torch.Tensor, reference: torch.Tensor | None) -> torch.Tensor:
+    """Crops [f, 3, s, s] (0..255) and, for a reader with a reference, each one's resting face [f, 3, s, s] ->
+    [f, 3 or 9, s, s]. Both are standardised on the resting face, so a mouth that opens darkens the crop."""
+    if reference is None:
+        return standardise(x)
+    x, reference = standardise(x, reference), standardise(reference)
+    return torch.cat([x, reference, x - reference], 1)
+
+
+def clip_reference(crops: np.ndarray, max_frames: int = 256) -> np.ndarray:
+    """The clip's resting face [s, s, 3] uint8: the per-pixel median of (at most max_frames evenly spaced of)
+    its aligned crops [f, s, s, 3]. A single portrait is its own."""
+    idx = np.unique(np.linspace(0, len(crops) - 1, min(len(crops), max_frames)).round().astype(int))
+    return np.median(crops[idx], axis=0).round().astype(np.uint8)
 
 
 def mirror_of(channels: tuple[str, ...]) -> tuple[list[int], torch.Tensor]:
@@ -169,13 +198,19 @@ class AppearanceReader:
 
     @torch.inference_mode()
     def predict(self, crops: np.ndarray, batch: int = 128) -> np.ndarray:
-        """Aligned crops [f, s, s, 3] -> raw network outputs [f, k] (every channel of the config), the mean of
-        the crop's and its mirror image's read (sides swapped back): a face reads the same lit from either side."""
+        """Aligned crops [f, s, s, 3] of one clip -> raw network outputs [f, k] (every channel of the config), the
+        mean of the crop's and its mirror image's read (sides swapped back): a face reads the same lit from
+        either side."""
         order, sign = mirror_of(self.cfg.channels)
+        ref = None
+        if self.cfg.reference and len(crops):
+            ref = as_input(clip_reference(crops, self.cfg.reference_frames)[None])
         out = []
         for i in range(0, len(crops), batch):
-            x = standardise(as_input(crops[i : i + batch]))
-            out.append((self.net(x) + self.net(x.flip(-1))[:, order] * sign) / 2)
+            x = as_input(crops[i : i + batch])
+            r = None if ref is None else ref.expand_as(x)
+            mirrored = network_input(x.flip(-1), None if r is None else r.flip(-1))
+            out.append((self.net(network_input(x, r)) + self.net(mirrored)[:, order] * sign) / 2)
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.cfg.channels)), np.float32)
 
     def read(self, crops: np.ndarray, codes: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ amplifying it would only amplify noise. Held-out portraits report how well this 
 (`channel_agreement`); docs/MOTION_SPACE.md has the table for all 61 channels.
 
 The map ships as `assets/calibration.npz` and the tracker applies it to every clip and portrait.
-Rebuild it (and the docs table) with `python -m omnitalker_core.face.calibration` (~4 min on 2 cores).
+Rebuild it (and the docs table) with `python -m omnitalker_core.face.calibration` (~6 min on 2 cores).
 
 f - frames, c - channels (61)
 """
@@ -188,7 +188,7 @@ def channel_agreement(true: np.ndarray, est: np.ndarray) -> dict[str, dict[str, 
         if sx < 1e-6:
             out[name] = {"slope": float("nan"), "r": float("nan"), "std": float(sx)}
             continue
-        slope = float(np.cov(x, y)[0, 1] / sx**2)
+        slope = float(np.cov(x, y, bias=True)[0, 1] / sx**2)
         r = float(np.corrcoef(x, y)[0, 1]) if y.std() > 1e-9 else 0.0
         out[name] = {"slope": slope, "r": r, "std": float(sx)}
     return out
@@ -220,10 +220,26 @@ def fit_calibration(raw: np.ndarray, true: np.ndarray) -> Calibration:
 
 
 # -- building the calibration -------------------------------------------------------------------
+FACES_DIR = Path(__file__).resolve().parent / "assets" / "faces"
+# Public-domain photos of three more people (assets/faces/README.md). Fitting sees Biden and one Obama photo;
+# Grace Hopper (a new face: older, a woman, glasses) and two other Obama photos (smiling with teeth, speaking
+# with the mouth open) are held out.
+FACE_PHOTOS = {"biden": False, "obama3": False, "hopper": True, "obama": True, "obama2": True}
+
+
+def face_photo(name: str) -> np.ndarray:
+    """One of the bundled face photos (`FACE_PHOTOS`) as RGB uint8."""
+    from PIL import Image
+
+    with Image.open(FACES_DIR / f"{name}.jpg") as im:
+        return np.array(im.convert("RGB"))
+
+
 def calibration_portraits() -> dict[str, tuple[np.ndarray, bool]]:
     """name -> (RGB portrait, held out). Offline faces only: skimage's astronaut (NASA, public domain)
-    in several crops, sizes and colours for fitting; mirrored and recropped, and skimage's grayscale
-    `camera` photo (a face turned far to the side), held out."""
+    in several crops, sizes and colours and two of the bundled photos for fitting; the astronaut mirrored and
+    recropped, three other photos and skimage's grayscale `camera` photo (a face turned far to the side),
+    held out."""
     import skimage.data
 
     a = skimage.data.astronaut()
@@ -233,6 +249,7 @@ def calibration_portraits() -> dict[str, tuple[np.ndarray, bool]]:
         "astronaut": (a, False),
         "astronaut_crop": (np.ascontiguousarray(a[10:330, 90:350]), False),
         "astronaut_warm": (np.ascontiguousarray(warm[0:400, 40:440]), False),
+        **{name: (face_photo(name), held) for name, held in FACE_PHOTOS.items()},
         "astronaut_mirrored_crop": (np.ascontiguousarray(a[:, ::-1][20:300, 140:420]), True),
         "camera": (camera, True),
     }
@@ -264,33 +281,34 @@ def _stack(runs: dict[str, dict], held: bool, part: str) -> np.ndarray:
     return np.concatenate([r[part] for r in runs.values() if r["held_out"] == held])
 
 
-def agreement_table(runs: dict[str, dict], cal: Calibration) -> str:
-    """Markdown table, all 61 channels, per held-out portrait: slope and r of the raw rig fit, of the calibrated
-    fit, and of the tracker as shipped (calibrated fit + appearance read-out)."""
+def agreement_table(runs: dict[str, dict], cal: Calibration, detail: str = "astronaut_mirrored_crop") -> str:
+    """Markdown table, all 61 channels: slope and r of the tracker as shipped (calibrated fit + appearance
+    read-out) on each held-out portrait, and for `detail` also of the raw rig fit and the calibrated fit."""
     from .tracker import read_appearance
 
     held = [k for k, r in runs.items() if r["held_out"]]
-    groups = sorted({k.split("/")[0] for k in held})
+    groups = sorted({k.split("/")[0] for k in held}, key=lambda g: (g != detail, g))
     cols = []
     for g in groups:
         keys = [k for k in held if k.startswith(g + "/")]
         true = np.concatenate([runs[k]["true"] for k in keys])
         raw = np.concatenate([runs[k]["raw"] for k in keys])
         final = np.concatenate([read_appearance(runs[k]["crops"], cal.apply(runs[k]["raw"])) for k in keys])
-        cols.append((g, [channel_agreement(true, x) for x in (raw, cal.apply(raw), final)]))
-    parts = ("raw", "calibrated", "tracker")
-    head = "| channel | " + " | ".join(f"{g} {p} slope / r" for g, _ in cols for p in parts) + " |"
-    lines = [head, "|---" * (1 + len(parts) * len(cols)) + "|"]
+        if g == detail:
+            cols += [
+                (f"{g} raw fit", channel_agreement(true, raw)),
+                (f"{g} calibrated fit", channel_agreement(true, cal.apply(raw))),
+            ]
+        cols.append((f"{g} tracker", channel_agreement(true, final)))
+    head = "| channel | " + " | ".join(f"{name} slope / r" for name, _ in cols) + " |"
+    lines = [head, "|---" * (1 + len(cols)) + "|"]
 
     def cell(s: dict) -> str:
         return "–" if not np.isfinite(s["slope"]) else f"{s['slope']:.2f} / {s['r']:.2f}"
 
     for name in motion.CHANNEL_NAMES:
         bold = "**" if name in KEY_CHANNELS else ""
-        row = [f"{bold}{name}{bold}"]
-        for _, ags in cols:
-            row += [cell(ag[name]) for ag in ags]
-        lines.append("| " + " | ".join(row) + " |")
+        lines.append("| " + " | ".join([f"{bold}{name}{bold}"] + [cell(ag[name]) for _, ag in cols]) + " |")
     return "\n".join(lines)
 
 

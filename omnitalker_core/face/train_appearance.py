@@ -2,12 +2,14 @@
 better than the rig fit.
 
 Data: the calibration harness's smooth random codes (`calibration.random_codes`) rendered by the geometric
-renderer onto many variants of the astronaut photo (crops, sizes, colour, exposure; never mirrored, so the
-mirrored held-out portrait stays unseen), tracked back; each frame gives an aligned crop and the code it was
-rendered with. Validation: other variants and codes. The held-out portraits of `calibration` are not used here
-at all; `python -m omnitalker_core.face.calibration --table` reports them with the reader in place.
+renderer onto variants (crops, sizes, colour, exposure) of three people's photos: the astronaut and the fitting
+photos of `calibration.FACE_PHOTOS` (Biden, Obama), tracked back; each frame gives an aligned crop, the code it
+was rendered with, and its clip's resting face. Validation: other variants and codes of the same photos. The
+held-out portraits of `calibration` (the astronaut mirrored, Grace Hopper, two other Obama photos, `camera`)
+are not used here at all; `python -m omnitalker_core.face.calibration --table` reports them with the reader in
+place.
 
-    python -m omnitalker_core.face.train_appearance            # ~16 min on 2 cores; writes assets/appearance_reader.safetensors
+    python -m omnitalker_core.face.train_appearance            # ~35 min on 2 cores; writes assets/appearance_reader.safetensors
 
 Seeded (renders, variants, augmentation, initialisation; bit-identical reruns are not tested); renders are cached under
 --cache so a rerun only trains. Shape legend: f - frames, s - crop size, k - channels read.
@@ -16,8 +18,10 @@ Seeded (renders, variants, augmentation, initialisation; bit-identical reruns ar
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +35,11 @@ from .appearance import (
     AppearanceNet,
     AppearanceReader,
     as_input,
+    clip_reference,
     mirror_of,
-    standardise,
+    network_input,
 )
-from .calibration import calibration_portraits, random_codes, render_and_track
+from .calibration import FACE_PHOTOS, calibration_portraits, face_photo, random_codes, render_and_track
 
 log = logging.getLogger(__name__)
 
@@ -43,35 +48,63 @@ MIN_R = 0.6  # a channel is read from the pixels only when the network follows i
 MIN_GAIN_OVER_FIT = 0.05  # ... and better than the rig fit does, on validation renders
 
 
-def astronaut_variants(count: int, seed: int) -> dict[str, np.ndarray]:
-    """Random crops, aspect ratios, colour casts, exposure and (15%) grayscale of the astronaut photo."""
-    import skimage.data
+def reshape_face(img: np.ndarray, rng: np.random.Generator, face: float, amount: float) -> np.ndarray:
+    """A smooth random displacement of the image [h, w, 3] (float): coarse (face width, jaw, where the features
+    sit) and fine (eye and mouth size), up to about `amount` x the face's size. Three photographed people are
+    too few faces for a network that must read anyone's; reshaped, each gives many."""
+    from .opencv import cv2
 
-    img = skimage.data.astronaut().astype(np.float32)
-    cx, cy, face = 235.0, 150.0, 170.0  # face centre and size in the 512 px photo
-    rng = np.random.default_rng([seed, 7])
+    h, w = img.shape[:2]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    for cells, scale in ((4, 1.0), (9, 0.4)):
+        grid = rng.normal(0.0, amount * scale * face, (2, cells, cells)).astype(np.float32)
+        xs = xs + cv2.resize(grid[0], (w, h), interpolation=cv2.INTER_CUBIC)
+        ys = ys + cv2.resize(grid[1], (w, h), interpolation=cv2.INTER_CUBIC)
+    return cv2.remap(img, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def photo_variants(
+    photo: np.ndarray, count: int, seed: int, prefix: str = "variant", reshape: float = 0.0
+) -> dict[str, np.ndarray]:
+    """Random crops, aspect ratios, colour casts, saturation, exposure, (15%) grayscale and, with reshape > 0,
+    face shapes (`reshape_face`) of a face photo, around the face the landmarker finds in it."""
+    from .tracker import detect_landmarks
+
+    landmarks, found = detect_landmarks(photo[None], where="the photo to vary")
+    if not found[0]:
+        raise ValueError("no face found in the photo to vary")
+    (x0, y0), (x1, y1) = landmarks[0, :, :2].min(0), landmarks[0, :, :2].max(0)
+    cx, cy, face = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0)
+    img, (height, width) = photo.astype(np.float32), photo.shape[:2]
+    rng = np.random.default_rng([seed, 7, zlib.crc32(prefix.encode())])
     out = {}
     for i in range(count):
         side = face * rng.uniform(1.4, 2.8)
-        w, h = side, side * rng.uniform(0.85, 1.3)
-        x0 = int(np.clip(cx - w / 2 + rng.uniform(-0.15, 0.15) * w, 0, 512 - min(w, 512)))
-        y0 = int(np.clip(cy - h / 2 + rng.uniform(-0.15, 0.15) * h, 0, 512 - min(h, 512)))
+        w, h = min(side, width), min(side * rng.uniform(0.85, 1.3), height)
+        x0 = int(np.clip(cx - w / 2 + rng.uniform(-0.15, 0.15) * w, 0, width - w))
+        y0 = int(np.clip(cy - h / 2 + rng.uniform(-0.15, 0.15) * h, 0, height - h))
         crop = img[y0 : y0 + int(h), x0 : x0 + int(w)]
-        crop = 255.0 * (crop / 255.0) ** rng.uniform(0.7, 1.4) * rng.uniform(0.8, 1.15, 3)
+        if reshape > 0:
+            crop = reshape_face(np.ascontiguousarray(crop), rng, face, reshape)
+            gray = crop.mean(-1, keepdims=True)
+            crop = gray + rng.uniform(0.6, 1.3) * (crop - gray)
+        crop = 255.0 * (np.clip(crop, 0, 255) / 255.0) ** rng.uniform(0.7, 1.4) * rng.uniform(0.8, 1.15, 3)
         if rng.random() < 0.15:
             crop = np.repeat(crop.mean(-1, keepdims=True), 3, -1)
-        out[f"variant{i:02d}"] = np.ascontiguousarray(np.clip(crop, 0, 255).astype(np.uint8))
+        out[f"{prefix}{i:02d}"] = np.ascontiguousarray(np.clip(crop, 0, 255).astype(np.uint8))
     return out
 
 
 def collect(portraits: dict[str, np.ndarray], frames: int, seed: int, cache: Path, cfg: AppearanceConfig) -> dict:
-    """{name: {"true", "tracked", "crops"}} for each portrait at a size drawn per portrait; cached per portrait."""
+    """{name: {"true", "tracked", "crops"}} for each portrait at a size drawn per portrait; cached per portrait
+    (keyed by its pixels, so a changed variant is rendered again)."""
     cache.mkdir(parents=True, exist_ok=True)
     runs = {}
-    for i, (name, portrait) in enumerate(portraits.items()):
-        path = cache / f"{name}_s{seed}_f{frames}_c{cfg.size}.npz"
+    for name, portrait in portraits.items():
+        digest = hashlib.sha1(np.ascontiguousarray(portrait).tobytes()).hexdigest()[:12]
+        path = cache / f"{name}_{digest}_s{seed}_f{frames}_c{cfg.size}.npz"
         if not path.is_file():
-            rng = np.random.default_rng([seed, i])
+            rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
             size = int(rng.choice(SIZES))
             t = time.perf_counter()
             try:
@@ -91,36 +124,49 @@ def collect(portraits: dict[str, np.ndarray], frames: int, seed: int, cache: Pat
     return runs
 
 
-def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Crops [b, 3, s, s] (0..255 floats) as other cameras and trackers would give them: alignment jitter
-    (shift, scale, rotation), exposure, contrast, colour, blur and sensor noise."""
+def augment(
+    x: torch.Tensor, g: torch.Generator, reference: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Crops [b, 3, s, s] (0..255 floats), and their resting faces, as other cameras and trackers would give
+    them: alignment jitter (shift, scale, rotation; each image its own), and exposure, contrast, colour, blur
+    and sensor noise (a crop and its resting face alike: they come from one clip)."""
     b = len(x)
     u = lambda *shape: torch.rand(*shape, generator=g)  # noqa: E731
-    angle = (u(b) - 0.5) * 0.1
-    scale = 1 + (u(b) - 0.5) * 0.08
-    shift = (u(b, 2) - 0.5) * 0.06
-    theta = torch.stack([
-        torch.stack([scale * torch.cos(angle), -scale * torch.sin(angle), shift[:, 0]], -1),
-        torch.stack([scale * torch.sin(angle), scale * torch.cos(angle), shift[:, 1]], -1),
-    ], 1)  # fmt: skip
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
-    x = x * (0.75 + 0.5 * u(b, 3, 1, 1)) + (u(b, 1, 1, 1) - 0.5) * 40
-    gray = u(b, 1, 1, 1) < 0.15
-    x = torch.where(gray, x.mean(1, keepdim=True).expand_as(x), x)
-    blur = u(b, 1, 1, 1) < 0.3
-    x = torch.where(blur, F.avg_pool2d(x, 3, 1, 1, count_include_pad=False), x)
-    x = x + torch.randn(x.shape, generator=g) * (u(b, 1, 1, 1) * 6)
-    return x.clamp(0, 255)
+
+    def jitter(img: torch.Tensor) -> torch.Tensor:
+        angle = (u(b) - 0.5) * 0.1
+        scale = 1 + (u(b) - 0.5) * 0.08
+        shift = (u(b, 2) - 0.5) * 0.06
+        theta = torch.stack([
+            torch.stack([scale * torch.cos(angle), -scale * torch.sin(angle), shift[:, 0]], -1),
+            torch.stack([scale * torch.sin(angle), scale * torch.cos(angle), shift[:, 1]], -1),
+        ], 1)  # fmt: skip
+        grid = F.affine_grid(theta, list(img.shape), align_corners=False)
+        return F.grid_sample(img, grid, padding_mode="border", align_corners=False)
+
+    gain, offset = 0.75 + 0.5 * u(b, 3, 1, 1), (u(b, 1, 1, 1) - 0.5) * 40
+    gray, blur, noise = u(b, 1, 1, 1) < 0.15, u(b, 1, 1, 1) < 0.3, u(b, 1, 1, 1) * 6
+
+    def photometric(img: torch.Tensor) -> torch.Tensor:
+        img = img * gain + offset
+        img = torch.where(gray, img.mean(1, keepdim=True).expand_as(img), img)
+        img = torch.where(blur, F.avg_pool2d(img, 3, 1, 1, count_include_pad=False), img)
+        return (img + torch.randn(img.shape, generator=g) * noise).clamp(0, 255)
+
+    x = photometric(jitter(x))
+    return x, None if reference is None else photometric(jitter(reference))
 
 
 def train_net(
     cfg: AppearanceConfig, crops: np.ndarray, targets: np.ndarray, epochs: int, seed: int, batch: int = 64,
-    lr: float = 2e-3,
+    lr: float = 2e-3, references: np.ndarray | None = None, clip_of: np.ndarray | None = None,
 ) -> AppearanceNet:  # fmt: skip
     """Weighted MSE (each channel scaled by its spread, so rare shapes count) with AdamW and a cosine schedule.
     Half of each batch is mirrored (labels swapped sides), so the network cannot lean on the one side a photo
-    is lit from."""
+    is lit from. A reader with a reference needs each clip's resting face (references [c, s, s, 3]) and which
+    clip each crop is from (clip_of [f])."""
+    if cfg.reference and (references is None or clip_of is None):
+        raise ValueError("a reader with a reference trains on each clip's resting face: pass references and clip_of")
     g = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -140,13 +186,16 @@ def train_net(
         for i in range(0, len(shuffled) - batch + 1, batch):
             idx = shuffled[i : i + batch]
             x, target = as_input(crops[idx.numpy()]), y[idx]
+            ref = as_input(references[clip_of[idx.numpy()]]) if cfg.reference else None
             flip = torch.rand(len(idx), generator=g) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+            if ref is not None:
+                ref = torch.where(flip[:, None, None, None], ref.flip(-1), ref)
             target = torch.where(flip[:, None], target[:, mirror] * sign, target)
-            x = augment(x, g)
+            x, ref = augment(x, g, ref)
             with torch.random.fork_rng():  # dropout draws from a stream of its own seed
                 torch.manual_seed(seed * 100_003 + step)
-                loss = ((net(standardise(x)) - target) ** 2 * weight).mean()
+                loss = ((net(network_input(x, ref)) - target) ** 2 * weight).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -176,7 +225,7 @@ def choose_channels(
             continue
         r_net = float(np.corrcoef(x, y)[0, 1])
         r_fit = float(np.corrcoef(x, fit[:, c])[0, 1]) if fit[:, c].std() > 1e-9 else 0.0
-        slope = float(np.cov(x, y)[0, 1] / x.var())
+        slope = float(np.cov(x, y, bias=True)[0, 1] / x.var())
         report[name] = {"r_net": r_net, "r_fit": r_fit, "slope_net": slope}
         if r_net >= MIN_R and r_net > r_fit + MIN_GAIN_OVER_FIT and slope > 0.2:
             used.append(name)
@@ -189,32 +238,52 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m omnitalker_core.face.train_appearance", description=__doc__.splitlines()[0]
     )
     p.add_argument("--variants", type=int, default=24, help="random astronaut variants for training")
-    p.add_argument("--val-variants", type=int, default=4, help="other variants for validation and channel choice")
+    p.add_argument("--photo-variants", type=int, default=8, help="random variants of each other training photo")
+    p.add_argument("--val-variants", type=int, default=2, help="other variants of each photo for validation")
     p.add_argument("--frames", type=int, default=400, help="random-code frames rendered per portrait")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", type=Path, default=Path("data/appearance"), help="rendered crops are kept here")
     p.add_argument("--out", type=Path, default=APPEARANCE_PATH)
+    p.add_argument(
+        "--reference",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="show the network each crop beside the clip's resting face (default) or the crop alone",
+    )
+    p.add_argument(
+        "--reshape",
+        type=float,
+        default=0.04,
+        help="random face reshaping of the variants, as a fraction of the face's size (0: none)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = AppearanceConfig()
+    cfg = AppearanceConfig(reference=args.reference)
     fixed = {k: v for k, (v, held) in calibration_portraits().items() if not held}
-    variants = astronaut_variants(args.variants + args.val_variants, args.seed)
-    names = sorted(variants)
-    train_portraits = fixed | {n: variants[n] for n in names[: args.variants]}
-    val_portraits = {n: variants[n] for n in names[args.variants :]}
+    photos = {"astronaut": fixed["astronaut"]} | {k: face_photo(k) for k, held in FACE_PHOTOS.items() if not held}
+    train_portraits, val_portraits = dict(fixed), {}
+    for k, photo in photos.items():
+        count = args.variants if k == "astronaut" else args.photo_variants
+        variants = photo_variants(photo, count + args.val_variants, args.seed, f"{k}_variant", args.reshape)
+        names = sorted(variants)
+        train_portraits |= {n: variants[n] for n in names[:count]}
+        val_portraits |= {n: variants[n] for n in names[count:]}
     train = collect(train_portraits, args.frames, args.seed, args.cache, cfg)
     val = collect(val_portraits, args.frames, args.seed + 1, args.cache, cfg)
     cols = [motion.CHANNEL[n] for n in cfg.channels]
     crops = np.concatenate([r["crops"] for r in train.values()])
     targets = np.concatenate([r["true"][:, cols] for r in train.values()]).astype(np.float32)
+    references = np.stack([clip_reference(r["crops"], cfg.reference_frames) for r in train.values()])
+    clip_of = np.concatenate([np.full(len(r["crops"]), i) for i, r in enumerate(train.values())])
     log.info("training on %d crops from %d portraits", len(crops), len(train))
-    net = train_net(cfg, crops, targets, args.epochs, args.seed)
+    net = train_net(cfg, crops, targets, args.epochs, args.seed, references=references, clip_of=clip_of)
     used, gain, bias, report = choose_channels(net, val)
     info = {"seed": args.seed, "crops": len(crops), "portraits": len(train), "epochs": args.epochs,
+            "reshape": args.reshape, "photos": sorted(photos),
             "validation": {k: {m: round(v, 3) for m, v in d.items()} for k, d in report.items()}}  # fmt: skip
     AppearanceReader(net, used, gain, bias, info).save(args.out)
     for name, d in report.items():
