@@ -115,24 +115,6 @@ def test_variants_are_deterministic_and_never_mirrored():
     assert not np.array_equal(photo_variants(photo, 1, 5, prefix="other")["other00"], a["variant00"])
     mirrored = photo[:, ::-1]
     assert not any(np.array_equal(v, mirrored[: v.shape[0], : v.shape[1]]) for v in a.values())
-    reshaped = photo_variants(photo, 3, 5, reshape=0.04)
-    assert all(
-        np.array_equal(x, y) for x, y in zip(reshaped.values(), photo_variants(photo, 3, 5, reshape=0.04).values())
-    )
-    assert all(not np.array_equal(reshaped[k], a[k]) for k in a)
-
-
-def test_reshaping_moves_the_face_smoothly_and_by_about_the_amount_asked():
-    from omnitalker_core.face.train_appearance import reshape_face
-
-    img = np.zeros((200, 200, 3), np.float32)
-    img[:, ::8] = 255.0  # vertical lines: their sideways shift is the horizontal displacement
-    out = reshape_face(img, np.random.default_rng(0), face=100.0, amount=0.04)
-    assert out.shape == img.shape
-    cols = np.array([np.argmax(out[y, :, 0] > 127) for y in range(0, 200, 10)], float)
-    shift = np.abs(np.diff(cols))
-    assert 0 < shift.max() <= 8, "lines bend, and smoothly: no row jumps by a whole line spacing"
-    assert np.array_equal(reshape_face(img, np.random.default_rng(0), 100.0, 0.0), img)
 
 
 def test_clip_reference_is_the_resting_face():

@@ -48,26 +48,9 @@ MIN_R = 0.6  # a channel is read from the pixels only when the network follows i
 MIN_GAIN_OVER_FIT = 0.05  # ... and better than the rig fit does, on validation renders
 
 
-def reshape_face(img: np.ndarray, rng: np.random.Generator, face: float, amount: float) -> np.ndarray:
-    """A smooth random displacement of the image [h, w, 3] (float): coarse (face width, jaw, where the features
-    sit) and fine (eye and mouth size), up to about `amount` x the face's size. Three photographed people are
-    too few faces for a network that must read anyone's; reshaped, each gives many."""
-    from .opencv import cv2
-
-    h, w = img.shape[:2]
-    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    for cells, scale in ((4, 1.0), (9, 0.4)):
-        grid = rng.normal(0.0, amount * scale * face, (2, cells, cells)).astype(np.float32)
-        xs = xs + cv2.resize(grid[0], (w, h), interpolation=cv2.INTER_CUBIC)
-        ys = ys + cv2.resize(grid[1], (w, h), interpolation=cv2.INTER_CUBIC)
-    return cv2.remap(img, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-
-
-def photo_variants(
-    photo: np.ndarray, count: int, seed: int, prefix: str = "variant", reshape: float = 0.0
-) -> dict[str, np.ndarray]:
-    """Random crops, aspect ratios, colour casts, saturation, exposure, (15%) grayscale and, with reshape > 0,
-    face shapes (`reshape_face`) of a face photo, around the face the landmarker finds in it."""
+def photo_variants(photo: np.ndarray, count: int, seed: int, prefix: str = "variant") -> dict[str, np.ndarray]:
+    """Random crops, aspect ratios, colour casts, exposure and (15%) grayscale of a face photo, around the
+    face the landmarker finds in it."""
     from .tracker import detect_landmarks
 
     landmarks, found = detect_landmarks(photo[None], where="the photo to vary")
@@ -84,11 +67,7 @@ def photo_variants(
         x0 = int(np.clip(cx - w / 2 + rng.uniform(-0.15, 0.15) * w, 0, width - w))
         y0 = int(np.clip(cy - h / 2 + rng.uniform(-0.15, 0.15) * h, 0, height - h))
         crop = img[y0 : y0 + int(h), x0 : x0 + int(w)]
-        if reshape > 0:
-            crop = reshape_face(np.ascontiguousarray(crop), rng, face, reshape)
-            gray = crop.mean(-1, keepdims=True)
-            crop = gray + rng.uniform(0.6, 1.3) * (crop - gray)
-        crop = 255.0 * (np.clip(crop, 0, 255) / 255.0) ** rng.uniform(0.7, 1.4) * rng.uniform(0.8, 1.15, 3)
+        crop = 255.0 * (crop / 255.0) ** rng.uniform(0.7, 1.4) * rng.uniform(0.8, 1.15, 3)
         if rng.random() < 0.15:
             crop = np.repeat(crop.mean(-1, keepdims=True), 3, -1)
         out[f"{prefix}{i:02d}"] = np.ascontiguousarray(np.clip(crop, 0, 255).astype(np.uint8))
@@ -251,12 +230,6 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="show the network each crop beside the clip's resting face (default) or the crop alone",
     )
-    p.add_argument(
-        "--reshape",
-        type=float,
-        default=0.04,
-        help="random face reshaping of the variants, as a fraction of the face's size (0: none)",
-    )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -268,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     train_portraits, val_portraits = dict(fixed), {}
     for k, photo in photos.items():
         count = args.variants if k == "astronaut" else args.photo_variants
-        variants = photo_variants(photo, count + args.val_variants, args.seed, f"{k}_variant", args.reshape)
+        variants = photo_variants(photo, count + args.val_variants, args.seed, f"{k}_variant")
         names = sorted(variants)
         train_portraits |= {n: variants[n] for n in names[:count]}
         val_portraits |= {n: variants[n] for n in names[count:]}
@@ -283,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     net = train_net(cfg, crops, targets, args.epochs, args.seed, references=references, clip_of=clip_of)
     used, gain, bias, report = choose_channels(net, val)
     info = {"seed": args.seed, "crops": len(crops), "portraits": len(train), "epochs": args.epochs,
-            "reshape": args.reshape, "photos": sorted(photos),
+            "reference": args.reference, "photos": sorted(photos),
             "validation": {k: {m: round(v, 3) for m, v in d.items()} for k, d in report.items()}}  # fmt: skip
     AppearanceReader(net, used, gain, bias, info).save(args.out)
     for name, d in report.items():
