@@ -39,7 +39,7 @@ from .appearance import (
     mirror_of,
     network_input,
 )
-from .calibration import FACE_PHOTOS, calibration_portraits, face_photo, random_codes, render_and_track
+from .calibration import FACE_PHOTOS, calibration_portraits, random_codes, render_and_track
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     cfg = AppearanceConfig(reference=args.reference)
     fixed = {k: v for k, (v, held) in calibration_portraits().items() if not held}
-    photos = {"astronaut": fixed["astronaut"]} | {k: face_photo(k) for k, held in FACE_PHOTOS.items() if not held}
+    photos = {k: fixed[k] for k in ("astronaut", *(k for k, held in FACE_PHOTOS.items() if not held))}
     train_portraits, val_portraits = dict(fixed), {}
     for k, photo in photos.items():
         count = args.variants if k == "astronaut" else args.photo_variants
