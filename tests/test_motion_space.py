@@ -107,3 +107,30 @@ def test_csv_blinks_close_the_eyes_even_when_it_starts_with_closed_eyes():
     r = np.corrcoef(blink, seen)[0, 1]
     assert r > 0.8, f"tracked blink follows the CSV's blink with r = {r:.2f}"
     assert seen[blink > 0.9].mean() > seen[blink < 0.1].mean() + 0.3
+
+
+def test_calibration_round_trips_are_cached_and_come_back_whole(tmp_path, monkeypatch):
+    """The table can be rebuilt after a reader retrain without rendering again: the cached round trips come
+    back as they went in, and the file is used, not rebuilt, on the second call."""
+    from omnitalker_core.face import calibration as cal
+
+    rng = np.random.default_rng(0)
+    runs = {
+        "astronaut/320": {"true": rng.random((5, 61)), "raw": rng.random((5, 61)), "held_out": False, "tracked": 5, "frames": 6},
+        "hopper/448": {"true": rng.random((4, 61)), "raw": rng.random((4, 61)), "held_out": True, "tracked": 4,
+                       "frames": 6, "crops": rng.integers(0, 255, (4, 8, 8, 3), dtype=np.uint8)},
+    }  # fmt: skip
+    calls = []
+    monkeypatch.setattr(cal, "collect", lambda frames, seed: calls.append((frames, seed)) or runs)
+    first = cal.cached_collect(tmp_path, 6, 3)
+    again = cal.cached_collect(tmp_path, 6, 3)
+    assert calls == [(6, 3)]
+    assert first is runs and again.keys() == runs.keys()
+    for k, run in runs.items():
+        assert again[k].keys() == run.keys()
+        for part, v in run.items():
+            np.testing.assert_array_equal(again[k][part], v)
+            assert type(again[k][part]) is type(v) or isinstance(v, np.ndarray), (k, part)
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    cal.cached_collect(tmp_path, 7, 3)  # other frames: other renders, another file
+    assert calls == [(6, 3), (7, 3)]

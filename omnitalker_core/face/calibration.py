@@ -277,6 +277,29 @@ def collect(frames: int = 500, sizes: tuple[int, ...] = (320, 448), seed: int = 
     return out
 
 
+def cached_collect(cache: Path, frames: int, seed: int) -> dict[str, dict]:
+    """`collect`, kept in `cache` under a name that changes with anything that changes the renders (frames,
+    seed, the renderer's revision, the reader's crop)."""
+    from .appearance import load_reader
+    from .render_geometric import RENDER_REVISION
+
+    path = cache / f"calibration_runs_f{frames}_s{seed}_r{RENDER_REVISION}_c{load_reader().cfg.size}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            runs: dict[str, dict] = {}
+            for key in z.files:
+                run, part = key.rsplit(":", 1)
+                runs.setdefault(run, {})[part] = z[key] if z[key].ndim else z[key].item()
+        log.info("round trips from %s", path)
+        return runs
+    runs = collect(frames, seed=seed)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **{f"{run}:{part}": np.asarray(v) for run, r in runs.items() for part, v in r.items()})
+    tmp.replace(path)
+    return runs
+
+
 def _stack(runs: dict[str, dict], held: bool, part: str) -> np.ndarray:
     return np.concatenate([r[part] for r in runs.values() if r["held_out"] == held])
 
@@ -318,9 +341,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=CALIBRATION_PATH)
     p.add_argument("--table", type=Path, default=None, help="also write the agreement table (markdown) here")
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="keep the round trips here, to rebuild after retraining only the reader",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    runs = collect(args.frames, seed=args.seed)
+    runs = cached_collect(args.cache, args.frames, args.seed) if args.cache else collect(args.frames, seed=args.seed)
     cal = fit_calibration(_stack(runs, False, "raw"), _stack(runs, False, "true"))
     info = {k: {"tracked": r["tracked"], "frames": r["frames"], "held_out": r["held_out"]} for k, r in runs.items()}
     cal.save(args.out, {"seed": args.seed, "runs": info})

@@ -20,6 +20,10 @@ from .overlay import box_grid, clip_box, interp_columns, paint_uint8
 from .portrait_fit import FittedFace
 
 LASH_RGB = (0.10, 0.07, 0.06)
+# MediaPipe mesh points on the cheeks (50, 280, 205, 425, 187, 411) and forehead (151, 108, 337)
+SKIN_POINTS = (50, 280, 205, 425, 187, 411, 151, 108, 337)
+LID_SHADE = 0.92  # a closed lid is a little darker than the cheeks
+MAX_LID_SKIN_DISTANCE = 0.35  # summed RGB distance (0..1 per channel) past which the band holds no lid skin
 EYES = ((C.RIGHT_EYE_UPPER, C.RIGHT_EYE_LOWER), (C.LEFT_EYE_UPPER, C.LEFT_EYE_LOWER))
 # shapes that move the lids: with them at their base values the upper lid rests where the portrait has it
 LID_SHAPES = [
@@ -38,17 +42,37 @@ class EyeLids:
         self.lid_rgb = self._lid_colours(portrait)  # [2, 3] 0..1, right and left upper lid skin
 
     def _lid_colours(self, portrait: np.ndarray) -> np.ndarray:
-        """The portrait's upper-lid skin colour [2, 3] (0..1) per eye: median of a band above the
-        lid margin, over the middle of the eye."""
+        """The portrait's upper-lid skin colour [2, 3] (0..1) per eye: the median of the pixels most like the
+        face's skin in a band above the lid margin. The band alone also holds brows, lashes, shadow and glasses
+        rims: a lid painted in a dark rim's colour reads as an open eye (Grace Hopper's glasses)."""
+        skin = self._skin_colour(portrait)
         out = []
         for up, _ in EYES:
             c = self.face.landmarks[list(up[2:-2]), :2]
             x0, x1 = int(c[:, 0].min()), int(np.ceil(c[:, 0].max())) + 1
-            y1 = int(c[:, 1].min() - 0.05 * self.face.s0)
-            y0 = int(c[:, 1].min() - 0.12 * self.face.s0)
-            patch = portrait[max(y0, 0) : max(y1, y0 + 1, 1), max(x0, 0) : x1].reshape(-1, 3)
-            out.append(np.median(patch, 0) / 255.0 if len(patch) else np.array([0.8, 0.6, 0.5]))
+            y1 = int(c[:, 1].min() - 0.03 * self.face.s0)
+            y0 = int(c[:, 1].min() - 0.15 * self.face.s0)
+            patch = portrait[max(y0, 0) : max(y1, y0 + 1, 1), max(x0, 0) : x1].reshape(-1, 3) / 255.0
+            if len(patch) < 4:
+                out.append(skin * LID_SHADE)
+                continue
+            dist = np.abs(patch - skin).sum(-1)
+            near = patch[dist <= np.quantile(dist, 0.4)]
+            lid = np.median(near, 0)
+            # no skin-like pixel above the lid at all (a thick rim, hair): the face's own skin, a little shaded
+            out.append(lid if np.abs(lid - skin).sum() < MAX_LID_SKIN_DISTANCE else skin * LID_SHADE)
         return np.asarray(out, np.float32)
+
+    def _skin_colour(self, portrait: np.ndarray) -> np.ndarray:
+        """Median colour [3] (0..1) of small patches on the cheeks and forehead, where glasses, hair and lips
+        rarely are; the median over all patches outvotes the ones that are covered."""
+        r = max(1, int(0.06 * self.face.s0))
+        h, w = portrait.shape[:2]
+        pixels = []
+        for x, y in self.face.landmarks[list(SKIN_POINTS), :2].astype(int):
+            pixels.append(portrait[max(y - r, 0) : min(y + r + 1, h), max(x - r, 0) : min(x + r + 1, w)].reshape(-1, 3))
+        pixels = np.concatenate(pixels)
+        return np.median(pixels, 0) / 255.0 if len(pixels) else np.array([0.8, 0.6, 0.5])
 
     def upper_at_rest(self, codes: np.ndarray, base: np.ndarray) -> np.ndarray:
         """Image x, y [f, 2, 9, 2] of both upper lid contours (right eye, left eye) for codes [f, 61]

