@@ -2,14 +2,15 @@
 better than the rig fit.
 
 Data: the calibration harness's smooth random codes (`calibration.random_codes`) rendered by the geometric
-renderer onto variants (crops, sizes, colour, exposure) of three people's photos: the astronaut and the fitting
-photos of `calibration.FACE_PHOTOS` (Biden, Obama), tracked back; each frame gives an aligned crop, the code it
-was rendered with, and its clip's resting face. Validation: other variants and codes of the same photos. The
+renderer onto variants (crops, sizes, colour, exposure) of four people: the astronaut, the fitting photos of
+`calibration.FACE_PHOTOS` (Biden, Obama) and frames of a Pexels clip (`training_faces`), tracked back; each
+frame gives an aligned crop, the code it was rendered with, and its clip's resting face. Validation: other
+variants and codes of the same photos and other frames of the clip. The
 held-out portraits of `calibration` (the astronaut mirrored, Grace Hopper, two other Obama photos, `camera`)
 are not used here at all; `python -m omnitalker_core.face.calibration --table` reports them with the reader in
 place.
 
-    python -m omnitalker_core.face.train_appearance            # ~35 min on 2 cores; writes assets/appearance_reader.safetensors
+    python -m omnitalker_core.face.train_appearance            # ~40 min on 2 cores; writes assets/appearance_reader.safetensors
 
 Seeded (renders, variants, augmentation, initialisation; bit-identical reruns are not tested); renders are cached under
 --cache so a rerun only trains. Shape legend: f - frames, s - crop size, k - channels read.
