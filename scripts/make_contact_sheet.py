@@ -2,7 +2,7 @@
 
 Rows: per portrait, the face (crop around the fitted landmarks) and, under it, the mouth zoomed in.
 Columns: rest, jawOpen 0.3 / 0.6 / 0.9, mouthFunnel 0.7, mouthPucker 0.7, mouthSmile 0.7,
-eyeBlink 1.0, headYaw +0.3 / -0.3 rad. Portraits: skimage's astronaut (smiling: her own teeth
+eyeBlink 1.0, gaze 0.3 rad aside, headYaw +0.3 / -0.3 rad. Portraits: skimage's astronaut (smiling: her own teeth
 show), the astronaut flipped, recropped and at low resolution, skimage's grayscale `camera`
 photograph (side-on) as RGB, and the astronaut with her mouth closed by the renderer itself
 (mouthClose 1), so the teeth must be drawn; two bundled public-domain photos of other people
@@ -50,6 +50,7 @@ COLUMNS = {
     "pucker .7": code(mouthPucker=0.7),
     "smile .7": code(mouthSmile=0.7),
     "blink 1": code(eyeBlink=1.0),
+    "gaze .3": code(leftEyeYaw=0.3, rightEyeYaw=0.3),
     "yaw +.3": code(headYaw=0.3),
     "yaw -.3": code(headYaw=-0.3),
 }

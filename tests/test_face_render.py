@@ -222,3 +222,37 @@ def test_a_closed_lid_is_skin_even_under_glasses_or_a_low_brow(name):
         eye_open, eye_shut = np.median(luma(photo)[mask]), np.median(luma(closed)[mask])
         assert eye_shut > 0.7 * skin, (name, eye_shut, skin)
         assert eye_shut > eye_open + 10, (name, eye_open, eye_shut)  # the dark iris and lashes are covered
+
+
+@pytest.mark.parametrize("name", ["biden", "obama"])
+def test_gaze_moves_the_iris_inside_the_eye_and_smears_nothing_onto_the_lids(name):
+    """Gaze of ±0.3 rad: each iris (its dark pixels inside the opening) moves the way the rig moves it, and the
+    skin around the eye keeps its colour. Drawn by dragging the mesh's iris points, such gazes folded the
+    triangles between iris and lids and smeared black blobs over Biden's and Obama's lids."""
+    from omnitalker_core.face.calibration import face_photo
+
+    photo = face_photo(name)
+    r = GeometricRenderer(photo)
+    luma = lambda img: img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)  # noqa: E731
+    gazes = {"yaw": code(leftEyeYaw=0.3, rightEyeYaw=0.3), "pitch": code(leftEyePitch=0.3, rightEyePitch=0.3)}
+    frames = r.render(np.stack([code(), *gazes.values()]))
+    shifts = r.eyes.shifts(np.stack([code(), *gazes.values()]), r.base)  # f 2 2, what the rig asks for
+    for upper, lower in ((C.RIGHT_EYE_UPPER, C.RIGHT_EYE_LOWER), (C.LEFT_EYE_UPPER, C.LEFT_EYE_LOWER)):
+        contour = np.concatenate([r.landmarks[list(upper), :2], r.landmarks[list(lower)[::-1], :2]])
+        opening = np.zeros(photo.shape[:2], np.uint8)
+        cv2.fillPoly(opening, [np.round(contour).astype(np.int32)], 1)
+        around = cv2.dilate(opening, np.ones((int(0.15 * r.s0) | 1,) * 2, np.uint8)) - cv2.dilate(
+            opening, np.ones((3, 3), np.uint8)
+        )
+        opening, around = opening.astype(bool), around.astype(bool)
+        ys, xs = np.nonzero(opening)
+        rest = luma(frames[0])
+        dark = rest[opening] < np.quantile(rest[opening], 0.3)
+        centre0 = np.array([xs[dark].mean(), ys[dark].mean()])
+        for k, axis in ((1, 0), (2, 1)):
+            img = luma(frames[k])
+            dark = img[opening] < np.quantile(rest[opening], 0.3)
+            moved = np.array([xs[dark].mean(), ys[dark].mean()]) - centre0
+            want = shifts[k, 0 if upper is C.RIGHT_EYE_UPPER else 1, axis]
+            assert abs(want) > 0.5 and np.sign(moved[axis]) == np.sign(want), (name, axis, moved, want)
+            assert abs(img[around].mean() - rest[around].mean()) < 1.0, (name, axis)  # no iris smeared onto skin

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import motion
+from .eyeballs import EyeBalls, without_gaze
 from .lids import EyeLids
 from .mouth import ROUNDING_CHANNELS, Mouth, rounding_fields
 from .portrait_fit import FittedFace, as_codes, fit_portrait
@@ -44,8 +45,8 @@ log = logging.getLogger(__name__)
 YAW_WARN_DEG = 30.0  # past this the frontal mesh no longer fits the far half of the face
 YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # bumped whenever what a code looks like changes; renders cached for training (train_appearance) carry it
-# 2: lids painted in the skin colour, not a glasses rim's or brow's
-RENDER_REVISION = 2
+# 2: lids painted in the skin colour, not a glasses rim's or brow's; 3: gaze drawn by sliding the eye's contents
+RENDER_REVISION = 3
 
 
 class FaceTurnedWarning(UserWarning):
@@ -114,6 +115,7 @@ class GeometricRenderer:
             portrait, dtype=np.uint8, order="C"
         )  # our own copy: a read-only or shared array stays untouched
         self.lids = EyeLids(self.face, self.portrait)
+        self.eyes = EyeBalls(self.face, self.portrait)
         self.mouth = Mouth(self.face, self.portrait)
         self.face.correctives.update(rounding_fields(self.face.head, self.rig.basis))
         self.image = torch.from_numpy(self.portrait).to(self.device).permute(2, 0, 1)[None].float() / 255.0  # 1 3 h w
@@ -124,9 +126,10 @@ class GeometricRenderer:
         return self.face.s0
 
     def control_points(self, codes: np.ndarray) -> np.ndarray:
-        """Destination image positions [f, p, 2] of all control points for codes [f, 61]."""
+        """Destination image positions [f, p, 2] of all control points for codes [f, 61]; the irises stay where the
+        portrait has them (the gaze is drawn by `eyeballs`)."""
         self._check_turn(codes)
-        return self.mouth.contact(self.warp.control_points(codes, self.base))
+        return self.mouth.contact(self.warp.control_points(without_gaze(codes, self.base), self.base))
 
     def _check_turn(self, codes: np.ndarray) -> None:
         """Warn (once per renderer) when codes turn the head past YAW_WARN_DEG."""
@@ -149,7 +152,8 @@ class GeometricRenderer:
         return scale, np.clip(d[:, ROUNDING_CHANNELS].sum(1), 0.0, 1.0)
 
     def _paint(self, frames: torch.Tensor, codes: np.ndarray, dst: np.ndarray) -> torch.Tensor:
-        return self.mouth.paint(self.lids.paint(frames, codes, self.base, dst), dst, *self._mouth_args(codes))
+        frames = self.lids.paint(self.eyes.paint(frames, codes, self.base, dst), codes, self.base, dst)
+        return self.mouth.paint(frames, dst, *self._mouth_args(codes))
 
     @torch.inference_mode()
     def render_tensor(self, codes: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -175,7 +179,8 @@ class GeometricRenderer:
             chunk = c[i : i + batch]
             if self.device.type == "cpu":
                 dst = self.control_points(chunk)
-                frames = self.lids.paint_uint8(self.warp.remap(self.portrait, dst), chunk, self.base, dst)
+                frames = self.eyes.paint_uint8(self.warp.remap(self.portrait, dst), chunk, self.base, dst)
+                frames = self.lids.paint_uint8(frames, chunk, self.base, dst)
                 yield self.mouth.paint_uint8(frames, dst, *self._mouth_args(chunk))
             else:
                 out = self.render_tensor(chunk)
