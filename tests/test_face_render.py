@@ -236,7 +236,8 @@ def test_gaze_moves_the_iris_inside_the_eye_and_smears_nothing_onto_the_lids(nam
     luma = lambda img: img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)  # noqa: E731
     gazes = {"yaw": code(leftEyeYaw=0.3, rightEyeYaw=0.3), "pitch": code(leftEyePitch=0.3, rightEyePitch=0.3)}
     frames = r.render(np.stack([code(), *gazes.values()]))
-    shifts = r.eyes.shifts(np.stack([code(), *gazes.values()]), r.base)  # f 2 2, what the rig asks for
+    codes = np.stack([code(), *gazes.values()])
+    shifts = r.eyes.shifts(codes, r.base, r.control_points(codes))  # f 2 2, what the rig asks for
     for upper, lower in ((C.RIGHT_EYE_UPPER, C.RIGHT_EYE_LOWER), (C.LEFT_EYE_UPPER, C.LEFT_EYE_LOWER)):
         contour = np.concatenate([r.landmarks[list(upper), :2], r.landmarks[list(lower)[::-1], :2]])
         opening = np.zeros(photo.shape[:2], np.uint8)

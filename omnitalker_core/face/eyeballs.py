@@ -40,6 +40,15 @@ def without_gaze(codes: np.ndarray, base: np.ndarray) -> np.ndarray:
     return out
 
 
+def _inside(upper: torch.Tensor, lower: torch.Tensor, cols: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Soft 0..1 [f, hb, wb]: pixel (column x cols [f, wb], row y [f, hb, wb]) lies between the lid contours
+    upper and lower [f, k, 2] (half-pixel edges)."""
+    y_u, y_l = interp_columns(upper, cols)[:, None], interp_columns(lower, cols)[:, None]
+    xa, xb = upper[:, [0, -1], 0].min(1).values[:, None], upper[:, [0, -1], 0].max(1).values[:, None]
+    in_x = (torch.sigmoid((cols - xa) / 0.5) * torch.sigmoid((xb - cols) / 0.5))[:, None]
+    return in_x * torch.sigmoid((y - y_u) / 0.5) * torch.sigmoid((y_l - y) / 0.5)
+
+
 class EyeBalls:
     """Both eyes of one fitted portrait [h, w, 3] uint8."""
 
@@ -66,12 +75,13 @@ class EyeBalls:
             out.append(np.median(pixels[luma >= np.quantile(luma, 0.8)], 0))
         return np.asarray(out, np.float32)
 
-    def shifts(self, codes: np.ndarray, base: np.ndarray) -> np.ndarray:
-        """Image displacement [f, 2, 2] of each iris centre (right eye, left eye) by the gaze of codes [f, 61],
-        at the frame's head pose; at most MAX_SHIFT of the opening's width and height, so a narrow (smiling)
-        eye still shows its iris when it looks up or aside, as a lid that follows the eye would let it."""
+    def shifts(self, codes: np.ndarray, base: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Image displacement [f, 2, 2] of each iris centre (right eye, left eye) from where the control points
+        dst [f, p, 2] (drawn without gaze) have it to where the gaze of codes [f, 61] turns it; at most MAX_SHIFT
+        of the opening's width and height, so a narrow (smiling) eye still shows its iris when it looks up or
+        aside, as a lid that follows the eye would let it."""
         with_gaze, _ = self.face.points(codes, base)
-        held, _ = self.face.points(without_gaze(codes, base), base)
+        held = dst[:, : with_gaze.shape[1]]
         out = (with_gaze - held)[:, list(IRIS_CENTRES)]
         for e, (up, lo) in enumerate(EYES):
             cx = held[:, IRIS_CENTRES[e], 0]
@@ -99,11 +109,13 @@ class EyeBalls:
         base: np.ndarray,
         dst: np.ndarray,
         box: tuple[int, int, int, int] | None = None,
+        shift: np.ndarray | None = None,
     ) -> torch.Tensor:
         """Shift the contents of each eye opening (contours of control points dst [f, p, 2]) by the gaze.
 
-        frames: [f, 3, h, w] float, the full image, or only `box` (x0, y0, x1, y1) of it."""
-        shift = self.shifts(codes, base)
+        frames: [f, 3, h, w] float, the full image, or only `box` (x0, y0, x1, y1) of it; shift: `shifts`, when
+        the caller has it."""
+        shift = self.shifts(codes, base, dst) if shift is None else shift
         full_box = self.box(dst, shift)
         if full_box is None:
             return frames
@@ -119,19 +131,10 @@ class EyeBalls:
             lw = torch.from_numpy(dst[:, list(lo)]).float().to(dev)
             d = torch.from_numpy(shift[:, e]).float().to(dev)  # f 2
 
-            def inside(cols: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-                """Soft 0..1 [f, hb, wb]: pixel (column x cols [f, wb], row y [f, hb, wb]) lies inside the
-                opening (half-pixel edges)."""
-                y_u = torch.cat([interp_columns(u[i : i + 1], cols[i]) for i in range(len(cols))])[:, None]
-                y_l = torch.cat([interp_columns(lw[i : i + 1], cols[i]) for i in range(len(cols))])[:, None]
-                xa, xb = u[:, [0, -1], 0].min(1).values[:, None], u[:, [0, -1], 0].max(1).values[:, None]
-                in_x = (torch.sigmoid((cols - xa) / 0.5) * torch.sigmoid((xb - cols) / 0.5))[:, None]
-                return in_x * torch.sigmoid((y - y_u) / 0.5) * torch.sigmoid((y_l - y) / 0.5)
-
             f = len(d)
             cols_out, y_out = col[None].expand(f, -1), ys[None].expand(f, -1, -1)
             cols_src, y_src = cols_out - d[:, 0, None], y_out - d[:, 1, None, None]
-            here, behind = inside(cols_out, y_out), inside(cols_src, y_src)
+            here, behind = _inside(u, lw, cols_out, y_out), _inside(u, lw, cols_src, y_src)
             x_src = cols_src[:, None].expand(-1, hb, -1)
             grid = torch.stack([(x_src - x0) / wb * 2 - 1, (y_src - y0) / hb * 2 - 1], -1)  # f hb wb 2
             moved = F.grid_sample(src_img, grid, mode="bilinear", padding_mode="border", align_corners=False)
@@ -148,5 +151,6 @@ class EyeBalls:
 
     def paint_uint8(self, frames: np.ndarray, codes: np.ndarray, base: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """`paint` on uint8 [f, h, w, 3] frames, touching only the eyes' bounding box."""
-        box = self.box(dst, self.shifts(codes, base))
-        return paint_uint8(frames, box, lambda crop: self.paint(crop, codes, base, dst, box))
+        shift = self.shifts(codes, base, dst)
+        box = self.box(dst, shift)
+        return paint_uint8(frames, box, lambda crop: self.paint(crop, codes, base, dst, box, shift))

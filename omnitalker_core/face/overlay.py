@@ -15,11 +15,11 @@ import torch
 
 
 def interp_columns(pts: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Piecewise-linear y(x) through points [f, k, 2] (any order), at columns x [w] -> [f, w]."""
+    """Piecewise-linear y(x) through points [f, k, 2] (any order), at columns x [w] (or per frame [f, w]) -> [f, w]."""
     order = pts[..., 0].argsort(-1)
     px = torch.gather(pts[..., 0], 1, order)
     py = torch.gather(pts[..., 1], 1, order)
-    xq = x[None].expand(len(pts), -1).contiguous()
+    xq = (x if x.ndim == 2 else x[None]).expand(len(pts), -1).contiguous()
     i = torch.searchsorted(px.contiguous(), xq).clamp(1, px.shape[1] - 1)
     x0, x1 = torch.gather(px, 1, i - 1), torch.gather(px, 1, i)
     y0, y1 = torch.gather(py, 1, i - 1), torch.gather(py, 1, i)
