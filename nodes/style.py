@@ -9,6 +9,7 @@ import torch
 from comfy_api.latest import io
 
 from ..omnitalker_core import style as style_lib
+from ..omnitalker_core.face.adaptation import AdaptConfig
 from . import convert, paths
 from .progress import step_callback
 from .types import CATEGORY, Style
@@ -73,6 +74,14 @@ class CaptureStyle(io.ComfyNode):
                     tooltip="Use at most this many seconds from the start of the reference "
                     "(the model was trained on 1-10 s references); 0 = the whole clip.",
                 ),
+                io.Boolean.Input(
+                    "adapt_to_face",
+                    default=True,
+                    optional=True,
+                    tooltip="Fine-tune the face tracker on renders of this face first, so its smiles, lips, brows "
+                    "and gaze are read at the size the renderer draws them (a face the tracker never saw reads "
+                    "them far too small). About 1-2 min on a CPU, once per reference face.",
+                ),
             ],
             outputs=[
                 Style.Output(display_name="style", tooltip="Voice + motion style for Text -> Audio + Motion."),
@@ -86,7 +95,9 @@ class CaptureStyle(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, fps, transcript, max_seconds, video=None, images=None, audio=None) -> io.NodeOutput:
+    def execute(
+        cls, fps, transcript, max_seconds, video=None, images=None, audio=None, adapt_to_face=True
+    ) -> io.NodeOutput:
         frames = None
         if video is not None:
             images, video_audio, fps = convert.video_components(video, CAPTURE)
@@ -110,7 +121,7 @@ class CaptureStyle(io.ComfyNode):
         try:
             style = style_lib.capture_style(
                 wave, rate, frames=frames, fps=fps, transcript=transcript or None,
-                max_seconds=max_seconds, callback=step_callback(3),
+                max_seconds=max_seconds, callback=step_callback(3), adapt=AdaptConfig() if adapt_to_face else None,
             )  # fmt: skip
         except (ValueError, RuntimeError) as e:  # one type for the host, the original kept as the cause
             raise ValueError(f"{CAPTURE}: {e}") from e

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +22,9 @@ from safetensors import SafetensorError, safe_open
 from . import audio as audio_lib
 from . import motion as motion_code
 from .checkpoints import atomic_save_file
+
+if TYPE_CHECKING:
+    from .face.adaptation import AdaptConfig
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +69,9 @@ class Style:
             tensors["ref_motion"] = self.ref_motion.float().contiguous()
         if self.portrait is not None:
             tensors["portrait"] = torch.from_numpy(np.ascontiguousarray(self.portrait))
-        atomic_save_file(tensors, path, {"format": STYLE_FORMAT, "transcript": self.transcript, "mel_spec": self.mel_spec})
+        atomic_save_file(
+            tensors, path, {"format": STYLE_FORMAT, "transcript": self.transcript, "mel_spec": self.mel_spec}
+        )
         return path
 
     @classmethod
@@ -107,9 +113,12 @@ def capture_style(
     transcript: str | None = None,
     max_seconds: float = 10.0,
     callback: Callable[[int, int], None] | None = None,
+    adapt: AdaptConfig | None = None,
 ) -> Style:
     """Reference audio ([C, T] or [T]) and optional video frames ([F, H, W, 3], uint8 or 0..1 float)
-    -> Style. The paper trims references to 1..10 s; an empty transcript is transcribed offline."""
+    -> Style. The paper trims references to 1..10 s; an empty transcript is transcribed offline.
+    adapt: track the face with the appearance reader adapted to it (`face.adaptation`; 1-2 min on a CPU),
+    so its lips, brows and gaze read at the size the renderer draws them."""
     if audio is None or torch.as_tensor(audio).numel() == 0:
         raise ValueError("the reference has no audio: use a clip with the speaker's voice (a video with a sound track)")
     wave = audio_lib.prepare(torch.as_tensor(audio), sample_rate)
@@ -123,7 +132,9 @@ def capture_style(
     if float(wave.abs().max()) < 1e-3:
         raise ValueError("the reference audio is silent: use a clip in which the person speaks")
     mel = audio_lib.log_mel(wave).T.contiguous()  # n 100
-    steps = 3 if frames is not None else 2
+    # adaptation reports its own steps (render, epochs, check) between tracking's start and end
+    extra = adapt.epochs + 2 if frames is not None and adapt is not None else 0
+    steps = (3 if frames is not None else 2) + extra
     if callback:
         callback(1, steps)
 
@@ -135,11 +146,12 @@ def capture_style(
         if fps <= 0:
             raise ValueError(f"reference video fps must be positive, got {fps}")
         video = video[: max(1, int(round(seconds * fps)))]
-        result = track_frames(video, fps=fps)
+        inner = (lambda i, n: callback(1 + i, steps)) if callback else None
+        result = track_frames(video, fps=fps, adapt=adapt, callback=inner)
         ref_motion = motion_code.resample(torch.from_numpy(result.codes), fps, audio_lib.MEL_FPS, mel.shape[0])
         portrait = video[int(np.argmax(result.found))] if result.found.any() else video[0]
         if callback:
-            callback(2, steps)
+            callback(2 + extra, steps)
 
     if transcript is None or not transcript.strip():
         from .asr import transcribe

@@ -36,7 +36,7 @@ def test_model_is_found_inside_the_wheel():
 def test_capture_style_transcribes_when_transcript_is_empty(comfy_host):
     prompt = {
         "1": {"class_type": "LoadVideo", "inputs": {"file": REFERENCE.name}},
-        "2": {"class_type": "OmniTalkerCaptureStyle", "inputs": {"video": ["1", 0], "fps": 25.0, "transcript": "", "max_seconds": 0.0}},
+        "2": {"class_type": "OmniTalkerCaptureStyle", "inputs": {"video": ["1", 0], "fps": 25.0, "transcript": "", "max_seconds": 0.0, "adapt_to_face": False}},
         "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 2]}},
     }  # fmt: skip
     entry = comfy_host.run(prompt, timeout=300)

@@ -54,7 +54,7 @@ def test_bench_e2e_json_has_every_stage_and_a_consistent_rtf(tiny_model, tmp_pat
     torch.set_num_threads(1)
     video = tmp_path / "kept.mp4"
     argv = ["bench", "e2e", "--model", str(tiny_model), "--text", TEXT, "--steps", "2", "--resolution", "128",
-            "--griffin-lim-iterations", "8", "--threads", "1", "--video", str(video), "--json"]  # fmt: skip
+            "--griffin-lim-iterations", "8", "--threads", "1", "--no-adapt", "--video", str(video), "--json"]  # fmt: skip
     _import_pipeline()
     t0 = time.perf_counter()
     assert main(argv) == 0
@@ -94,8 +94,8 @@ def test_bench_e2e_uses_workflow_a_settings():
     assert (text, seed, steps, cfg_audio, cfg_motion, speed) == (
         w["text"], w["seed"], w["steps"], w["cfg_audio"], w["cfg_motion"], w["speed"]
     )  # fmt: skip
-    _fps, transcript, max_seconds = widgets["OmniTalkerCaptureStyle"]
-    assert max_seconds == w["max_seconds"]
+    _fps, transcript, max_seconds, adapt_to_face = widgets["OmniTalkerCaptureStyle"]
+    assert max_seconds == w["max_seconds"] and adapt_to_face == w["adapt_to_face"]
     if e2e.REFERENCE_TEXT.is_file():
         assert transcript.strip() == e2e.REFERENCE_TEXT.read_text(encoding="utf-8").strip()
     assert widgets["OmniTalkerVocoder"][0] == w["griffin_lim_iterations"]

@@ -69,7 +69,8 @@ def test_save_style_then_load_style(comfy_host):
     capture = {
         "1": {"class_type": "LoadVideo", "inputs": {"file": "omnitalker_reference.mp4"}},
         "2": {"class_type": "OmniTalkerCaptureStyle",
-              "inputs": {"video": ["1", 0], "fps": 25.0, "transcript": transcript, "max_seconds": 3.0}},
+              "inputs": {"video": ["1", 0], "fps": 25.0, "transcript": transcript, "max_seconds": 3.0,
+                         "adapt_to_face": False}},
         "3": {"class_type": "OmniTalkerSaveStyle", "inputs": {"style": ["2", 0], "filename_prefix": "test/ref"}},
     }  # fmt: skip
     first = comfy_host.run(capture, timeout=300)

@@ -163,6 +163,7 @@ def _capture_only(host, video_file: str) -> tuple[dict, str]:
     load, capture = node_id(wf, "LoadVideo"), node_id(wf, "OmniTalkerCaptureStyle")
     prompt = {load: full[load], capture: full[capture]}
     prompt[load] = {**full[load], "inputs": {**full[load]["inputs"], "file": video_file}}
+    prompt[capture]["inputs"]["adapt_to_face"] = False  # decoding and errors are tested here, not the tracker
     prompt["preview"] = {"class_type": "PreviewImage", "inputs": {"images": [capture, 1]}}
     return prompt, capture
 

@@ -46,6 +46,7 @@ WORKFLOW_A = {
     "cfg_motion": 2.5,
     "speed": 1.0,
     "max_seconds": 10.0,  # Capture Style
+    "adapt_to_face": True,  # Capture Style
     "griffin_lim_iterations": 64,  # Vocoder (used only by a model without Vocos weights)
     "resolution": 512,  # Render Video: longer side of the output
 }
@@ -67,6 +68,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cfg-audio", type=float, default=w["cfg_audio"])
     p.add_argument("--cfg-motion", type=float, default=w["cfg_motion"])
     p.add_argument("--max-seconds", type=float, default=w["max_seconds"], help="reference seconds used (0 = all)")
+    p.add_argument(
+        "--adapt", action=argparse.BooleanOptionalAction, default=w["adapt_to_face"],
+        help="Capture Style's adapt_to_face: fine-tune the face read-out on renders of the reference face",
+    )  # fmt: skip
     p.add_argument("--resolution", type=int, default=w["resolution"], help="longer side of the video (0 = portrait's)")
     p.add_argument("--griffin-lim-iterations", type=int, default=w["griffin_lim_iterations"])
     p.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -108,6 +113,7 @@ def run(args: argparse.Namespace) -> dict:
     from ..checkpoints import load_bundle
     from ..eval.speed import StageTimer, real_time_factor
     from ..face import tracker  # noqa: F401  (imported before timing: import cost is not a stage)
+    from ..face.adaptation import AdaptConfig
     from ..pipeline import generate, portrait_of, render_size, rest_codes, vocode_and_render_mp4
     from ..precision import resolve_dtype
     from ..style import capture_style
@@ -152,7 +158,7 @@ def run(args: argparse.Namespace) -> dict:
                     raise ValueError(f"{ref_path} has no audio track: the reference must carry the speaker's voice")
                 style = capture_style(
                     torch.from_numpy(ref_audio), ref_rate, frames=frames, fps=fps, transcript=ref_text,
-                    max_seconds=args.max_seconds,
+                    max_seconds=args.max_seconds, adapt=AdaptConfig() if args.adapt else None,
                 )  # fmt: skip
             with timer("generate"), torch.inference_mode():
                 gen = generate(

@@ -304,10 +304,15 @@ def _stack(runs: dict[str, dict], held: bool, part: str) -> np.ndarray:
     return np.concatenate([r[part] for r in runs.values() if r["held_out"] == held])
 
 
-def agreement_table(runs: dict[str, dict], cal: Calibration, detail: str = "astronaut_mirrored_crop") -> str:
+def agreement_table(
+    runs: dict[str, dict], cal: Calibration, detail: str = "astronaut_mirrored_crop", adapted: dict | None = None
+) -> str:
     """Markdown table, all 61 channels: slope and r of the tracker as shipped (calibrated fit + appearance
-    read-out) on each held-out portrait, and for `detail` also of the raw rig fit and the calibrated fit."""
+    read-out) on each held-out portrait, for `detail` also of the raw rig fit and the calibrated fit, and
+    with the reader adapted to a portrait where `adapted` ({portrait: `adaptation.AdaptedReader`}) has one."""
     from .tracker import read_appearance
+
+    adapted = adapted or {}
 
     held = [k for k, r in runs.items() if r["held_out"]]
     groups = sorted({k.split("/")[0] for k in held}, key=lambda g: (g != detail, g))
@@ -323,6 +328,10 @@ def agreement_table(runs: dict[str, dict], cal: Calibration, detail: str = "astr
                 (f"{g} calibrated fit", channel_agreement(true, cal.apply(raw))),
             ]
         cols.append((f"{g} tracker", channel_agreement(true, final)))
+        if g in adapted:
+            fit = [cal.apply(runs[k]["raw"]) for k in keys]
+            read = [read_appearance(runs[k]["crops"], f, adapted[g].readers) for k, f in zip(keys, fit)]
+            cols.append((f"{g} adapted", channel_agreement(true, np.concatenate(read))))
     head = "| channel | " + " | ".join(f"{name} slope / r" for name, _ in cols) + " |"
     lines = [head, "|---" * (1 + len(cols)) + "|"]
 
@@ -347,6 +356,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="keep the round trips here, to rebuild after retraining only the reader",
     )
+    p.add_argument(
+        "--adapt",
+        action="store_true",
+        help="the table also reads each held-out portrait with the reader adapted to it (`adaptation`, ~1.5 min each)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     runs = cached_collect(args.cache, args.frames, args.seed) if args.cache else collect(args.frames, seed=args.seed)
@@ -355,7 +369,17 @@ def main(argv: list[str] | None = None) -> int:
     cal.save(args.out, {"seed": args.seed, "runs": info})
     log.info("wrote %s", args.out)
     if args.table:
-        args.table.write_text(agreement_table(runs, cal) + "\n", encoding="utf-8")
+        adapted = {}
+        if args.adapt:  # on the portrait itself: what a clip of it rests on
+            from .adaptation import adapt_reader
+
+            for name, (portrait, held) in calibration_portraits().items():
+                try:
+                    adapted[name] = adapt_reader(portrait) if held else None
+                except ValueError as e:  # a face too turned to render and track
+                    log.warning("%s: not adapted: %s", name, e)
+            adapted = {k: v for k, v in adapted.items() if v is not None}
+        args.table.write_text(agreement_table(runs, cal, adapted=adapted) + "\n", encoding="utf-8")
         log.info("wrote %s", args.table)
     return 0
 

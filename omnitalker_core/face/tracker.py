@@ -20,7 +20,9 @@ Shape legend: f - frames, n - points (478), k - blendshapes.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +35,10 @@ from .rig import (
     look_from_gaze,
     matrix_to_euler,
 )
+
+if TYPE_CHECKING:
+    from .adaptation import AdaptConfig
+    from .appearance import AppearanceReader
 
 log = logging.getLogger(__name__)
 
@@ -336,13 +342,15 @@ def detect_landmarks(frames: np.ndarray, where: str = "the reference video") -> 
 def track_frames(
     frames: np.ndarray, fps: float = motion.VIDEO_FPS, smooth: bool = True, min_cutoff: float = 1.5, beta: float = 0.3,
     where: str = "the reference video", calibrated: bool = True, appearance: bool = True,
+    adapt: AdaptConfig | None = None, callback: Callable[[int, int], None] | None = None,
 ) -> TrackResult:  # fmt: skip
     """Frames [f, h, w, 3] (uint8, or float 0..1) -> codes [f, 61] at the same fps.
 
     calibrated: map the rig fit into the renderer's motion space (`calibration.Calibration`) and read the
     channels the landmarks miss from the pixels (`appearance`): the one space every part of the pack shares.
     False gives the raw rig fit (used to build the calibration). appearance=False leaves out the pixel
-    read-out (used to train it)."""
+    read-out (used to train it). adapt: first fine-tune the read-out on renders of the clip's own face
+    (`adaptation`; 1-2 min on a CPU, reported through callback(step, total))."""
     frames = _as_uint8(frames)
     landmarks, found = detect_landmarks(frames, where)
     if not found.any():
@@ -353,7 +361,14 @@ def track_frames(
     fit = RigFitter().fit(landmarks)
     codes = calibrate(fit.codes) if calibrated else fit.codes
     if calibrated and appearance:
-        codes = read_appearance(appearance_crops(frames, landmarks), codes)
+        crops = appearance_crops(frames, landmarks)
+        readers = None
+        if adapt is not None:
+            from .adaptation import cached_adapt, rest_frame
+
+            rest = np.nonzero(found)[0][rest_frame(crops[found])]
+            readers = cached_adapt(frames[rest], adapt, callback).readers
+        codes = read_appearance(crops, codes, readers)
     if smooth and len(codes) > 2:
         codes = motion.one_euro(codes, fps, min_cutoff=min_cutoff, beta=beta)
     return TrackResult(codes.astype(np.float32), float(fps), found, landmarks, fit)
@@ -373,20 +388,25 @@ def appearance_crops(frames: np.ndarray, landmarks: np.ndarray, cfg=None) -> np.
     return aligned_crops(_as_uint8(frames), landmarks, cfg or load_reader().cfg)
 
 
-def read_appearance(crops: np.ndarray, codes: np.ndarray) -> np.ndarray:
+def read_appearance(
+    crops: np.ndarray, codes: np.ndarray, readers: Sequence[AppearanceReader] | None = None
+) -> np.ndarray:
     """Calibrated codes [f, 61] of a clip with the channels the appearance reader reads replaced by what
-    it reads from the clip's aligned crops [f, s, s, 3].
+    it reads from the clip's aligned crops [f, s, s, 3]; with several readers (the shipped one, then one
+    adapted to the face), each replaces the channels it reads.
 
     Its blendshapes are measured from the clip's resting face like the rig fit's (`motion.from_rest`), within
     0..1; its gaze is absolute like the fit's."""
     from .appearance import load_reader
 
-    reader = load_reader()
-    out = reader.read(crops, codes)
-    shapes = [motion.CHANNEL[n] for n in reader.used if motion.CHANNEL[n] < motion.NUM_BLENDSHAPES]
+    out, shapes = codes, set()
+    for reader in readers or (load_reader(),):
+        out = reader.read(crops, out)
+        shapes |= {motion.CHANNEL[n] for n in reader.used if motion.CHANNEL[n] < motion.NUM_BLENDSHAPES}
     if shapes:
         import torch
 
+        shapes = sorted(shapes)
         out = motion.from_rest(torch.from_numpy(out), channels=shapes).numpy()
         out[:, shapes] = np.clip(out[:, shapes], 0.0, 1.0)  # a clip too short for a rest is clipped too
     return out

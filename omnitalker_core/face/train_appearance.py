@@ -19,10 +19,12 @@ Seeded (renders, variants, augmentation, initialisation; bit-identical reruns ar
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import logging
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -143,22 +145,29 @@ def augment(
 def train_net(
     cfg: AppearanceConfig, crops: np.ndarray, targets: np.ndarray, epochs: int, seed: int, batch: int = 64,
     lr: float = 2e-3, references: np.ndarray | None = None, clip_of: np.ndarray | None = None,
+    init: AppearanceNet | None = None, callback: Callable[[int, int], None] | None = None,
 ) -> AppearanceNet:  # fmt: skip
     """Weighted MSE (each channel scaled by its spread, so rare shapes count) with AdamW and a cosine schedule.
     Half of each batch is mirrored (labels swapped sides), so the network cannot lean on the one side a photo
     is lit from. A reader with a reference needs each clip's resting face (references [c, s, s, 3]) and which
-    clip each crop is from (clip_of [f])."""
+    clip each crop is from (clip_of [f]). init: fine-tune a copy of this network instead of a new one.
+    callback(step, total) after every step (progress; it may raise to stop)."""
     if cfg.reference and (references is None or clip_of is None):
         raise ValueError("a reader with a reference trains on each clip's resting face: pass references and clip_of")
     g = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        net = AppearanceNet(cfg)
+    if init is not None:
+        net = copy.deepcopy(init)
+    else:
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            net = AppearanceNet(cfg)
     y = torch.from_numpy(targets).float()
     weight = 1.0 / y.var(0).clamp_min(1e-3)
     weight = weight / weight.mean()
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * (len(crops) // batch)
+    if steps < 1:
+        raise ValueError(f"{len(crops)} crops make no batch of {batch}: render more frames")
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     mirror, sign = mirror_of(cfg.channels)
     net.train()
@@ -185,6 +194,8 @@ def train_net(
             sched.step()
             total += float(loss.detach())
             step += 1
+            if callback is not None:
+                callback(step, steps)
         log.info("epoch %d/%d: loss %.4f (%.0f s)", epoch + 1, epochs, total / max(1, len(shuffled) // batch),
                  time.perf_counter() - t0)  # fmt: skip
     return net.eval()

@@ -1,0 +1,167 @@
+"""The appearance reader adapted to the one face it reads: tracker and rig calibrated on that face.
+
+Why: the shipped reader learnt lids, lips, brows and gaze from four people. On a face it never saw it reads
+them at a fraction of their size or not at all (Grace Hopper's smiles at 0.2, her brows at r 0.1;
+docs/MOTION_SPACE.md), and no offline corpus has more people. But the renderer defines what a code looks
+like, and the clip shows the face: random codes rendered onto one of its own frames and tracked back are
+exact labels for *this* face. A copy of the reader is fine-tuned on them, and each channel it then reads
+better than the shipped tracker, on renders it did not train on, replaces it with a linear correction
+fitted there. Channels it does not read better stay as they were, so a face the reader already knows
+loses nothing.
+
+Cost: rendering and tracking the frames plus a few epochs of training, 1-2 min on 2 CPU cores for the
+defaults; adapted readers are kept in memory per (portrait, reader, settings), so a clip is adapted once.
+
+Shape legend: f - frames, s - crop size, k - channels the reader outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .. import motion
+from .appearance import AppearanceReader, clip_reference, load_reader, mirror_of
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    frames: int = 1200  # random-code frames rendered onto the portrait; the last `check_frames` only judge
+    check_frames: int = 480  # ... which channels the adapted reader reads better, and fit their corrections
+    epochs: int = 12
+    lr: float = 5e-4
+    batch: int = 32
+    resolution: int = 384  # the renders' longer side (pixels)
+    seed: int = 0
+    min_r: float = 0.6  # a channel is taken from the adapted reader only where it follows at least this well
+    min_gain: float = 0.02  # ... and better than the shipped tracker by this much
+
+    def __post_init__(self) -> None:
+        if self.check_frames < 2 * 6 or self.frames - self.check_frames < self.batch:
+            raise ValueError(
+                f"adaptation needs at least {self.batch} training and 12 check frames, got frames={self.frames}, "
+                f"check_frames={self.check_frames}"
+            )
+
+
+@dataclass
+class AdaptedReader:
+    """The shipped reader plus a fine-tuned copy that replaces it on `reader.used` channels."""
+
+    base: AppearanceReader
+    reader: AppearanceReader
+    report: dict  # per channel: r of the shipped tracker and of the adapted reader on the check renders
+
+    @property
+    def readers(self) -> tuple[AppearanceReader, AppearanceReader]:
+        return self.base, self.reader
+
+
+def rest_frame(crops: np.ndarray) -> int:
+    """Index of the aligned crop [f, s, s, 3] nearest the clip's resting face: the frame to render on."""
+    ref = clip_reference(crops).astype(np.float32)
+    return int(np.argmin(np.abs(crops.astype(np.float32) - ref).mean(axis=(1, 2, 3))))
+
+
+def adapt_reader(
+    portrait: np.ndarray, cfg: AdaptConfig = AdaptConfig(), base: AppearanceReader | None = None,
+    callback: Callback | None = None,
+) -> AdaptedReader:  # fmt: skip
+    """Fine-tune a copy of the reader on random codes rendered onto the portrait [h, w, 3] (uint8, a face at
+    rest), and choose the channels it reads better than the tracker with the shipped reader."""
+    from .calibration import random_codes, render_and_track
+    from .tracker import read_appearance
+    from .train_appearance import correction, train_net
+
+    base = base or load_reader()
+    codes = random_codes(np.random.default_rng([cfg.seed, 1234]), cfg.frames)
+    run = render_and_track(portrait, codes, cfg.resolution, calibrated=True, crops=base.cfg, appearance=False)
+    crops, true, fit = run["crops"], run["true"], run["tracked"]
+    if len(crops) < cfg.frames * 0.8:
+        raise ValueError(
+            f"the face was tracked in only {len(crops)} of {cfg.frames} frames rendered onto the portrait: "
+            "adapt on a clearer, more frontal frame (or turn adaptation off)"
+        )
+    if callback:
+        callback(1, cfg.epochs + 2)
+    split = len(crops) - cfg.check_frames
+    cols = [motion.CHANNEL[n] for n in base.cfg.channels]
+    ref = clip_reference(crops, base.cfg.reference_frames)[None]
+    steps_per_epoch = split // cfg.batch
+
+    def progress(step: int, total: int) -> None:  # once per epoch
+        if callback and step % steps_per_epoch == 0:
+            callback(1 + step // steps_per_epoch, cfg.epochs + 2)
+
+    net = train_net(
+        base.cfg, crops[:split], true[:split, cols].astype(np.float32), cfg.epochs, cfg.seed, batch=cfg.batch,
+        lr=cfg.lr, references=ref, clip_of=np.zeros(split, int), init=base.net, callback=progress,
+    )  # fmt: skip
+    # judge on the check renders, each read with the whole clip's resting face as in tracking
+    shipped = read_appearance(crops, fit, readers=(base,))[split:]
+    out = AppearanceReader(net, (), {}, {}, {}).predict(crops)[split:]
+    check = true[split:]
+    stats = {}
+    for k, name in enumerate(base.cfg.channels):
+        x = check[:, motion.CHANNEL[name]]
+        if x.std() > 1e-6:
+            slope, offset, _ = correction([(x, out[:, k])])
+            stats[name] = (_r(x, shipped[:, motion.CHANNEL[name]]), _r(x, out[:, k]), slope, offset)
+    # a left-right pair is taken or left together: the reader reads both sides of a mirrored crop alike, and
+    # one side taken alone on a few hundred check frames is chance as often as not
+    order, _ = mirror_of(base.cfg.channels)
+    used, gain, bias, report = [], {}, {}, {}
+    for k, name in enumerate(base.cfg.channels):
+        pair = [n for n in dict.fromkeys((name, base.cfg.channels[order[k]])) if n in stats]
+        if name not in stats:
+            continue
+        r_old, r_new, slope, offset = stats[name]
+        report[name] = {"r_shipped": round(r_old, 3), "r_adapted": round(r_new, 3), "slope": round(slope, 3)}
+        mean_old, mean_new = (float(np.mean([stats[n][i] for n in pair])) for i in (0, 1))
+        if mean_new >= cfg.min_r and mean_new > mean_old + cfg.min_gain and min(stats[n][2] for n in pair) > 0.2:
+            used.append(name)
+            gain[name], bias[name] = slope, offset
+    info = {"adapted": asdict(cfg), "report": report}
+    if callback:
+        callback(cfg.epochs + 2, cfg.epochs + 2)
+    log.info("reader adapted to the face: %d channels read better (%s)", len(used), ", ".join(used))
+    return AdaptedReader(base, AppearanceReader(net.eval(), tuple(used), gain, bias, info), report)
+
+
+def _r(x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.corrcoef(x, y)[0, 1]) if x.std() > 1e-6 and y.std() > 1e-9 else 0.0
+
+
+_CACHE: OrderedDict[str, AdaptedReader] = OrderedDict()
+CACHE_SIZE = 4
+
+
+def cached_adapt(
+    portrait: np.ndarray, cfg: AdaptConfig = AdaptConfig(), callback: Callback | None = None
+) -> AdaptedReader:
+    """`adapt_reader` with the shipped reader, kept per (portrait pixels, reader file, renderer, settings)."""
+    from .appearance import APPEARANCE_PATH
+    from .render_geometric import RENDER_REVISION
+
+    base = load_reader()
+    stamp = APPEARANCE_PATH.stat().st_mtime_ns if APPEARANCE_PATH.is_file() else 0
+    key = hashlib.sha1(
+        np.ascontiguousarray(portrait).tobytes() + repr((portrait.shape, stamp, RENDER_REVISION, cfg)).encode()
+    ).hexdigest()
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    adapted = adapt_reader(portrait, cfg, base, callback)
+    _CACHE[key] = adapted
+    while len(_CACHE) > CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return adapted
