@@ -257,7 +257,8 @@ def read_reader(path: str | Path) -> AppearanceReader:
         cfg = AppearanceConfig.from_dict(json.loads(meta["config"]))
         used = tuple(json.loads(meta["used"]))
         gain, bias, info = (json.loads(meta[k]) for k in ("gain", "bias", "info"))
-        net = AppearanceNet(cfg)
+        with torch.random.fork_rng():  # initialising the layers draws from the process's RNG: leave it as it was
+            net = AppearanceNet(cfg)
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     except (KeyError, TypeError, json.JSONDecodeError, RuntimeError) as e:
         raise ValueError(f"{path}: broken appearance reader ({str(e)[:300]})") from e

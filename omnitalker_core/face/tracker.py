@@ -367,7 +367,10 @@ def track_frames(
             from .adaptation import cached_adapt, rest_frame
 
             rest = np.nonzero(found)[0][rest_frame(crops[found])]
-            readers = cached_adapt(frames[rest], adapt, callback).readers
+            try:
+                readers = cached_adapt(frames[rest], adapt, callback).readers
+            except ValueError as e:  # e.g. a face turned too far to render: the clip itself still tracks
+                log.warning("%s: the tracker was not adapted to this face, read with the shipped one: %s", where, e)
         codes = read_appearance(crops, codes, readers)
     if smooth and len(codes) > 2:
         codes = motion.one_euro(codes, fps, min_cutoff=min_cutoff, beta=beta)

@@ -19,7 +19,6 @@ Seeded (renders, variants, augmentation, initialisation; bit-identical reruns ar
 from __future__ import annotations
 
 import argparse
-import copy
 import hashlib
 import logging
 import time
@@ -152,15 +151,27 @@ def train_net(
     is lit from. A reader with a reference needs each clip's resting face (references [c, s, s, 3]) and which
     clip each crop is from (clip_of [f]). init: fine-tune a copy of this network instead of a new one.
     callback(step, total) after every step (progress; it may raise to stop)."""
+    with torch.inference_mode(False), torch.enable_grad():  # ComfyUI runs nodes under inference mode
+        return _train_net(
+            cfg, crops, targets, epochs, seed, batch=batch, lr=lr, references=references, clip_of=clip_of, init=init,
+            callback=callback,
+        )  # fmt: skip
+
+
+def _train_net(
+    cfg: AppearanceConfig, crops: np.ndarray, targets: np.ndarray, epochs: int, seed: int, batch: int = 64,
+    lr: float = 2e-3, references: np.ndarray | None = None, clip_of: np.ndarray | None = None,
+    init: AppearanceNet | None = None, callback: Callable[[int, int], None] | None = None,
+) -> AppearanceNet:  # fmt: skip
+    """`train_net`'s body, with gradients on."""
     if cfg.reference and (references is None or clip_of is None):
         raise ValueError("a reader with a reference trains on each clip's resting face: pass references and clip_of")
     g = torch.Generator().manual_seed(seed)
-    if init is not None:
-        net = copy.deepcopy(init)
-    else:
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            net = AppearanceNet(cfg)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = AppearanceNet(cfg)
+    if init is not None:  # cloned here: weights loaded under inference mode cannot be trained in place
+        net.load_state_dict({k: v.clone() for k, v in init.state_dict().items()})
     y = torch.from_numpy(targets).float()
     weight = 1.0 / y.var(0).clamp_min(1e-3)
     weight = weight / weight.mean()
