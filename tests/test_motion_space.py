@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import skimage.data
@@ -57,6 +59,25 @@ def test_agreement_table_has_every_channel_and_a_column_per_held_out_portrait():
     assert len(lines) == 2 + motion.MOTION_DIM
     jaw = next(line for line in lines if line.startswith("| **jawOpen**"))
     assert jaw.split(" | ")[1] == "1.00 / 1.00"
+
+    funnel = motion.CHANNEL["mouthFunnel"]
+
+    class HalfFunnel:  # an adapted reader that reads mouthFunnel at half its size and nothing else
+        used = ("mouthFunnel",)
+
+        def read(self, crops, codes):
+            out = codes.copy()
+            out[:, funnel] *= 0.5
+            return out
+
+    adapted = {"hopper": SimpleNamespace(readers=(HalfFunnel(),))}
+    lines = agreement_table(runs, cal, adapted=adapted).splitlines()
+    cols = [c.strip(" |") for c in lines[0].split(" | ")]
+    assert cols.index("hopper adapted slope / r") == cols.index("hopper tracker slope / r") + 1
+    assert "astronaut_mirrored_crop adapted" not in lines[0], "only portraits with an adapted reader get a column"
+    row = [c.strip(" |") for c in next(line for line in lines if line.startswith("| **mouthFunnel**")).split(" | ")]
+    slope, r = map(float, row[cols.index("hopper adapted slope / r")].split(" / "))
+    assert slope == pytest.approx(0.5, abs=0.03) and r > 0.98
 
 
 def test_bundled_face_photos_load_and_the_held_out_ones_train_nothing():

@@ -46,7 +46,7 @@ class AdaptConfig:
     min_gain: float = 0.02  # ... and better than the shipped tracker by this much
 
     def __post_init__(self) -> None:
-        if self.check_frames < 2 * 6 or self.frames - self.check_frames < self.batch:
+        if self.check_frames < 12 or self.frames - self.check_frames < self.batch:
             raise ValueError(
                 f"adaptation needs at least {self.batch} training and 12 check frames, got frames={self.frames}, "
                 f"check_frames={self.check_frames}"

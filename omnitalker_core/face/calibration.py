@@ -313,7 +313,6 @@ def agreement_table(
     from .tracker import read_appearance
 
     adapted = adapted or {}
-
     held = [k for k, r in runs.items() if r["held_out"]]
     groups = sorted({k.split("/")[0] for k in held}, key=lambda g: (g != detail, g))
     cols = []
@@ -375,10 +374,10 @@ def main(argv: list[str] | None = None) -> int:
 
             for name, (portrait, held) in calibration_portraits().items():
                 try:
-                    adapted[name] = adapt_reader(portrait) if held else None
+                    if held:
+                        adapted[name] = adapt_reader(portrait)
                 except ValueError as e:  # a face too turned to render and track
                     log.warning("%s: not adapted: %s", name, e)
-            adapted = {k: v for k, v in adapted.items() if v is not None}
         args.table.write_text(agreement_table(runs, cal, adapted=adapted) + "\n", encoding="utf-8")
         log.info("wrote %s", args.table)
     return 0
