@@ -265,3 +265,20 @@ def test_a_portrait_the_reader_cannot_read_does_not_shrink_the_correction():
     assert np.cov(np.concatenate(x), pooled, bias=True)[0, 1] / np.concatenate(x).var() < 1.0  # what pooling gave
     gain, _, read = correction([noise])  # nothing followed: all portraits, counted as none read
     assert read == 0 and abs(gain) < 0.3
+
+
+def test_training_arrays_keep_each_crop_with_its_code_and_its_clips_resting_face():
+    from omnitalker_core.face.train_appearance import training_arrays
+
+    rng = np.random.default_rng(3)
+    runs = {}
+    for name, level, frames in (("a", 40, 5), ("b", 200, 3)):
+        crops = np.full((frames, TINY.size, TINY.size, 3), level, np.uint8)
+        crops[0] = 255 - level  # one frame off rest: the resting face is the median, not the mean
+        runs[name] = {"crops": crops, "true": rng.uniform(0, 1, (frames, motion.MOTION_DIM))}
+    arrays = training_arrays(runs, TINY)
+    assert arrays["crops"].shape == (8, TINY.size, TINY.size, 3) and arrays["clip_of"].tolist() == [0] * 5 + [1] * 3
+    cols = [motion.CHANNEL[n] for n in TINY.channels]
+    np.testing.assert_allclose(arrays["targets"][5:], runs["b"]["true"][:, cols], rtol=1e-6)
+    assert arrays["targets"].dtype == np.float32
+    assert [int(r.mean()) for r in arrays["references"]] == [40, 200]

@@ -108,6 +108,18 @@ def collect(portraits: dict[str, np.ndarray], frames: int, seed: int, cache: Pat
     return runs
 
 
+def training_arrays(train: dict, cfg: AppearanceConfig) -> dict[str, np.ndarray]:
+    """`train_net`'s arrays from the `collect` runs: every crop [f, s, s, 3], its targets [f, k], each run's
+    resting face [c, s, s, 3] and which run each crop is from [f]."""
+    cols = [motion.CHANNEL[n] for n in cfg.channels]
+    return {
+        "crops": np.concatenate([r["crops"] for r in train.values()]),
+        "targets": np.concatenate([r["true"][:, cols] for r in train.values()]).astype(np.float32),
+        "references": np.stack([clip_reference(r["crops"], cfg.reference_frames) for r in train.values()]),
+        "clip_of": np.concatenate([np.full(len(r["crops"]), i) for i, r in enumerate(train.values())]),
+    }
+
+
 def augment(
     x: torch.Tensor, g: torch.Generator, reference: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -307,19 +319,15 @@ def main(argv: list[str] | None = None) -> int:
             val_portraits |= photo_variants(frame, 1, args.seed, f"{k}_variant")
     train = collect(train_portraits, args.frames, args.seed, args.cache, cfg)
     val = collect(val_portraits, args.frames, args.seed + 1, args.cache, cfg)
-    cols = [motion.CHANNEL[n] for n in cfg.channels]
-    crops = np.concatenate([r["crops"] for r in train.values()])
-    targets = np.concatenate([r["true"][:, cols] for r in train.values()]).astype(np.float32)
-    references = np.stack([clip_reference(r["crops"], cfg.reference_frames) for r in train.values()])
-    clip_of = np.concatenate([np.full(len(r["crops"]), i) for i, r in enumerate(train.values())])
+    crops = sum(len(r["crops"]) for r in train.values())
     if args.from_reader:
         net = read_reader(args.from_reader).net
         log.info("network from %s; choosing its channels again", args.from_reader)
     else:
-        log.info("training on %d crops from %d portraits", len(crops), len(train))
-        net = train_net(cfg, crops, targets, args.epochs, args.seed, references=references, clip_of=clip_of)
+        log.info("training on %d crops from %d portraits", crops, len(train))
+        net = train_net(cfg, epochs=args.epochs, seed=args.seed, **training_arrays(train, cfg))
     used, gain, bias, report = choose_channels(net, val)
-    info = {"seed": args.seed, "crops": len(crops), "portraits": len(train), "epochs": args.epochs,
+    info = {"seed": args.seed, "crops": crops, "portraits": len(train), "epochs": args.epochs,
             "reference": args.reference, "photos": sorted(photos), "clips": ["pexels"] if args.extra_faces else [],
             "validation": {k: {m: round(v, 3) for m, v in d.items()} for k, d in report.items()}}  # fmt: skip
     if args.from_reader:
