@@ -35,8 +35,8 @@ Callback = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class AdaptConfig:
-    frames: int = 1200  # random-code frames rendered onto the portrait; the last `check_frames` only judge
-    check_frames: int = 480  # ... which channels the adapted reader reads better, and fit their corrections
+    frames: int = 1600  # random-code frames rendered onto the portrait; the last `check_frames` only judge
+    check_frames: int = 700  # ... which channels the adapted reader reads better, and fit their corrections
     epochs: int = 12
     lr: float = 5e-4
     batch: int = 32
