@@ -320,7 +320,8 @@ def agreement_table(
         keys = [k for k in held if k.startswith(g + "/")]
         true = np.concatenate([runs[k]["true"] for k in keys])
         raw = np.concatenate([runs[k]["raw"] for k in keys])
-        final = np.concatenate([read_appearance(runs[k]["crops"], cal.apply(runs[k]["raw"])) for k in keys])
+        fit = [(runs[k]["crops"], cal.apply(runs[k]["raw"])) for k in keys]  # calibrated once, read once or twice
+        final = np.concatenate([read_appearance(crops, codes) for crops, codes in fit])
         if g == detail:
             cols += [
                 (f"{g} raw fit", channel_agreement(true, raw)),
@@ -328,9 +329,8 @@ def agreement_table(
             ]
         cols.append((f"{g} tracker", channel_agreement(true, final)))
         if g in adapted:
-            fit = [cal.apply(runs[k]["raw"]) for k in keys]
-            read = [read_appearance(runs[k]["crops"], f, adapted[g].readers) for k, f in zip(keys, fit)]
-            cols.append((f"{g} adapted", channel_agreement(true, np.concatenate(read))))
+            read = np.concatenate([read_appearance(crops, codes, adapted[g].readers) for crops, codes in fit])
+            cols.append((f"{g} adapted", channel_agreement(true, read)))
     head = "| channel | " + " | ".join(f"{name} slope / r" for name, _ in cols) + " |"
     lines = [head, "|---" * (1 + len(cols)) + "|"]
 
