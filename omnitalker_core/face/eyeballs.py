@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from .. import motion
 from . import canonical as C
-from .overlay import box_grid, clip_box, interp_columns, paint_uint8
+from .overlay import box_grid, clip_box, interp_columns, paint_box, paint_uint8
 from .portrait_fit import FittedFace
 
 EYES = ((C.RIGHT_EYE_UPPER, C.RIGHT_EYE_LOWER), (C.LEFT_EYE_UPPER, C.LEFT_EYE_LOWER))
@@ -123,31 +123,30 @@ class EyeBalls:
         dev = frames.device
         ys, xs = box_grid(full_box, dev)
         col = xs[0]
-        out = frames if box is not None else frames[:, :, y0:y1, x0:x1]
-        src_img = out.clone()
-        hb, wb = ys.shape
-        for e, (up, lo) in enumerate(EYES):
-            u = torch.from_numpy(dst[:, list(up)]).float().to(dev)  # f 9 2
-            lw = torch.from_numpy(dst[:, list(lo)]).float().to(dev)
-            d = torch.from_numpy(shift[:, e]).float().to(dev)  # f 2
 
-            f = len(d)
-            cols_out, y_out = col[None].expand(f, -1), ys[None].expand(f, -1, -1)
-            cols_src, y_src = cols_out - d[:, 0, None], y_out - d[:, 1, None, None]
-            here, behind = _inside(u, lw, cols_out, y_out), _inside(u, lw, cols_src, y_src)
-            x_src = cols_src[:, None].expand(-1, hb, -1)
-            grid = torch.stack([(x_src - x0) / wb * 2 - 1, (y_src - y0) / hb * 2 - 1], -1)  # f hb wb 2
-            moved = F.grid_sample(src_img, grid, mode="bilinear", padding_mode="border", align_corners=False)
-            sclera = torch.from_numpy(self.sclera_rgb[e]).to(dev).view(1, 3, 1, 1)
-            # the part of the opening the shift uncovers (nothing of it at zero shift: the portrait stays exact)
-            uncovered = ((here - behind) / here.clamp_min(1e-6)).clamp(0, 1)[:, None]
-            fill = moved + uncovered * (sclera - moved)
-            out = out + here[:, None] * (fill - out)
-        if box is not None:
+        def shift_eyes(out: torch.Tensor) -> torch.Tensor:  # f 3 hb wb
+            src_img = out
+            hb, wb = ys.shape
+            for e, (up, lo) in enumerate(EYES):
+                u = torch.from_numpy(dst[:, list(up)]).float().to(dev)  # f 9 2
+                lw = torch.from_numpy(dst[:, list(lo)]).float().to(dev)
+                d = torch.from_numpy(shift[:, e]).float().to(dev)  # f 2
+
+                f = len(d)
+                cols_out, y_out = col[None].expand(f, -1), ys[None].expand(f, -1, -1)
+                cols_src, y_src = cols_out - d[:, 0, None], y_out - d[:, 1, None, None]
+                here, behind = _inside(u, lw, cols_out, y_out), _inside(u, lw, cols_src, y_src)
+                x_src = cols_src[:, None].expand(-1, hb, -1)
+                grid = torch.stack([(x_src - x0) / wb * 2 - 1, (y_src - y0) / hb * 2 - 1], -1)  # f hb wb 2
+                moved = F.grid_sample(src_img, grid, mode="bilinear", padding_mode="border", align_corners=False)
+                sclera = torch.from_numpy(self.sclera_rgb[e]).to(dev).view(1, 3, 1, 1)
+                # the part of the opening the shift uncovers (nothing of it at zero shift: the portrait stays exact)
+                uncovered = ((here - behind) / here.clamp_min(1e-6)).clamp(0, 1)[:, None]
+                fill = moved + uncovered * (sclera - moved)
+                out = out + here[:, None] * (fill - out)
             return out
-        res = frames.clone()
-        res[:, :, y0:y1, x0:x1] = out
-        return res
+
+        return paint_box(frames, full_box, box is not None, shift_eyes)
 
     def paint_uint8(self, frames: np.ndarray, codes: np.ndarray, base: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """`paint` on uint8 [f, h, w, 3] frames, touching only the eyes' bounding box."""

@@ -16,7 +16,7 @@ import torch
 
 from .. import motion
 from . import canonical as C
-from .overlay import box_grid, clip_box, interp_columns, paint_uint8
+from .overlay import box_grid, clip_box, interp_columns, paint_box, paint_uint8
 from .portrait_fit import FittedFace
 
 LASH_RGB = (0.10, 0.07, 0.06)
@@ -127,37 +127,35 @@ class EyeLids:
         margin = max(0.8, 0.03 * ipd)  # also cover the portrait's own lash line above the rest margin
         colours = torch.from_numpy(self.lid_rgb).to(dev)
         lash_rgb = torch.tensor(LASH_RGB, device=dev).view(1, 3, 1, 1)
-        out = frames if box is not None else frames[:, :, y0:y1, x0:x1]
-        out = out.clone()
-        for e in range(2):
-            u = torch.from_numpy(up[:, e]).float().to(dev)  # f 9 2
-            y_u = interp_columns(u, col)  # f wb
-            y_u0 = interp_columns(torch.from_numpy(up0[:, e]).float().to(dev), col)
-            y_l = interp_columns(torch.from_numpy(lo[:, e]).float().to(dev), col)
-            y_u = torch.minimum(y_u, y_l)
-            top = torch.minimum(y_u0, y_u) - margin
-            xa, xb = u[:, [0, -1], 0].min(1).values, u[:, [0, -1], 0].max(1).values  # f
-            in_x = torch.sigmoid((col[None] - xa[:, None]) / 0.5) * torch.sigmoid(
-                (xb[:, None] - col[None]) / 0.5
-            )  # f wb
-            rel = ys[None] - top[:, None]  # f hb wb, 0 at the top of the lid
-            span = (y_u - top).clamp(min=1e-3)[:, None]
-            skin = torch.sigmoid(rel / 0.5) * torch.sigmoid((y_u[:, None] - ys[None]) / 0.5)
-            lash = torch.sigmoid((ys[None] - (y_u[:, None] - lash_w)) / 0.5) * torch.sigmoid(
-                (y_u[:, None] + 0.4 - ys[None]) / 0.4
-            )
-            shade = 1 - 0.1 * (rel / span).clamp(0, 1)  # the lid darkens towards its margin
-            fill = colours[e].view(1, 3, 1, 1) * shade[:, None]
-            fill = fill + (0.9 * lash)[:, None] * (lash_rgb - fill)
-            # fade the layer in over the first 15% of the closure (no pop at a slight squint)
-            a_frame = torch.from_numpy(np.clip(closure[:, e] / 0.15, 0, 1)).float().to(dev)
-            alpha = (a_frame[:, None, None] * in_x[:, None] * torch.maximum(skin, lash))[:, None]
-            out = out + alpha * (fill - out)
-        if box is not None:
+
+        def close_lids(out: torch.Tensor) -> torch.Tensor:  # f 3 hb wb
+            for e in range(2):
+                u = torch.from_numpy(up[:, e]).float().to(dev)  # f 9 2
+                y_u = interp_columns(u, col)  # f wb
+                y_u0 = interp_columns(torch.from_numpy(up0[:, e]).float().to(dev), col)
+                y_l = interp_columns(torch.from_numpy(lo[:, e]).float().to(dev), col)
+                y_u = torch.minimum(y_u, y_l)
+                top = torch.minimum(y_u0, y_u) - margin
+                xa, xb = u[:, [0, -1], 0].min(1).values, u[:, [0, -1], 0].max(1).values  # f
+                in_x = torch.sigmoid((col[None] - xa[:, None]) / 0.5) * torch.sigmoid(
+                    (xb[:, None] - col[None]) / 0.5
+                )  # f wb
+                rel = ys[None] - top[:, None]  # f hb wb, 0 at the top of the lid
+                span = (y_u - top).clamp(min=1e-3)[:, None]
+                skin = torch.sigmoid(rel / 0.5) * torch.sigmoid((y_u[:, None] - ys[None]) / 0.5)
+                lash = torch.sigmoid((ys[None] - (y_u[:, None] - lash_w)) / 0.5) * torch.sigmoid(
+                    (y_u[:, None] + 0.4 - ys[None]) / 0.4
+                )
+                shade = 1 - 0.1 * (rel / span).clamp(0, 1)  # the lid darkens towards its margin
+                fill = colours[e].view(1, 3, 1, 1) * shade[:, None]
+                fill = fill + (0.9 * lash)[:, None] * (lash_rgb - fill)
+                # fade the layer in over the first 15% of the closure (no pop at a slight squint)
+                a_frame = torch.from_numpy(np.clip(closure[:, e] / 0.15, 0, 1)).float().to(dev)
+                alpha = (a_frame[:, None, None] * in_x[:, None] * torch.maximum(skin, lash))[:, None]
+                out = out + alpha * (fill - out)
             return out
-        res = frames.clone()
-        res[:, :, y0:y1, x0:x1] = out
-        return res
+
+        return paint_box(frames, full_box, box is not None, close_lids)
 
     def paint_uint8(self, frames: np.ndarray, codes: np.ndarray, base: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """`paint` on uint8 [f, h, w, 3] frames, touching only the eyes' bounding box."""

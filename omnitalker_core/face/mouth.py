@@ -49,7 +49,7 @@ import torch.nn.functional as F
 
 from .. import motion
 from . import canonical as C
-from .overlay import clip_box
+from .overlay import clip_box, paint_box
 from .portrait_fit import FittedFace
 
 UPPER_INNER = list(C.UPPER_LIP_INNER)  # right inner corner (78) -> left (308)
@@ -280,36 +280,34 @@ class Mouth:
         x0, y0, x1, y1 = full_box
         f, (hb, wb), dev = len(dst), (y1 - y0, x1 - x0), frames.device
         fi, ni, colour, alpha, seam, wings = layer
-        region = frames if box is not None else frames[:, :, y0:y1, x0:x1]
 
         def dense(values: np.ndarray, channels: int) -> torch.Tensor:
             out = np.zeros((f, hb * wb, channels), np.float32)
             out[fi, ni] = values.reshape(len(fi), channels)
             return torch.from_numpy(out).to(dev).permute(0, 2, 1).reshape(f, channels, hb, wb)
 
-        a = dense(alpha, 1)
-        out = region + a * (dense(colour, 3) - region)
-        if seam is not None:
-            # closing lips: the band around the lip line takes the lips' colour from just outside it
-            band, line, pos = seam
-            src = dense(pos, 2).permute(0, 2, 3, 1)
-            grid = torch.stack([src[..., 0] / wb * 2 - 1, src[..., 1] / hb * 2 - 1], -1)
-            lips = F.grid_sample(out, grid, mode="bilinear", padding_mode="border", align_corners=False)
-            fade = dense(band * self.alpha(dst, px_per_ipd)[fi], 1)
-            out = out + fade * (lips * dense(line, 1) - out)
-        if wings is not None and len(wings[0]):
-            wi, wn, weight = wings
-            flat = out.reshape(f, 3, hb * wb)
-            px = flat[torch.from_numpy(wi), :, torch.from_numpy(wn)].cpu().numpy()
-            flat[torch.from_numpy(wi), :, torch.from_numpy(wn)] = torch.from_numpy(
-                self._clean_wings(px, weight).astype(np.float32)
-            ).to(dev)
-            out = flat.reshape(f, 3, hb, wb)
-        if box is not None:
+        def draw(region: torch.Tensor) -> torch.Tensor:  # f 3 hb wb
+            a = dense(alpha, 1)
+            out = region + a * (dense(colour, 3) - region)
+            if seam is not None:
+                # closing lips: the band around the lip line takes the lips' colour from just outside it
+                band, line, pos = seam
+                src = dense(pos, 2).permute(0, 2, 3, 1)
+                grid = torch.stack([src[..., 0] / wb * 2 - 1, src[..., 1] / hb * 2 - 1], -1)
+                lips = F.grid_sample(out, grid, mode="bilinear", padding_mode="border", align_corners=False)
+                fade = dense(band * self.alpha(dst, px_per_ipd)[fi], 1)
+                out = out + fade * (lips * dense(line, 1) - out)
+            if wings is not None and len(wings[0]):
+                wi, wn, weight = wings
+                flat = out.reshape(f, 3, hb * wb)
+                px = flat[torch.from_numpy(wi), :, torch.from_numpy(wn)].cpu().numpy()
+                flat[torch.from_numpy(wi), :, torch.from_numpy(wn)] = torch.from_numpy(
+                    self._clean_wings(px, weight).astype(np.float32)
+                ).to(dev)
+                out = flat.reshape(f, 3, hb, wb)
             return out
-        res = frames.clone()
-        res[:, :, y0:y1, x0:x1] = out
-        return res
+
+        return paint_box(frames, full_box, box is not None, draw)
 
     def paint_uint8(
         self, frames: np.ndarray, dst: np.ndarray, px_per_ipd: np.ndarray, rounding: np.ndarray

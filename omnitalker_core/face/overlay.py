@@ -41,6 +41,19 @@ def box_grid(box: tuple[int, int, int, int], device: torch.device) -> tuple[torc
     )
 
 
+def paint_box(
+    frames: torch.Tensor, box: tuple[int, int, int, int], cropped: bool, paint: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
+    """Apply `paint` (float [f, 3, hb, wb] -> same, not in place) to box (x0, y0, x1, y1) of frames [f, 3, h, w];
+    cropped: `frames` are that box already (as `paint_uint8` hands them)."""
+    if cropped:
+        return paint(frames)
+    x0, y0, x1, y1 = box
+    out = frames.clone()
+    out[:, :, y0:y1, x0:x1] = paint(frames[:, :, y0:y1, x0:x1])
+    return out
+
+
 def paint_uint8(
     frames: np.ndarray, box: tuple[int, int, int, int] | None, paint: Callable[[torch.Tensor], torch.Tensor]
 ) -> np.ndarray:
