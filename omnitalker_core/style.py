@@ -133,7 +133,7 @@ def capture_style(
         raise ValueError("the reference audio is silent: use a clip in which the person speaks")
     mel = audio_lib.log_mel(wave).T.contiguous()  # n 100
     # adaptation reports its own steps (render, epochs, check) between tracking's start and end
-    extra = adapt.epochs + 2 if frames is not None and adapt is not None else 0
+    extra = adapt.steps if frames is not None and adapt is not None else 0
     steps = (3 if frames is not None else 2) + extra
     if callback:
         callback(1, steps)

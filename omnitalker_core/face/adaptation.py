@@ -21,7 +21,7 @@ import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -45,6 +45,13 @@ class AdaptConfig:
     min_r: float = 0.6  # a channel is taken from the adapted reader only where it follows at least this well
     min_gain: float = 0.02  # ... and better than the shipped tracker by this much
 
+    RENDER_STEPS = 10  # progress steps for rendering and tracking the frames (not a field: no effect on the result)
+
+    @property
+    def steps(self) -> int:
+        """Progress steps `adapt_reader` reports: rendering and tracking, each epoch, choosing the channels."""
+        return self.RENDER_STEPS + self.epochs + 1
+
     def __post_init__(self) -> None:
         if self.check_frames < 12 or self.frames - self.check_frames < self.batch:
             raise ValueError(
@@ -55,15 +62,20 @@ class AdaptConfig:
 
 @dataclass
 class AdaptedReader:
-    """The shipped reader plus a fine-tuned copy that replaces it on `reader.used` channels."""
+    """The shipped reader, rescaled to this face where it reads a channel well but at the wrong size, plus a
+    fine-tuned copy that replaces it on `reader.used` channels."""
 
     base: AppearanceReader
     reader: AppearanceReader
     report: dict  # per channel: r of the shipped tracker and of the adapted reader on the check renders
+    rescale: dict[str, float] = field(default_factory=dict)  # shipped channel -> its size on this face's renders
 
     @property
     def readers(self) -> tuple[AppearanceReader, AppearanceReader]:
-        return self.base, self.reader
+        # value = (out - bias) / gain: a read at s times its size is divided by s (blendshapes are then taken
+        # from the clip's rest, which scales alike; gaze is absolute)
+        gain = {n: g * self.rescale.get(n, 1.0) for n, g in self.base.gain.items()}
+        return replace(self.base, gain=gain), self.reader
 
 
 def rest_frame(crops: np.ndarray) -> int:
@@ -84,15 +96,22 @@ def adapt_reader(
 
     base = base or load_reader()
     codes = random_codes(np.random.default_rng([cfg.seed, 1234]), cfg.frames)
-    run = render_and_track(portrait, codes, cfg.resolution, calibrated=True, crops=base.cfg, appearance=False)
+    shown = [0]
+
+    def rendering(done: int, total: int) -> None:  # each tenth of the frames rendered and tracked
+        if callback and done * cfg.RENDER_STEPS // total > shown[0]:
+            shown[0] = done * cfg.RENDER_STEPS // total
+            callback(shown[0], cfg.steps)
+
+    run = render_and_track(
+        portrait, codes, cfg.resolution, calibrated=True, crops=base.cfg, appearance=False, callback=rendering
+    )
     crops, true, fit = run["crops"], run["true"], run["tracked"]
     if len(crops) < cfg.frames * 0.8:
         raise ValueError(
             f"the face was tracked in only {len(crops)} of {cfg.frames} frames rendered onto the portrait: "
             "adapt on a clearer, more frontal frame (or turn adaptation off)"
         )
-    if callback:
-        callback(1, cfg.epochs + 2)
     split = len(crops) - cfg.check_frames
     cols = [motion.CHANNEL[n] for n in base.cfg.channels]
     ref = clip_reference(crops, base.cfg.reference_frames)[None]
@@ -100,7 +119,7 @@ def adapt_reader(
 
     def progress(step: int, total: int) -> None:  # once per epoch
         if callback and step % steps_per_epoch == 0:
-            callback(1 + step // steps_per_epoch, cfg.epochs + 2)
+            callback(cfg.RENDER_STEPS + step // steps_per_epoch, cfg.steps)
 
     net = train_net(
         base.cfg, crops[:split], true[:split, cols].astype(np.float32), cfg.epochs, cfg.seed, batch=cfg.batch,
@@ -114,27 +133,41 @@ def adapt_reader(
     for k, name in enumerate(base.cfg.channels):
         x = check[:, motion.CHANNEL[name]]
         if x.std() > 1e-6:
+            old = shipped[:, motion.CHANNEL[name]]
             slope, offset, _ = correction([(x, out[:, k])])
-            stats[name] = (_r(x, shipped[:, motion.CHANNEL[name]]), _r(x, out[:, k]), slope, offset)
+            # a slope is only known well where the channel moves in most check frames (gaze, in every random
+            # keyframe); a blendshape drawn in a few keyframes gives one that varies by 0.15 between renders
+            moving = float(np.mean(np.abs(x - np.median(x)) > 0.05))
+            stats[name] = (_r(x, old), _r(x, out[:, k]), slope, offset, correction([(x, old)])[0], moving)
     # a left-right pair is taken or left together: the reader reads both sides of a mirrored crop alike, and
     # one side taken alone on a few hundred check frames is chance as often as not
     order, _ = mirror_of(base.cfg.channels)
-    used, gain, bias, report = [], {}, {}, {}
+    used, gain, bias, report, rescale = [], {}, {}, {}, {}
     for k, name in enumerate(base.cfg.channels):
         pair = [n for n in dict.fromkeys((name, base.cfg.channels[order[k]])) if n in stats]
         if name not in stats:
             continue
-        r_old, r_new, slope, offset = stats[name]
-        report[name] = {"r_shipped": round(r_old, 3), "r_adapted": round(r_new, 3), "slope": round(slope, 3)}
+        r_old, r_new, slope, offset, slope_old, moving = stats[name]
+        report[name] = {
+            "r_shipped": round(r_old, 3), "r_adapted": round(r_new, 3), "slope": round(slope, 3),
+            "slope_shipped": round(slope_old, 3),
+        }  # fmt: skip
         mean_old, mean_new = (float(np.mean([stats[n][i] for n in pair])) for i in (0, 1))
         if mean_new >= cfg.min_r and mean_new > mean_old + cfg.min_gain and min(stats[n][2] for n in pair) > 0.2:
             used.append(name)
             gain[name], bias[name] = slope, offset
+        elif name in base.used and mean_old >= cfg.min_r and moving >= 0.5 and min(stats[n][4] for n in pair) > 0.2:
+            # kept as shipped, but read at this face's size (e.g. gaze pitch, drawn smaller on narrow eyes)
+            rescale[name] = slope_old
+            report[name]["rescaled"] = True
     info = {"adapted": asdict(cfg), "report": report}
     if callback:
-        callback(cfg.epochs + 2, cfg.epochs + 2)
-    log.info("reader adapted to the face: %d channels read better (%s)", len(used), ", ".join(used))
-    return AdaptedReader(base, AppearanceReader(net.eval(), tuple(used), gain, bias, info), report)
+        callback(cfg.steps, cfg.steps)
+    log.info(
+        "reader adapted to the face: %d channels read better (%s), %d rescaled (%s)",
+        len(used), ", ".join(used), len(rescale), ", ".join(f"{n} {s:.2f}" for n, s in rescale.items()),
+    )  # fmt: skip
+    return AdaptedReader(base, AppearanceReader(net.eval(), tuple(used), gain, bias, info), report, rescale)
 
 
 def _r(x: np.ndarray, y: np.ndarray) -> float:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -132,10 +133,12 @@ def render_and_track(
     calibrated: bool = False,
     crops=None,
     appearance: bool = True,
+    callback: Callable[[int, int], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """One round trip: {"true": rendered codes, "tracked": what the tracker reads (the raw rig fit unless
     calibrated), and with crops (an `appearance.AppearanceConfig`) "crops": aligned face crops}, on frames
-    with a face. appearance=False: a calibrated read without the pixel read-out (its training data)."""
+    with a face. appearance=False: a calibrated read without the pixel read-out (its training data).
+    callback(done, 2 * frames) after each frame rendered, then each frame tracked (it may raise to stop)."""
     from ..pipeline import render_size
     from .render_geometric import GeometricRenderer
     from .tracker import track_frames
@@ -143,8 +146,16 @@ def render_and_track(
     w, h = render_size(portrait.shape[:2], size)
     portrait = np.ascontiguousarray(portrait)
     base = portrait_code(portrait, size=(w, h), calibrated=calibrated, appearance=appearance)
-    frames = GeometricRenderer(portrait, size=(w, h), base_codes=base).render(codes)
-    res = track_frames(frames, smooth=False, calibrated=calibrated, appearance=appearance)
+    renderer, chunks, n = GeometricRenderer(portrait, size=(w, h), base_codes=base), [], len(codes)
+    for chunk in renderer.render_iter(codes):
+        chunks.append(chunk)
+        if callback:
+            callback(sum(map(len, chunks)), 2 * n)
+    frames = np.concatenate(chunks) if chunks else np.zeros((0, h, w, 3), np.uint8)
+    res = track_frames(
+        frames, smooth=False, calibrated=calibrated, appearance=appearance,
+        frame_callback=(lambda i, _: callback(n + i, 2 * n)) if callback else None,
+    )  # fmt: skip
     true = codes.astype(np.float64).copy()
     # translation is relative to the clip's median position in the tracker: compare it the same way
     true[:, motion.TRANSLATION] -= np.median(true[:, motion.TRANSLATION], 0)

@@ -324,8 +324,11 @@ def _as_uint8(frames: np.ndarray) -> np.ndarray:
     return (np.clip(frames.astype(np.float32), 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def detect_landmarks(frames: np.ndarray, where: str = "the reference video") -> tuple[np.ndarray, np.ndarray]:
-    """Landmarks [f, 478, 3] (NaN where no face) and found [f] for frames [f, h, w, 3]."""
+def detect_landmarks(
+    frames: np.ndarray, where: str = "the reference video", callback: Callable[[int, int], None] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Landmarks [f, 478, 3] (NaN where no face) and found [f] for frames [f, h, w, 3]; callback(done, f)
+    after each frame."""
     from .landmarks import FaceLandmarker
 
     frames = _as_uint8(frames)
@@ -336,6 +339,8 @@ def detect_landmarks(frames: np.ndarray, where: str = "the reference video") -> 
         pts = lm(frame, f"{where}, frame {i}")
         if pts is not None:
             out[i], found[i] = pts, True
+        if callback:
+            callback(i + 1, len(frames))
     return out, found
 
 
@@ -343,6 +348,7 @@ def track_frames(
     frames: np.ndarray, fps: float = motion.VIDEO_FPS, smooth: bool = True, min_cutoff: float = 1.5, beta: float = 0.3,
     where: str = "the reference video", calibrated: bool = True, appearance: bool = True,
     adapt: AdaptConfig | None = None, callback: Callable[[int, int], None] | None = None,
+    frame_callback: Callable[[int, int], None] | None = None,
 ) -> TrackResult:  # fmt: skip
     """Frames [f, h, w, 3] (uint8, or float 0..1) -> codes [f, 61] at the same fps.
 
@@ -350,9 +356,10 @@ def track_frames(
     channels the landmarks miss from the pixels (`appearance`): the one space every part of the pack shares.
     False gives the raw rig fit (used to build the calibration). appearance=False leaves out the pixel
     read-out (used to train it). adapt: first fine-tune the read-out on renders of the clip's own face
-    (`adaptation`; 1-2 min on a CPU, reported through callback(step, total))."""
+    (`adaptation`; 1-2 min on a CPU, reported through callback(step, total)). frame_callback(done, f): after
+    each frame's landmarks."""
     frames = _as_uint8(frames)
-    landmarks, found = detect_landmarks(frames, where)
+    landmarks, found = detect_landmarks(frames, where, frame_callback)
     if not found.any():
         raise ValueError(f"no face found in {where} ({len(found)} frames): use a clip that shows one face clearly")
     if not found.all():
