@@ -123,6 +123,25 @@ def test_closed_code_closes_a_smiling_mouth(renderer, astronaut, shots):
     assert (line > 60).all(), f"a dark cavity shows between the closed lips: {np.sort(line)[:3]}"
 
 
+def test_mouth_close_equal_to_jaw_open_shuts_the_lips_over_the_dropped_jaw(renderer):
+    """ARKit (and every Live Link Face take, and our viseme corpus at /p b m/): mouthClose equal to jawOpen is
+    closed lips with the jaw open. The rig's mouthClose alone lifted the lower lip by under half of what
+    jawOpen drops it, so a bilabial showed a half-open mouth."""
+    s0 = renderer.s0
+    codes = np.stack([code(), code(jawOpen=0.5), code(jawOpen=0.5, mouthClose=0.25), code(jawOpen=0.5, mouthClose=0.5)])
+    dst = renderer.control_points(codes)
+    rest, jaw, half, shut = (np.mean(d[C.LOWER_LIP_INNER[1:-1], 1] - d[C.UPPER_LIP_INNER[1:-1], 1]) for d in dst)
+    assert jaw - rest > 0.1 * s0, "premise: jawOpen opens the lips"
+    assert abs(shut - rest) < 0.01 * s0, (
+        f"mouthClose = jawOpen must give the portrait's own lips: {rest:.1f} -> {shut:.1f} px"
+    )
+    assert rest + 0.3 * (jaw - rest) < half < jaw - 0.3 * (jaw - rest), "half the closure: the lips half way"
+    chin = 152
+    drop_open, drop_shut = dst[1, chin, 1] - dst[0, chin, 1], dst[3, chin, 1] - dst[0, chin, 1]
+    assert drop_shut == pytest.approx(drop_open, rel=0.02), "the jaw must still drop under the closed lips"
+    assert renderer.mouth.alpha(dst[3:], np.array([s0]))[0] == 0.0, "no mouth interior is painted on shut lips"
+
+
 def test_funnel_and_pucker_round_the_lips(renderer, shots):
     s0 = renderer.s0
     f, dst = shots["funnel"]
@@ -246,6 +265,8 @@ def test_funnel_and_pucker_together_round_the_mouth_no_further_than_one(smiling_
     np.testing.assert_allclose(both, half, atol=1e-4)
     d = np.stack([code(mouthFunnel=0.4, mouthPucker=0.5, jawOpen=0.3)])
     assert limit_rounding(d) is d  # within the limit: untouched
-    corners = r.control_points(np.stack([base, base + code(mouthFunnel=1.0, mouthPucker=1.0)]))[:, list(C.MOUTH_CORNERS)]
+    corners = r.control_points(np.stack([base, base + code(mouthFunnel=1.0, mouthPucker=1.0)]))[
+        :, list(C.MOUTH_CORNERS)
+    ]
     width = np.linalg.norm(corners[:, 0] - corners[:, 1], axis=-1)
     assert width[1] > 0.4 * width[0], width  # an O, not a slit (measured: 0.46 of the smile; 0.13 unlimited)

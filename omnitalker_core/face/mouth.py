@@ -28,6 +28,12 @@ Lip contact (`Mouth.contact`): the lower lip's inner contour never rises above t
 where a code would push it past (mouthClose on a portrait that already shows its teeth), both
 meet in the middle, so a closed code gives a closed mouth instead of folded triangles.
 
+Lips shut over an open jaw (`seal_field`): in ARKit, mouthClose equal to jawOpen is closed lips with
+the jaw dropped (every /p b m/ in a Live Link Face take, and in our viseme corpus). The rig's linear
+mouthClose lifts the lower lip by a fixed amount, less than half of what jawOpen lowers it, so the
+renderer adds, per unit of min(mouthClose, jawOpen), the field that takes the lower lip back to the
+upper one (the skin below follows part of the way, the chin stays on the jaw).
+
 Rounded lips (`rounding_fields`): the rig's mouthFunnel and mouthPucker only draw the lips
 towards the middle, which on a wide or smiling mouth leaves a wide slot. The renderer adds a
 corrective per shape, built on the portrait's own mouth, that brings the lips at weight 1 to a
@@ -138,6 +144,32 @@ def rounding_fields(head: np.ndarray, basis: np.ndarray) -> dict[int, np.ndarray
         full[: C.NUM_MESH] = field
         out[motion.CHANNEL[name]] = full
     return out
+
+
+def seal_field(head: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """Displacement [478, 3] (head frame) per unit of min(mouthClose, jawOpen) that keeps the lips closed
+    while the jaw drops: ARKit's mouthClose equal to jawOpen is shut lips over an open jaw (/p b m/, and
+    every Live Link Face take), but the rig's mouthClose alone lifts the lower lip far less than jawOpen
+    lowers it. With this field the lower lip goes back to where the upper lip's mouthClose puts it, so
+    mouthClose = jawOpen gives the portrait's own lip gap; mouthClose past jawOpen closes further."""
+    k_close, k_jaw = motion.CHANNEL["mouthClose"], motion.CHANNEL["jawOpen"]
+    close, jaw = basis[k_close, : C.NUM_MESH], basis[k_jaw, : C.NUM_MESH]
+    upper = list(C.UPPER_LIP_INNER[1:-1])
+    # the lower lip: the points the rig's mouthClose lifts (towards the upper lip, against its own motion)
+    lower = (close @ close[upper].mean(0)) < 0
+    delta = (jaw + close)[upper].mean(0)[None] - jaw[lower] - close[lower]  # c 3: go where the upper lip goes
+    p = head[: C.NUM_MESH, :2].astype(np.float64)
+    # the skin just below follows part of the way (no crease at the lip's edge); the chin stays on the jaw,
+    # and what the jaw does not move (the upper lip, touching the lower one) stays where it is
+    dist = np.linalg.norm(p[:, None] - p[lower][None], axis=-1)  # n c
+    near = np.exp(-0.5 * (dist / 0.05) ** 2)
+    on_jaw = np.linalg.norm(jaw, axis=1) > 1e-6
+    fall = np.exp(-0.5 * (dist.min(1) / 0.08) ** 2) * (dist.min(1) < 0.25) * on_jaw
+    field = (near @ delta) / np.maximum(near.sum(1, keepdims=True), 1e-9) * fall[:, None]
+    field[lower] = delta
+    full = np.zeros((len(head), 3), np.float64)
+    full[: C.NUM_MESH] = field
+    return full
 
 
 def _lum(rgb: np.ndarray) -> np.ndarray:

@@ -80,6 +80,9 @@ class FittedFace:
         # Each field takes its shape to a target at weight 1, so together they are capped there: where
         # their weights add up past 1 they are scaled down to sum to 1 (two targets do not stack).
         self.correctives: dict[int, np.ndarray] = {}
+        # displacement [478, 3] per unit of min(mouthClose, jawOpen) change: lips shut over an open jaw
+        # (`mouth.seal_field`); None: the rig alone
+        self.seal: np.ndarray | None = None
 
     def _deform(self, d: np.ndarray, idx: list[int] | slice = slice(None)) -> np.ndarray:
         """The portrait's head-frame points [f, n, 3] (n = idx) deformed by code deltas d [f, 61]."""
@@ -90,6 +93,9 @@ class FittedFace:
             scale = 1 / np.maximum(total, 1.0)  # f
             for ch, field in self.correctives.items():
                 head = head + (d[:, ch] * scale)[:, None, None] * field[None, idx]
+        if self.seal is not None:
+            sealed = np.clip(np.minimum(d[:, motion.CHANNEL["mouthClose"]], d[:, motion.CHANNEL["jawOpen"]]), 0, None)
+            head = head + sealed[:, None, None] * self.seal[None, idx]
         return head
 
     def project(self, head_pts: np.ndarray, r_delta: np.ndarray, scale: np.ndarray, t: np.ndarray) -> np.ndarray:

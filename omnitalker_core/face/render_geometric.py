@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from .. import motion
 from .eyeballs import EyeBalls, without_gaze
 from .lids import EyeLids
-from .mouth import ROUNDING_CHANNELS, Mouth, rounding_fields
+from .mouth import ROUNDING_CHANNELS, Mouth, rounding_fields, seal_field
 from .portrait_fit import FittedFace, as_codes, fit_portrait
 from .rig import FaceRig, euler_to_matrix, matrix_to_euler
 from .tracker import RigFitter
@@ -45,8 +45,9 @@ log = logging.getLogger(__name__)
 YAW_WARN_DEG = 30.0  # past this the frontal mesh no longer fits the far half of the face
 YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # bumped whenever what a code looks like changes; renders cached for training (train_appearance) carry it
-# 2: lids painted in the skin colour, not a glasses rim's or brow's; 3: gaze drawn by sliding the eye's contents
-RENDER_REVISION = 3
+# 2: lids painted in the skin colour, not a glasses rim's or brow's; 3: gaze drawn by sliding the eye's contents;
+# 4: mouthClose = jawOpen shuts the lips (`mouth.seal_field`)
+RENDER_REVISION = 4
 
 
 class FaceTurnedWarning(UserWarning):
@@ -118,6 +119,7 @@ class GeometricRenderer:
         self.eyes = EyeBalls(self.face, self.portrait)
         self.mouth = Mouth(self.face, self.portrait)
         self.face.correctives.update(rounding_fields(self.face.head, self.rig.basis))
+        self.face.seal = seal_field(self.face.head, self.rig.basis)
         self.image = torch.from_numpy(self.portrait).to(self.device).permute(2, 0, 1)[None].float() / 255.0  # 1 3 h w
 
     @property
