@@ -136,7 +136,7 @@ def adapt_reader(
             old = shipped[:, motion.CHANNEL[name]]
             slope, offset, _ = correction([(x, out[:, k])])
             # a slope is only known well where the channel moves in most check frames (gaze, in every random
-            # keyframe); a blendshape drawn in a few keyframes gives one that varies by 0.15 between renders
+            # keyframe); a blendshape drawn in a few keyframes gives one that is off by up to 0.2 on other renders
             moving = float(np.mean(np.abs(x - np.median(x)) > 0.05))
             stats[name] = (_r(x, old), _r(x, out[:, k]), slope, offset, correction([(x, old)])[0], moving)
     # a left-right pair is taken or left together: the reader reads both sides of a mirrored crop alike, and

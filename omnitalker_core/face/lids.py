@@ -118,7 +118,6 @@ class EyeLids:
         full_box = self.box(up0, lo, closure)
         if full_box is None:
             return frames
-        x0, y0, x1, y1 = full_box
         dev = frames.device
         ys, xs = box_grid(full_box, dev)
         col = xs[0]

@@ -150,8 +150,8 @@ def seal_field(head: np.ndarray, basis: np.ndarray) -> np.ndarray:
     """Displacement [478, 3] (head frame) per unit of min(mouthClose, jawOpen) that keeps the lips closed
     while the jaw drops: ARKit's mouthClose equal to jawOpen is shut lips over an open jaw (/p b m/, and
     every Live Link Face take), but the rig's mouthClose alone lifts the lower lip far less than jawOpen
-    lowers it. With this field the lower lip goes back to where the upper lip's mouthClose puts it, so
-    mouthClose = jawOpen gives the portrait's own lip gap; mouthClose past jawOpen closes further."""
+    lowers it. With this field the lower lip goes where the upper lip goes, so mouthClose = jawOpen gives
+    the portrait's own lip gap; mouthClose past jawOpen closes further (`Mouth.contact` stops the lips)."""
     k_close, k_jaw = motion.CHANNEL["mouthClose"], motion.CHANNEL["jawOpen"]
     close, jaw = basis[k_close, : C.NUM_MESH], basis[k_jaw, : C.NUM_MESH]
     upper = list(C.UPPER_LIP_INNER[1:-1])
