@@ -138,12 +138,18 @@ def rounding_fields(head: np.ndarray, basis: np.ndarray) -> dict[int, np.ndarray
         # show the protruding middle of the lips lower than their corners, a flat slot again)
         dz = (z[idx].mean() - z[idx])[:, None]
         delta = np.concatenate([delta, dz], 1)  # c 3
-        field = (near @ delta) / np.maximum(near.sum(1, keepdims=True), 1e-9) * fall[:, None]
-        field[idx] = delta
-        full = np.zeros((len(head), 3), np.float64)
-        full[: C.NUM_MESH] = field
-        out[motion.CHANNEL[name]] = full
+        out[motion.CHANNEL[name]] = _spread(delta, idx, near, fall, len(head))
     return out
+
+
+def _spread(delta: np.ndarray, idx, near: np.ndarray, fall: np.ndarray, points: int) -> np.ndarray:
+    """A corrective field [points, 3]: displacements delta [c, 3] at the mesh points idx (indices or a mask),
+    and elsewhere on the mesh their mean weighted by near [n, c], scaled by the falloff fall [n]; iris 0."""
+    field = (near @ delta) / np.maximum(near.sum(1, keepdims=True), 1e-9) * fall[:, None]
+    field[idx] = delta
+    full = np.zeros((points, 3), np.float64)
+    full[: C.NUM_MESH] = field
+    return full
 
 
 def seal_field(head: np.ndarray, basis: np.ndarray) -> np.ndarray:
@@ -165,11 +171,7 @@ def seal_field(head: np.ndarray, basis: np.ndarray) -> np.ndarray:
     near = np.exp(-0.5 * (dist / 0.05) ** 2)
     on_jaw = np.linalg.norm(jaw, axis=1) > 1e-6
     fall = np.exp(-0.5 * (dist.min(1) / 0.08) ** 2) * (dist.min(1) < 0.25) * on_jaw
-    field = (near @ delta) / np.maximum(near.sum(1, keepdims=True), 1e-9) * fall[:, None]
-    field[lower] = delta
-    full = np.zeros((len(head), 3), np.float64)
-    full[: C.NUM_MESH] = field
-    return full
+    return _spread(delta, lower, near, fall, len(head))
 
 
 def _lum(rgb: np.ndarray) -> np.ndarray:
