@@ -22,6 +22,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -76,6 +77,17 @@ class AdaptedReader:
         # from the clip's rest, which scales alike; gaze is absolute)
         gain = {n: g * self.rescale.get(n, 1.0) for n, g in self.base.gain.items()}
         return replace(self.base, gain=gain), self.reader
+
+
+class _Check(NamedTuple):
+    """One channel on the check renders."""
+
+    r_shipped: float  # r of the shipped tracker's read
+    r_adapted: float  # r of the fine-tuned reader's raw output
+    slope: float  # gain and offset of that output on the rendered value (its correction)
+    offset: float
+    slope_shipped: float  # gain of the shipped tracker's read
+    moving: float  # fraction of the check frames in which the channel moves
 
 
 def rest_frame(crops: np.ndarray) -> int:
@@ -138,7 +150,7 @@ def adapt_reader(
             # a slope is only known well where the channel moves in most check frames (gaze, in every random
             # keyframe); a blendshape drawn in a few keyframes gives one that is off by up to 0.2 on other renders
             moving = float(np.mean(np.abs(x - np.median(x)) > 0.05))
-            stats[name] = (_r(x, old), _r(x, out[:, k]), slope, offset, correction([(x, old)])[0], moving)
+            stats[name] = _Check(_r(x, old), _r(x, out[:, k]), slope, offset, correction([(x, old)])[0], moving)
     # a left-right pair is taken or left together: the reader reads both sides of a mirrored crop alike, and
     # one side taken alone on a few hundred check frames is chance as often as not
     order, _ = mirror_of(base.cfg.channels)
@@ -147,18 +159,22 @@ def adapt_reader(
         pair = [n for n in dict.fromkeys((name, base.cfg.channels[order[k]])) if n in stats]
         if name not in stats:
             continue
-        r_old, r_new, slope, offset, slope_old, moving = stats[name]
+        c = stats[name]
         report[name] = {
-            "r_shipped": round(r_old, 3), "r_adapted": round(r_new, 3), "slope": round(slope, 3),
-            "slope_shipped": round(slope_old, 3),
+            "r_shipped": round(c.r_shipped, 3), "r_adapted": round(c.r_adapted, 3), "slope": round(c.slope, 3),
+            "slope_shipped": round(c.slope_shipped, 3),
         }  # fmt: skip
-        mean_old, mean_new = (float(np.mean([stats[n][i] for n in pair])) for i in (0, 1))
-        if mean_new >= cfg.min_r and mean_new > mean_old + cfg.min_gain and min(stats[n][2] for n in pair) > 0.2:
+        mean_old = float(np.mean([stats[n].r_shipped for n in pair]))
+        mean_new = float(np.mean([stats[n].r_adapted for n in pair]))
+        if mean_new >= cfg.min_r and mean_new > mean_old + cfg.min_gain and min(stats[n].slope for n in pair) > 0.2:
             used.append(name)
-            gain[name], bias[name] = slope, offset
-        elif name in base.used and mean_old >= cfg.min_r and moving >= 0.5 and min(stats[n][4] for n in pair) > 0.2:
+            gain[name], bias[name] = c.slope, c.offset
+        elif (
+            name in base.used and mean_old >= cfg.min_r and c.moving >= 0.5
+            and min(stats[n].slope_shipped for n in pair) > 0.2
+        ):  # fmt: skip
             # kept as shipped, but read at this face's size (e.g. gaze pitch, drawn smaller on narrow eyes)
-            rescale[name] = slope_old
+            rescale[name] = c.slope_shipped
             report[name]["rescaled"] = True
     info = {"adapted": asdict(cfg), "report": report}
     if callback:
