@@ -13,6 +13,7 @@ from omnitalker_core.face.appearance import (
     AppearanceConfig,
     AppearanceNet,
     AppearanceReader,
+    LinearReadout,
     _template,
     aligned_crops,
     alignment,
@@ -82,6 +83,35 @@ def test_reader_file_round_trips_and_bad_files_are_named(tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(ValueError, match="junk.safetensors"):
         read_reader(tmp_path / "junk.safetensors")
+
+
+def test_a_readout_maps_the_rig_fit_and_the_outputs_and_survives_the_file(tmp_path):
+    """A reader adapted to a face reads jawOpen as a linear map of the rig fit's blendshapes and its outputs:
+    from the fit, not from codes other readers already replaced, and the map is kept in the file."""
+    torch.manual_seed(0)
+    net = AppearanceNet(TINY).eval()
+    k = len(TINY.channels)
+    rng = np.random.default_rng(4)
+    weight = rng.normal(size=motion.NUM_BLENDSHAPES + k)
+    readout = LinearReadout(rng.uniform(0, 0.5, len(weight)), rng.uniform(0.5, 2, len(weight)), weight, 0.25)
+    reader = AppearanceReader(net, (), {}, {}, {}, {"jawOpen": readout})
+    crops = rng.integers(0, 255, (6, 32, 32, 3), dtype=np.uint8)
+    fit = rng.uniform(0, 1, (6, motion.MOTION_DIM)).astype(np.float32)
+    replaced = fit.copy()
+    replaced[:, : motion.NUM_BLENDSHAPES] = 0.0  # as if another reader had replaced the blendshapes
+    out = reader.read(crops, replaced, fit=fit)
+    x = np.concatenate([fit[:, motion.BLENDSHAPES], reader.predict(crops)], 1)
+    j = motion.CHANNEL["jawOpen"]
+    np.testing.assert_allclose(out[:, j], ((x - readout.mean) / readout.scale) @ weight + 0.25, rtol=1e-5, atol=1e-6)
+    others = [c for c in range(motion.MOTION_DIM) if c != j]
+    np.testing.assert_array_equal(out[:, others], replaced[:, others])
+    assert not np.allclose(reader.read(crops, replaced)[:, j], out[:, j])  # without fit=, codes are the inputs
+
+    back = read_reader(reader.save(tmp_path / "adapted.safetensors"))
+    assert set(back.readouts) == {"jawOpen"}
+    for name in ("mean", "scale", "weight"):
+        np.testing.assert_array_equal(getattr(back.readouts["jawOpen"], name), getattr(readout, name))
+    assert back.readouts["jawOpen"].bias == readout.bias
 
 
 def test_training_learns_a_channel_drawn_in_the_crop_and_picks_only_what_it_reads():

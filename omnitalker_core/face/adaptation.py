@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import motion
-from .appearance import AppearanceReader, clip_reference, load_reader, mirror_of
+from .appearance import AppearanceReader, LinearReadout, clip_reference, load_reader, mirror_of
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,9 @@ class AdaptConfig:
     min_r: float = 0.6  # a channel is taken from the adapted reader only where it follows at least this well
     min_gain: float = 0.02  # ... and better than the shipped tracker by this much
 
+    # channels the network has no output for, read by a map of the rig fit and all its outputs (`LinearReadout`)
+    READOUTS = ("jawOpen",)
+    RIDGE = (0.01, 0.03, 0.1, 0.3)  # the readouts' ridge strengths tried (per frame, on standardised inputs)
     RENDER_STEPS = 10  # progress steps for rendering and tracking the frames (not a field: no effect on the result)
 
     @property
@@ -141,7 +144,7 @@ def adapt_reader(
     shipped = read_appearance(crops, fit, readers=(base,))[split:]
     out = AppearanceReader(net, (), {}, {}, {}).predict(crops)[split:]
     check = true[split:]
-    stats = {}
+    stats, report = {}, {}
     for k, name in enumerate(base.cfg.channels):
         x = check[:, motion.CHANNEL[name]]
         if x.std() > 1e-6:
@@ -151,10 +154,20 @@ def adapt_reader(
             # keyframe); a blendshape drawn in a few keyframes gives one that is off by up to 0.2 on other renders
             moving = float(np.mean(np.abs(x - np.median(x)) > 0.05))
             stats[name] = _Check(_r(x, old), _r(x, out[:, k]), slope, offset, correction([(x, old)])[0], moving)
+    readouts = {}
+    for name in cfg.READOUTS:  # the jaw: from the fit's jawOpen and every lip, chin and cheek channel it moves
+        x, c = check[:, motion.CHANNEL[name]], motion.CHANNEL[name]
+        readout, held_out = fit_readout(LinearReadout.inputs(fit[split:], out), x, cfg.RIDGE)
+        slope, offset, _ = correction([(x, held_out)])
+        r_fit, r_new = _r(x, fit[split:, c]), _r(x, held_out)
+        report[name] = {"r_shipped": round(r_fit, 3), "r_adapted": round(r_new, 3), "slope": round(slope, 3)}
+        if r_new >= cfg.min_r and r_new > r_fit + cfg.min_gain and slope > 0.2:  # read at its size on the check
+            readouts[name] = replace(readout, weight=readout.weight / slope, bias=(readout.bias - offset) / slope)
+            report[name]["readout"] = True
     # a left-right pair is taken or left together: the reader reads both sides of a mirrored crop alike, and
     # one side taken alone on a few hundred check frames is chance as often as not
     order, _ = mirror_of(base.cfg.channels)
-    used, gain, bias, report, rescale = [], {}, {}, {}, {}
+    used, gain, bias, rescale = [], {}, {}, {}
     for k, name in enumerate(base.cfg.channels):
         pair = [n for n in dict.fromkeys((name, base.cfg.channels[order[k]])) if n in stats]
         if name not in stats:
@@ -180,10 +193,37 @@ def adapt_reader(
     if callback:
         callback(cfg.steps, cfg.steps)
     log.info(
-        "reader adapted to the face: %d channels read better (%s), %d rescaled (%s)",
+        "reader adapted to the face: %d channels read better (%s), %d rescaled (%s), read from the fit: %s",
         len(used), ", ".join(used), len(rescale), ", ".join(f"{n} {s:.2f}" for n, s in rescale.items()),
+        ", ".join(readouts) or "none",
     )  # fmt: skip
-    return AdaptedReader(base, AppearanceReader(net.eval(), tuple(used), gain, bias, info), report, rescale)
+    adapted = AppearanceReader(net.eval(), tuple(used), gain, bias, info, readouts)
+    return AdaptedReader(base, adapted, report, rescale)
+
+
+def fit_readout(
+    x: np.ndarray, y: np.ndarray, ridge: tuple[float, ...] = AdaptConfig.RIDGE, folds: int = 5
+) -> tuple[LinearReadout, np.ndarray]:  # fmt: skip
+    """Ridge map of inputs x [f, d] to y [f], its strength chosen by cross-validation over contiguous blocks
+    of frames (neighbours share a keyframe, so frame-wise folds would flatter it); and its held-out
+    predictions [f], from the folds, to judge and size it by."""
+
+    def fit(rows: np.ndarray, lam: float) -> LinearReadout:
+        mean, scale = x[rows].mean(0), x[rows].std(0) + 0.02  # an input that hardly moves is not blown up
+        z = (x[rows] - mean) / scale
+        w = np.linalg.solve(z.T @ z + lam * len(rows) * np.eye(z.shape[1]), z.T @ (y[rows] - y[rows].mean()))
+        return LinearReadout(mean, scale, w, float(y[rows].mean()))
+
+    blocks, every = np.array_split(np.arange(len(y)), folds), np.arange(len(y))
+    best = None
+    for lam in ridge:
+        held = np.empty(len(y))
+        for b in blocks:
+            held[b] = fit(np.setdiff1d(every, b), lam).apply(x[b])
+        err = float(np.mean((held - y) ** 2))
+        if best is None or err < best[0]:
+            best = (err, lam, held)
+    return fit(every, best[1]), best[2]
 
 
 def _r(x: np.ndarray, y: np.ndarray) -> float:

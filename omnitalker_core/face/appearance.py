@@ -18,7 +18,7 @@ Shape legend: f - frames, n - landmarks (478), s - crop size, k - channels read.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -181,16 +181,54 @@ def aligned_crops(frames: np.ndarray, landmarks: np.ndarray, cfg: AppearanceConf
 
 
 # -- the shipped reader --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LinearReadout:
+    """A channel read as a linear map of the rig fit's blendshapes and the network's outputs, standardised:
+    value = ((x - mean) / scale) @ weight + bias with x = [fit blendshapes (51), outputs (k)]. Why: the jaw
+    moves the fit's lip, chin and cheek channels as well as jawOpen, and on one face a map fitted over all of
+    them reads it better than the fit's jawOpen alone (`adaptation`)."""
+
+    mean: np.ndarray  # 51 + k
+    scale: np.ndarray  # 51 + k
+    weight: np.ndarray  # 51 + k
+    bias: float
+
+    def __call__(self, fit: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """fit [f, 61] (the rig fit's codes), out [f, k] (the network's raw outputs) -> [f]."""
+        return self.apply(self.inputs(fit, out))
+
+    @staticmethod
+    def inputs(fit: np.ndarray, out: np.ndarray) -> np.ndarray:
+        return np.concatenate([fit[:, motion.BLENDSHAPES], out], 1).astype(np.float64)  # f 51+k
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.scale) @ self.weight + self.bias
+
+    def to_json(self) -> dict:
+        return {
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "weight": self.weight.tolist(),
+            "bias": self.bias,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> LinearReadout:
+        return cls(*(np.asarray(d[k], np.float64) for k in ("mean", "scale", "weight")), float(d["bias"]))
+
+
 @dataclass
 class AppearanceReader:
     """The network plus which of its outputs replace the rig fit's, each with a linear correction
-    (value = (out - bias) / gain, fitted on validation renders so a channel reads at its rendered size)."""
+    (value = (out - bias) / gain, fitted on validation renders so a channel reads at its rendered size), and
+    channels read by a linear map of the fit and all outputs (`readouts`; only a reader adapted to a face)."""
 
     net: AppearanceNet
     used: tuple[str, ...]  # channels that replace the rig fit's
     gain: dict[str, float]
     bias: dict[str, float]
     info: dict
+    readouts: dict[str, LinearReadout] = field(default_factory=dict)
 
     @property
     def cfg(self) -> AppearanceConfig:
@@ -213,15 +251,18 @@ class AppearanceReader:
             out.append((self.net(network_input(x, r)) + self.net(mirrored)[:, order] * sign) / 2)
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.cfg.channels)), np.float32)
 
-    def read(self, crops: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        """codes [f, 61] with the `used` channels replaced by what the network reads from the aligned crops."""
-        if not self.used or not len(crops):
+    def read(self, crops: np.ndarray, codes: np.ndarray, fit: np.ndarray | None = None) -> np.ndarray:
+        """codes [f, 61] with the `used` and `readouts` channels replaced by what the network reads from the
+        aligned crops; readouts map the rig fit's codes `fit` [f, 61] (default: codes) with the outputs."""
+        if not (self.used or self.readouts) or not len(crops):
             return codes
         raw = self.predict(crops)
         out = codes.copy()
         for name in self.used:
             k = self.cfg.channels.index(name)
             out[:, motion.CHANNEL[name]] = (raw[:, k] - self.bias[name]) / self.gain[name]
+        for name, readout in self.readouts.items():
+            out[:, motion.CHANNEL[name]] = readout(codes if fit is None else fit, raw)
         return out
 
     def save(self, path: str | Path) -> Path:
@@ -230,6 +271,7 @@ class AppearanceReader:
         meta = {
             "format": FORMAT, "config": json.dumps(asdict(self.cfg)), "used": json.dumps(list(self.used)),
             "gain": json.dumps(self.gain), "bias": json.dumps(self.bias), "info": json.dumps(self.info),
+            "readouts": json.dumps({n: r.to_json() for n, r in self.readouts.items()}),
         }  # fmt: skip
         state = {k: v.half() if v.is_floating_point() else v for k, v in self.net.state_dict().items()}
         return atomic_save_file(state, path, meta)
@@ -257,15 +299,21 @@ def read_reader(path: str | Path) -> AppearanceReader:
         cfg = AppearanceConfig.from_dict(json.loads(meta["config"]))
         used = tuple(json.loads(meta["used"]))
         gain, bias, info = (json.loads(meta[k]) for k in ("gain", "bias", "info"))
+        readouts = {n: LinearReadout.from_json(d) for n, d in json.loads(meta.get("readouts", "{}")).items()}
         with torch.random.fork_rng():  # initialising the layers draws from the process's RNG: leave it as it was
             net = AppearanceNet(cfg)
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     except (KeyError, TypeError, json.JSONDecodeError, RuntimeError) as e:
         raise ValueError(f"{path}: broken appearance reader ({str(e)[:300]})") from e
     unknown = [n for n in used if n not in cfg.channels or n not in gain or n not in bias]
+    unknown += [
+        n
+        for n, r in readouts.items()
+        if n not in motion.CHANNEL or r.weight.shape != (motion.NUM_BLENDSHAPES + len(cfg.channels),)
+    ]
     if unknown:
         raise ValueError(f"{path}: channels {unknown} are used but not read by the network or not corrected")
-    return AppearanceReader(net.eval(), used, gain, bias, info)
+    return AppearanceReader(net.eval(), used, gain, bias, info, readouts)
 
 
 @lru_cache(maxsize=2)

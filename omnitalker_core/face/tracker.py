@@ -403,7 +403,7 @@ def read_appearance(
 ) -> np.ndarray:
     """Calibrated codes [f, 61] of a clip with the channels the appearance reader reads replaced by what
     it reads from the clip's aligned crops [f, s, s, 3]; with several readers (the shipped one, then one
-    adapted to the face), each replaces the channels it reads.
+    adapted to the face), each replaces the channels it reads (its readouts map the rig fit's `codes`).
 
     Its blendshapes are measured from the clip's resting face like the rig fit's (`motion.from_rest`), within
     0..1; its gaze is absolute like the fit's."""
@@ -411,8 +411,10 @@ def read_appearance(
 
     out, shapes = codes, set()
     for reader in readers or (load_reader(),):
-        out = reader.read(crops, out)
-        shapes |= {motion.CHANNEL[n] for n in reader.used if motion.CHANNEL[n] < motion.NUM_BLENDSHAPES}
+        out = reader.read(crops, out, fit=codes)
+        shapes |= {
+            motion.CHANNEL[n] for n in (*reader.used, *reader.readouts) if motion.CHANNEL[n] < motion.NUM_BLENDSHAPES
+        }
     if shapes:
         import torch
 
