@@ -112,6 +112,10 @@ def test_a_readout_maps_the_rig_fit_and_the_outputs_and_survives_the_file(tmp_pa
     for name in ("mean", "scale", "weight"):
         np.testing.assert_array_equal(getattr(back.readouts["jawOpen"], name), getattr(readout, name))
     assert back.readouts["jawOpen"].bias == readout.bias
+    narrow = LinearReadout(readout.mean[:-1], readout.scale[:-1], weight[:-1], 0.25)  # made for another network
+    AppearanceReader(net, (), {}, {}, {}, {"jawOpen": narrow}).save(tmp_path / "other.safetensors")
+    with pytest.raises(ValueError, match="other.safetensors.*jawOpen"):
+        read_reader(tmp_path / "other.safetensors")
 
 
 def test_training_learns_a_channel_drawn_in_the_crop_and_picks_only_what_it_reads():

@@ -306,10 +306,11 @@ def read_reader(path: str | Path) -> AppearanceReader:
     except (KeyError, TypeError, json.JSONDecodeError, RuntimeError) as e:
         raise ValueError(f"{path}: broken appearance reader ({str(e)[:300]})") from e
     unknown = [n for n in used if n not in cfg.channels or n not in gain or n not in bias]
+    width = (motion.NUM_BLENDSHAPES + len(cfg.channels),)  # a readout's inputs: the fit's blendshapes, the outputs
     unknown += [
         n
         for n, r in readouts.items()
-        if n not in motion.CHANNEL or r.weight.shape != (motion.NUM_BLENDSHAPES + len(cfg.channels),)
+        if n not in motion.CHANNEL or {r.mean.shape, r.scale.shape, r.weight.shape} != {width}
     ]
     if unknown:
         raise ValueError(f"{path}: channels {unknown} are used but not read by the network or not corrected")
