@@ -63,9 +63,9 @@ def test_agreement_table_has_every_channel_and_a_column_per_held_out_portrait():
     funnel = motion.CHANNEL["mouthFunnel"]
 
     class HalfFunnel:  # an adapted reader that reads mouthFunnel at half its size and nothing else
-        used = ("mouthFunnel",)
+        used, readouts = ("mouthFunnel",), {}
 
-        def read(self, crops, codes):
+        def read(self, crops, codes, fit=None):
             out = codes.copy()
             out[:, funnel] *= 0.5
             return out
