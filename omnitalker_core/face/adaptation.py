@@ -7,7 +7,8 @@ like, and the clip shows the face: random codes rendered onto one of its own fra
 exact labels for *this* face. A copy of the reader is fine-tuned on them, and each channel it then reads
 better than the shipped tracker, on renders it did not train on, replaces it with a linear correction
 fitted there. Channels it does not read better stay as they were, so a face the reader already knows
-loses nothing.
+loses nothing. The jaw, which the network has no output for, is read where it reads better so by a linear
+map of the rig fit's whole expression and the network's outputs, fitted on the same renders (`fit_readout`).
 
 Cost: rendering and tracking the frames plus a few epochs of training, 1-2 min on 2 CPU cores for the
 defaults; adapted readers are kept in memory per (portrait, reader, settings), so a clip is adapted once.
