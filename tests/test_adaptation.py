@@ -94,7 +94,7 @@ def test_adapting_to_a_face_it_never_saw_reads_brows_lips_and_gaze(hopper):
         assert name in adapted.reader.used, (name, adapted.report.get(name))
         assert after[name]["slope"] >= times * before[name]["slope"], (name, before[name], after[name])
         assert after[name]["r"] >= before[name]["r"] - 0.02, (name, before[name], after[name])
-    # her blinks, which the shipped reader reads at about half their size, at their size (0.97 / 0.97, 1.07 / 0.95)
+    # her blinks, which the shipped reader reads at about half their size, at their size (0.94 / 0.97, 0.98 / 0.96)
     for name in ("eyeBlinkLeft", "eyeBlinkRight"):
         assert 0.8 <= after[name]["slope"] <= 1.25 and after[name]["r"] >= 0.9, (name, before[name], after[name])
     # the jaw, read by the landmark fit at 0.75 / 0.90 here: from the fit's whole expression and the adapted
