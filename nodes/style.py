@@ -78,7 +78,7 @@ class CaptureStyle(io.ComfyNode):
                     "adapt_to_face",
                     default=True,
                     optional=True,
-                    tooltip="Fine-tune the face tracker on renders of this face first, so its smiles, lips, brows "
+                    tooltip="Fine-tune the face tracker on renders of this face first, so its smiles, lips, jaw, brows "
                     "and gaze are read at the size the renderer draws them (a face the tracker never saw reads "
                     "them far too small). About 1-2 min on a CPU, once per reference face.",
                 ),
