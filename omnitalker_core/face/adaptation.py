@@ -157,7 +157,8 @@ def adapt_reader(
             stats[name] = _Check(_r(x, old), _r(x, out[:, k]), slope, offset, correction([(x, old)])[0], moving)
     readouts = {}
     for name in cfg.READOUTS:  # the jaw: from the fit's jawOpen and every lip, chin and cheek channel it moves
-        x, c = check[:, motion.CHANNEL[name]], motion.CHANNEL[name]
+        c = motion.CHANNEL[name]
+        x = check[:, c]
         readout, held_out = fit_readout(LinearReadout.inputs(fit[split:], out), x, cfg.RIDGE)
         slope, offset, _ = correction([(x, held_out)])
         r_fit, r_new = _r(x, fit[split:, c]), _r(x, held_out)
