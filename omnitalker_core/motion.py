@@ -73,6 +73,28 @@ def from_rest(
     return out
 
 
+# eyeLook* follow the gaze: ARKit's shapes move the lids with the eyes, the rig draws them so, and the tracker
+# derives them from the gaze it measures rather than fitting them. Gaze angle (rad) at which each reaches 1:
+LOOK_YAW_RANGE = 0.6
+LOOK_PITCH_RANGE = 0.45
+EYE_LOOK = tuple(i for i, n in enumerate(BLENDSHAPE_NAMES) if n.startswith("eyeLook"))
+
+
+def look_from_gaze(gaze: np.ndarray) -> np.ndarray:
+    """The 8 eyeLook* weights [..., 8] (in BLENDSHAPE_NAMES order, i.e. `EYE_LOOK`) implied by gaze [..., 4].
+    The code's convention (the rig's head frame, y down): pitch > 0 looks down, yaw > 0 turns the eyes
+    towards image left, the subject's right."""
+    ly, lp, ry, rp = (gaze[..., i] for i in range(4))
+
+    def c(v: np.ndarray) -> np.ndarray:
+        return np.clip(v, 0.0, 1.0)
+
+    # left eye (+x side): yaw > 0 moves the iris to -x, towards the nose = "in"
+    left = [c(lp / LOOK_PITCH_RANGE), c(ly / LOOK_YAW_RANGE), c(-ly / LOOK_YAW_RANGE), c(-lp / LOOK_PITCH_RANGE)]
+    right = [c(rp / LOOK_PITCH_RANGE), c(-ry / LOOK_YAW_RANGE), c(ry / LOOK_YAW_RANGE), c(-rp / LOOK_PITCH_RANGE)]
+    return np.stack(left + right, -1)  # Down, In, Out, Up for left then right
+
+
 def channel_groups() -> dict[str, slice]:
     """Groups used for per-part loss weights and error reports (paper: expression, pose, eye)."""
     return {"expression": BLENDSHAPES, "pose": POSE, "gaze": GAZE}

@@ -179,6 +179,40 @@ def test_speakers_differ_in_style_and_keep_it_across_utterances():
     assert (ranks == ranks[0]).all(), brows
 
 
+def test_synthetic_speakers_move_as_the_rig_draws_their_codes():
+    """The corpus writes codes in the code's own signs, as the rig draws them and the tracker reads a video: a
+    nod on a stressed syllable dips the nose below the eyes in the image, and the upper lids follow the eyes
+    (corpus version 1 nodded with the chin up and moved its lids against its eyes)."""
+    from dataclasses import replace
+
+    from omnitalker_core.face import canonical
+    from omnitalker_core.face.rig import FaceRig
+
+    style = replace(
+        sample_style(np.random.default_rng(4)), nod_amp=0.08, nod_prob=1.0, pitch_follow=0.0, sway_amp=0.008,
+        blink_rate=0.01, pause_blink_prob=0.0, squint_base=0.0, smile_base=0.0, gaze_spread=0.1, gaze_shift_rate=2.0,
+    )  # fmt: skip
+    syn = synthesize("Nobody wanted to build the bridge today, said the old man. Where is the river?", rate=150)
+    n, fps = len(syn.audio) // 256 + 1, 93.75
+    pros = analyse(syn.audio, syn.phonemes, n)
+    mo = face_motion(style, syn.phonemes, pros, fps, np.random.default_rng(1))
+    pts = FaceRig.default().landmarks(mo, scale=100.0, origin=(0.0, 0.0))  # f 478 3, image y down
+    eyes = list(canonical.LEFT_EYE_UPPER + canonical.LEFT_EYE_LOWER)
+    nose_below_eyes = pts[:, 1, 1] - pts[:, eyes, 1].mean(1)
+    stressed = np.zeros(n, bool)
+    for s, _e in zip(*np.nonzero(np.diff(np.r_[0, pros.stress > 0.75, 0]))[0].reshape(-1, 2).T):
+        stressed[s + int(0.05 * fps) : s + int(0.35 * fps)] = True  # the dip peaks just after the vowel onset
+    assert stressed.sum() > 20
+    dip = nose_below_eyes[stressed].mean() - nose_below_eyes[~stressed].mean()
+    assert dip > 0.7, dip  # pixels at 100 px per inter-ocular unit: measured 1.44 (version 1: -1.18)
+    # the upper lid follows the iris up and down (the eyes' own motion, not the head's: both in the head frame)
+    head = FaceRig.default().expression(mo)
+    iris_y = head[:, 473, 1]
+    lid_y = head[:, list(canonical.LEFT_EYE_UPPER), 1].mean(1)
+    assert iris_y.std() > 0.01
+    assert np.corrcoef(iris_y, lid_y)[0, 1] > 0.8  # measured 0.95 (version 1: -0.92)
+
+
 def test_speakers_are_distinct_and_some_held_out():
     spk = make_speakers(32, seed=0)
     assert len({(s.voice, s.variant, s.pitch) for s in spk}) == 32

@@ -7,8 +7,9 @@ import pytest
 
 from omnitalker_core import motion
 from omnitalker_core.face import canonical as C
-from omnitalker_core.face.rig import EYE_LOOK, FaceRig, euler_to_matrix, look_from_gaze, matrix_to_euler
+from omnitalker_core.face.rig import FaceRig, euler_to_matrix, matrix_to_euler
 from omnitalker_core.face.tracker import FIT_SHAPES, RigFitter
+from omnitalker_core.motion import EYE_LOOK, look_from_gaze
 
 
 def random_codes(n: int, seed: int = 0) -> np.ndarray:

@@ -23,6 +23,11 @@ MEL_FLOOR = math.log(1e-5)  # log-mel of silence: the pad value for mel
 SPLITS = ("train", "heldout_speaker", "heldout_sentence")
 
 
+# The corpus format. 2: motion in the code's signs (`motion`): version 1's synthetic speakers nodded with the chin
+# up and moved their lids against their eyes (eyeLook* mirrored), as the rig draws and the tracker reads codes.
+VERSION = 2
+
+
 def load_manifest(root: str | Path) -> dict:
     """manifest.json of a corpus directory, checked for version and keys."""
     path = Path(root) / "manifest.json"
@@ -31,8 +36,11 @@ def load_manifest(root: str | Path) -> dict:
             f"no corpus manifest at {path} (generate one: python -m omnitalker_core corpus --out {root})"
         )
     manifest = json.loads(path.read_text())
-    if manifest.get("version") != 1:
-        raise ValueError(f"{path}: unsupported corpus version {manifest.get('version')!r}, expected 1")
+    if manifest.get("version") != VERSION:
+        raise ValueError(
+            f"{path}: corpus version {manifest.get('version')!r}, this pack reads version {VERSION}; make it again "
+            "(python -m omnitalker_core corpus, or prepare for videos): older corpora write motion in other signs"
+        )
     for key in ("sample_rate", "mel_fps", "phoneme_vocab", "speakers", "utterances"):
         if key not in manifest:
             raise ValueError(f"{path}: manifest lacks {key!r}")

@@ -2,7 +2,7 @@
 voices), frame-aligned phonemes and 61-D motion on the mel clock, in safetensors shards plus a JSON manifest.
 
 Layout of DIR (the trainer depends on it exactly):
-    manifest.json            {"version": 1, "sample_rate": 24000, "mel_fps": 93.75, "mel_spec": "vocos_24k_100",
+    manifest.json            {"version": 2, "sample_rate": 24000, "mel_fps": 93.75, "mel_spec": "vocos_24k_100",
                               "teacher": "espeak"|"kokoro", "phoneme_vocab": [...],
                               "text_source": str, "speakers": {id: {...,"split": "train"|"heldout"}},
                               "utterances": [{"id", "speaker", "split", "text", "shard", "num_frames", ...}]}
@@ -36,11 +36,11 @@ from ..text.espeak import phonemize, synthesize
 from ..text.normalize import normalize_text
 from ..text.phonemes import PhonemeVocab
 from . import sentences as sent
+from .dataset import VERSION
 from .speakers import ACCENTS, Speaker, make_kokoro_speakers, make_speakers
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
 MANIFEST = "manifest.json"
 STATS = "STATS.txt"
 TEACHERS = ("espeak", "kokoro")
@@ -281,7 +281,8 @@ def generate(config: CorpusConfig) -> dict:
         shards.setdefault(u["shard"], []).append(u)
     spec = config.mel_spec
     jobs = [
-        (str(out), name, items, speakers_json, vocab.to_list(), config.seed, spec.name) for name, items in shards.items()
+        (str(out), name, items, speakers_json, vocab.to_list(), config.seed, spec.name)
+        for name, items in shards.items()
     ]
 
     results: dict[str, tuple[int, float]] = {}

@@ -7,9 +7,10 @@ stressed syllables, brows rise on stressed high-pitched ones, blinks and gaze av
 pauses, the head leans with loudness and tilts with pitch. Two clips of one speaker therefore share
 statistics (nod size, blink rate, smile, gaze habit) that a model can read off the reference.
 
-Sign conventions (radians): head pitch > 0 = chin up, yaw > 0 = turn to the subject's left,
-roll > 0 = tilt to the subject's left; gaze yaw > 0 = look to the subject's left, gaze pitch > 0 =
-look up. Translation in inter-ocular units, z > 0 = toward the camera.
+Signs are the code's, as the rig draws it and the tracker reads it (`motion`): head pitch > 0 = chin down,
+yaw > 0 = turn to the subject's right, roll > 0 = tilt to the subject's left; gaze likewise (pitch > 0 = look
+down), with the eyeLook* lids following it (`motion.look_from_gaze`). Translation in inter-ocular units, x > 0 =
+the subject's left, y > 0 = down, z > 0 = toward the camera.
 Legend: n - mel frames.
 """
 
@@ -19,7 +20,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from ..motion import CHANNEL, GAZE, MOTION_DIM, ROTATION, TRANSLATION
+from ..motion import CHANNEL, EYE_LOOK, GAZE, MOTION_DIM, ROTATION, TRANSLATION, look_from_gaze
 from .prosody import Prosody
 from .visemes import MOUTH_INDEX, mouth_motion
 
@@ -41,7 +42,7 @@ class SpeakerStyle:
     nod_prob: float  # fraction of stressed syllables that get a nod
     sway_amp: float  # slow yaw/roll sway amplitude (rad)
     sway_freq: float  # Hz
-    pitch_follow: float  # head pitch (rad) per f0 z-unit
+    pitch_follow: float  # chin raise (rad) per f0 z-unit
     lean_gain: float  # forward lean (z) with loudness
     pose_pitch: float  # resting head pitch (rad)
     pose_yaw: float  # resting head yaw (rad)
@@ -49,7 +50,7 @@ class SpeakerStyle:
     gaze_shift_rate: float  # saccades per second while speaking
     gaze_spread: float  # fixation scatter while speaking (rad)
     gaze_avert_amp: float  # gaze aversion in pauses (rad)
-    gaze_avert_dir: float  # direction of aversion (rad, 0 = subject's left, pi/2 = up)
+    gaze_avert_dir: float  # direction of aversion (rad, 0 = the subject's right, pi/2 = down)
 
     def to_dict(self) -> dict[str, float]:
         return {k: round(float(v), 5) for k, v in asdict(self).items()}
@@ -202,15 +203,16 @@ def face_motion(
     for onset, _dur, strength, _pz in accents:
         if rng.random() < style.nod_prob:
             # dip (chin down) peaking just after the vowel onset, then a small rebound
-            nods -= (
+            nods += (
                 style.nod_amp * strength * (_bump(n, fps, onset + 0.08, 0.36) - 0.3 * _bump(n, fps, onset + 0.34, 0.3))
             )
     pitch_follow = style.pitch_follow * _lowpass(prosody.pitch_z, fps, 0.15)
-    out[:, C["headPitch"]] = style.pose_pitch + drift_pitch + nods + pitch_follow
+    out[:, C["headPitch"]] = style.pose_pitch + drift_pitch + nods - pitch_follow  # the chin rises with f0
     out[:, C["headYaw"]] = style.pose_yaw + sway_yaw
     out[:, C["headRoll"]] = style.pose_roll + sway_roll
-    # translation follows rotation (the head pivots on the neck) plus the lean with loudness
-    out[:, C["headX"]] = 0.6 * out[:, C["headYaw"]] - style.pose_yaw * 0.6
+    # translation follows rotation (the head pivots on the neck: a turn to the subject's left, yaw < 0, moves
+    # the face that way, x > 0; a nod, pitch > 0, moves it down) plus the lean with loudness
+    out[:, C["headX"]] = -0.6 * (out[:, C["headYaw"]] - style.pose_yaw)
     out[:, C["headY"]] = 0.5 * (out[:, C["headPitch"]] - style.pose_pitch)
     out[:, C["headZ"]] = style.lean_gain * _lowpass(energy_s, fps, 0.4)
 
@@ -234,21 +236,8 @@ def face_motion(
     gaze[:, 0] -= 0.3 * (out[:, C["headYaw"]] - style.pose_yaw)
     gaze[:, 1] -= 0.3 * (out[:, C["headPitch"]] - style.pose_pitch)
     out[:, GAZE] = np.stack([gaze[:, 0], gaze[:, 1], gaze[:, 0], gaze[:, 1]], axis=1)
-    _gaze_blendshapes(out, gaze)
+    out[:, list(EYE_LOOK)] = look_from_gaze(out[:, GAZE])  # the lids follow the eyes, as the rig and tracker have them
 
     out[:, :51] = np.clip(out[:, :51], 0.0, 1.0)
     assert out.shape == (n, MOTION_DIM) and ROTATION.stop <= TRANSLATION.start
     return out
-
-
-def _gaze_blendshapes(out: np.ndarray, gaze: np.ndarray, full_scale: float = 0.5) -> None:
-    """ARKit eyeLook* weights consistent with the gaze angles (yaw > 0 = subject's left)."""
-    C = CHANNEL
-    yaw, pitch = gaze[:, 0] / full_scale, gaze[:, 1] / full_scale
-    left, right = np.clip(yaw, 0, 1), np.clip(-yaw, 0, 1)
-    out[:, C["eyeLookOutLeft"]] = left  # left eye turns outward when looking left
-    out[:, C["eyeLookInRight"]] = left
-    out[:, C["eyeLookInLeft"]] = right
-    out[:, C["eyeLookOutRight"]] = right
-    out[:, C["eyeLookUpLeft"]] = out[:, C["eyeLookUpRight"]] = np.clip(pitch, 0, 1)
-    out[:, C["eyeLookDownLeft"]] = out[:, C["eyeLookDownRight"]] = np.clip(-pitch, 0, 1)

@@ -17,7 +17,7 @@ yaw > 0 turns the nose towards image left, roll > 0 tilts the head clockwise. Ga
 yaw/pitch convention for the eye direction d = Ry(yaw) Rx(pitch) (0, 0, -1).
 
 eyeLook* shapes only move the lids (like ARKit's); the iris follows the 4 gaze channels. The
-tracker derives eyeLook* from the measured gaze (`look_from_gaze`), so they stay consistent.
+tracker derives eyeLook* from the measured gaze (`motion.look_from_gaze`), so they stay consistent.
 
 Shape legend: f - frames, n - points (478), k - blendshapes (51).
 """
@@ -33,12 +33,8 @@ from scipy.spatial.transform import Rotation
 from .. import motion
 from . import canonical as C
 
-# gaze angle (rad) at which the matching eyeLook* shape reaches 1
-LOOK_YAW_RANGE = 0.6
-LOOK_PITCH_RANGE = 0.45
 JAW_OPEN_ANGLE = 0.35  # rad of jaw rotation at jawOpen = 1 (chin drops ~0.55 inter-ocular)
 JAW_HINGE = np.array([0.0, 0.45, 0.0])  # y, z of the hinge axis (parallel to x), head frame
-EYE_LOOK = tuple(i for i, n in enumerate(motion.BLENDSHAPE_NAMES) if n.startswith("eyeLook"))
 
 
 # -- rotations --------------------------------------------------------------------------------
@@ -59,19 +55,6 @@ def matrix_to_euler(r: np.ndarray) -> np.ndarray:
 def gaze_direction(yaw: np.ndarray, pitch: np.ndarray) -> np.ndarray:
     """Unit eye direction [..., 3] = Ry(yaw) Rx(pitch) (0, 0, -1)."""
     return np.stack([-np.sin(yaw) * np.cos(pitch), np.sin(pitch), -np.cos(yaw) * np.cos(pitch)], -1)
-
-
-def look_from_gaze(gaze: np.ndarray) -> np.ndarray:
-    """The 8 eyeLook* weights [..., 8] (in BLENDSHAPE_NAMES order) implied by gaze [..., 4]."""
-    ly, lp, ry, rp = (gaze[..., i] for i in range(4))
-
-    def c(v: np.ndarray) -> np.ndarray:
-        return np.clip(v, 0.0, 1.0)
-
-    # left eye (+x side): yaw > 0 moves the iris to -x, towards the nose = "in"
-    left = [c(lp / LOOK_PITCH_RANGE), c(ly / LOOK_YAW_RANGE), c(-ly / LOOK_YAW_RANGE), c(-lp / LOOK_PITCH_RANGE)]
-    right = [c(rp / LOOK_PITCH_RANGE), c(-ry / LOOK_YAW_RANGE), c(ry / LOOK_YAW_RANGE), c(-rp / LOOK_PITCH_RANGE)]
-    return np.stack(left + right, -1)  # Down, In, Out, Up for left then right
 
 
 # -- basis construction -----------------------------------------------------------------------

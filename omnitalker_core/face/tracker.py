@@ -6,7 +6,7 @@ Per frame: 478 landmarks (`landmarks.FaceLandmarker`), then
    brows do not pull the pose;
 2. blendshapes: bounded least squares 0 <= w <= 1 of the de-posed landmarks on the rig basis,
    batched over frames with FISTA on the normal equations (43 shapes; the 8 eyeLook* shapes
-   are not fitted but follow the gaze, see `rig.look_from_gaze`); jawOpen is then re-read from
+   are not fitted but follow the gaze, see `motion.look_from_gaze`); jawOpen is then re-read from
    the lower lip in the image plane with pose and the other shapes held (`RigFitter._refit_jaw`);
 3. gaze: from the iris centres in the image plane, solved for the eye direction;
 4. identity: whatever the basis cannot explain and stays constant over the clip (face shape) is
@@ -27,14 +27,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import motion
+from ..motion import EYE_LOOK, look_from_gaze
 from . import canonical as C
-from .rig import (
-    EYE_LOOK,
-    FaceRig,
-    eyeball_centres,
-    look_from_gaze,
-    matrix_to_euler,
-)
+from .rig import FaceRig, eyeball_centres, matrix_to_euler
 
 if TYPE_CHECKING:
     from .adaptation import AdaptConfig
