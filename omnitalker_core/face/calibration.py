@@ -51,8 +51,12 @@ POSE_RANGE = {"headPitch": 0.2, "headYaw": 0.3, "headRoll": 0.15}
 GAZE_RANGE = 0.3
 FREQUENT = {"jawOpen": 0.5, "eyeBlinkLeft": 0.15, "eyeBlinkRight": 0.15}
 KEYFRAME_EVERY = 6  # frames at 25 fps between random keyframes (smooth, speech-like motion)
-# eyeLook* follow the gaze in the rig; jaw/mouth left-right pairs, cheekPuff etc. are drawn as well.
-DRAWN_SHAPES = tuple(i for i, n in enumerate(motion.BLENDSHAPE_NAMES) if not n.startswith("eyeLook"))
+# eyeLook* are not drawn at random: they follow the gaze, as in every code the tracker, the corpus and ARKit
+# write; jaw/mouth left-right pairs, cheekPuff etc. are drawn as well.
+DRAWN_SHAPES = tuple(i for i in range(motion.NUM_BLENDSHAPES) if i not in motion.EYE_LOOK)
+# Names the renders made from `random_codes` (cached round trips, the reader's training renders) with
+# RENDER_REVISION. 2: eyeLook* follow the gaze (at 1 they stayed 0, so the lids never moved with the eyes).
+CODES_REVISION = 2
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,8 @@ def _load(path: Path, mtime: int) -> Calibration:  # cached per file version: tr
 
 
 def random_codes(rng: np.random.Generator, frames: int) -> np.ndarray:
-    """Smooth random codes [f, 61]: sparse blendshape keyframes, head pose and gaze, linearly joined."""
+    """Smooth random codes [f, 61]: sparse blendshape keyframes, head pose and gaze, linearly joined; the
+    eyeLook* lids follow the gaze."""
     keys = np.arange(0, frames + KEYFRAME_EVERY, KEYFRAME_EVERY)
     kf = np.zeros((len(keys), motion.MOTION_DIM))
     for row in kf:
@@ -114,7 +119,9 @@ def random_codes(rng: np.random.Generator, frames: int) -> np.ndarray:
         gy, gp = rng.uniform(-GAZE_RANGE, GAZE_RANGE, 2)
         row[motion.GAZE] = [gy, gp, gy, gp]  # both eyes look the same way
     t = np.arange(frames)
-    return np.stack([np.interp(t, keys, kf[:, c]) for c in range(motion.MOTION_DIM)], 1).astype(np.float32)
+    codes = np.stack([np.interp(t, keys, kf[:, c]) for c in range(motion.MOTION_DIM)], 1)
+    codes[:, list(motion.EYE_LOOK)] = motion.look_from_gaze(codes[:, motion.GAZE])  # the lids follow the eyes
+    return codes.astype(np.float32)
 
 
 def round_trip(
@@ -290,11 +297,12 @@ def collect(frames: int = 500, sizes: tuple[int, ...] = (320, 448), seed: int = 
 
 def cached_collect(cache: Path, frames: int, seed: int) -> dict[str, dict]:
     """`collect`, kept in `cache` under a name that changes with anything that changes the renders (frames,
-    seed, the renderer's revision, the reader's crop)."""
+    seed, the renderer's and the random codes' revisions, the reader's crop)."""
     from .appearance import load_reader
     from .render_geometric import RENDER_REVISION
 
-    path = cache / f"calibration_runs_f{frames}_s{seed}_r{RENDER_REVISION}_c{load_reader().cfg.size}.npz"
+    name = f"calibration_runs_f{frames}_s{seed}_r{RENDER_REVISION}_k{CODES_REVISION}_c{load_reader().cfg.size}.npz"
+    path = cache / name
     if path.is_file():
         with np.load(path) as z:
             runs: dict[str, dict] = {}

@@ -42,7 +42,7 @@ from .appearance import (
     network_input,
     read_reader,
 )
-from .calibration import FACE_PHOTOS, calibration_portraits, random_codes, render_and_track
+from .calibration import CODES_REVISION, FACE_PHOTOS, calibration_portraits, random_codes, render_and_track
 from .render_geometric import RENDER_REVISION
 from .training_faces import pexels_portraits
 
@@ -86,7 +86,7 @@ def collect(portraits: dict[str, np.ndarray], frames: int, seed: int, cache: Pat
     runs = {}
     for name, portrait in portraits.items():
         digest = hashlib.sha1(np.ascontiguousarray(portrait).tobytes()).hexdigest()[:12]
-        path = cache / f"{name}_{digest}_s{seed}_f{frames}_c{cfg.size}_r{RENDER_REVISION}.npz"
+        path = cache / f"{name}_{digest}_s{seed}_f{frames}_c{cfg.size}_r{RENDER_REVISION}_k{CODES_REVISION}.npz"
         if not path.is_file():
             rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
             size = int(rng.choice(SIZES))
