@@ -98,6 +98,24 @@ def test_calibration_file_round_trips(tmp_path):
         Calibration.load(tmp_path / "missing.npz")
 
 
+def test_random_codes_move_the_lids_with_the_eyes():
+    """The codes the tracker is calibrated and judged on are codes a capture could hold: the eyeLook* lids follow
+    the gaze, as in the tracker's, the corpus's and ARKit's (codes revision 1 moved irises under still lids)."""
+    from omnitalker_core.face import canonical
+    from omnitalker_core.face.rig import FaceRig
+
+    codes = random_codes(np.random.default_rng(7), 300)
+    ahead = codes.copy()  # the same faces looking straight ahead
+    ahead[:, motion.GAZE] = 0.0
+    ahead[:, list(motion.EYE_LOOK)] = motion.look_from_gaze(ahead[:, motion.GAZE])
+    rig = FaceRig.default()
+    moved = rig.expression(codes) - rig.expression(ahead)  # f 478 3, what the gaze moves (y down)
+    for iris, lid in ((473, canonical.LEFT_EYE_UPPER), (468, canonical.RIGHT_EYE_UPPER)):
+        lid_y, iris_y = moved[:, list(lid), 1].mean(1), moved[:, iris, 1]
+        assert lid_y.std() > 0.1 * iris_y.std(), "the lids stay put while the eyes move"  # 0.19; revision 1: 0
+        assert np.corrcoef(iris_y, lid_y)[0, 1] > 0.9  # the same way: 0.99
+
+
 @pytest.fixture(scope="module")
 def held_out_round_trip():
     portrait, held = calibration_portraits()["astronaut_mirrored_crop"]
