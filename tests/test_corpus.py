@@ -15,7 +15,7 @@ from omnitalker_core.__main__ import main
 from omnitalker_core.corpus.dataset import MEL_FLOOR, CorpusDataset, FrameBudgetSampler, collate, load_manifest
 from omnitalker_core.corpus.prosody import analyse
 from omnitalker_core.corpus.speakers import make_speakers
-from omnitalker_core.corpus.styles import face_motion, sample_style
+from omnitalker_core.corpus.styles import _segments, face_motion, sample_style
 from omnitalker_core.corpus.visemes import mouth_motion, visemes_of
 from omnitalker_core.motion import CHANNEL, MOTION_DIM
 from omnitalker_core.text.espeak import synthesize
@@ -200,7 +200,7 @@ def test_synthetic_speakers_move_as_the_rig_draws_their_codes():
     eyes = list(canonical.LEFT_EYE_UPPER + canonical.LEFT_EYE_LOWER)
     nose_below_eyes = pts[:, 1, 1] - pts[:, eyes, 1].mean(1)
     stressed = np.zeros(n, bool)
-    for s, _e in zip(*np.nonzero(np.diff(np.r_[0, pros.stress > 0.75, 0]))[0].reshape(-1, 2).T):
+    for s, _e in _segments(pros.stress > 0.75):  # the stressed vowels, as face_motion finds them
         stressed[s + int(0.05 * fps) : s + int(0.35 * fps)] = True  # the dip peaks just after the vowel onset
     assert stressed.sum() > 20
     dip = nose_below_eyes[stressed].mean() - nose_below_eyes[~stressed].mean()
