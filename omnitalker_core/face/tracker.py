@@ -352,7 +352,8 @@ def track_frames(
     False gives the raw rig fit (used to build the calibration). appearance=False leaves out the pixel
     read-out (used to train it). adapt: first fine-tune the read-out on renders of the clip's own face
     (`adaptation`; 1-2 min on a CPU, reported through callback(step, total)). frame_callback(done, f): after
-    each frame's landmarks."""
+    each frame's landmarks. smooth: the One-Euro filter without lag (`motion.one_euro(zero_phase=True)`), so
+    the motion stays in step with the clip's audio."""
     frames = _as_uint8(frames)
     landmarks, found = detect_landmarks(frames, where, frame_callback)
     if not found.any():
@@ -375,7 +376,7 @@ def track_frames(
                 log.warning("%s: the tracker was not adapted to this face, read with the shipped one: %s", where, e)
         codes = read_appearance(crops, codes, readers)
     if smooth and len(codes) > 2:
-        codes = motion.one_euro(codes, fps, min_cutoff=min_cutoff, beta=beta)
+        codes = motion.one_euro(codes, fps, min_cutoff=min_cutoff, beta=beta, zero_phase=True)
     return TrackResult(codes.astype(np.float32), float(fps), found, landmarks, fit)
 
 
