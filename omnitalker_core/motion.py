@@ -95,6 +95,14 @@ def look_from_gaze(gaze: np.ndarray) -> np.ndarray:
     return np.stack(left + right, -1)  # Down, In, Out, Up for left then right
 
 
+def lids_follow_gaze(codes: np.ndarray) -> np.ndarray:
+    """A copy of codes [..., 61] with eyeLook* = `look_from_gaze` of their gaze: so every code the pack writes
+    has them (the corpus, the tracker, the calibration's random codes)."""
+    out = np.array(codes, copy=True)
+    out[..., list(EYE_LOOK)] = look_from_gaze(out[..., GAZE])
+    return out
+
+
 def channel_groups() -> dict[str, slice]:
     """Groups used for per-part loss weights and error reports (paper: expression, pose, eye)."""
     return {"expression": BLENDSHAPES, "pose": POSE, "gaze": GAZE}

@@ -120,8 +120,7 @@ def random_codes(rng: np.random.Generator, frames: int) -> np.ndarray:
         row[motion.GAZE] = [gy, gp, gy, gp]  # both eyes look the same way
     t = np.arange(frames)
     codes = np.stack([np.interp(t, keys, kf[:, c]) for c in range(motion.MOTION_DIM)], 1)
-    codes[:, list(motion.EYE_LOOK)] = motion.look_from_gaze(codes[:, motion.GAZE])  # the lids follow the eyes
-    return codes.astype(np.float32)
+    return motion.lids_follow_gaze(codes).astype(np.float32)
 
 
 def round_trip(
@@ -329,6 +328,7 @@ def agreement_table(
     """Markdown table, all 61 channels: slope and r of the tracker as shipped (calibrated fit + appearance
     read-out) on each held-out portrait, for `detail` also of the raw rig fit and the calibrated fit, and
     with the reader adapted to a portrait where `adapted` ({portrait: `adaptation.AdaptedReader`}) has one."""
+    from ..motion import lids_follow_gaze
     from .tracker import read_appearance
 
     adapted = adapted or {}
@@ -340,7 +340,7 @@ def agreement_table(
         true = np.concatenate([runs[k]["true"] for k in keys])
         raw = np.concatenate([runs[k]["raw"] for k in keys])
         fit = [(runs[k]["crops"], cal.apply(runs[k]["raw"])) for k in keys]  # calibrated once, read once or twice
-        final = np.concatenate([read_appearance(crops, codes) for crops, codes in fit])
+        final = np.concatenate([lids_follow_gaze(read_appearance(crops, codes)) for crops, codes in fit])
         if g == detail:
             cols += [
                 (f"{g} raw fit", channel_agreement(true, raw)),
@@ -348,7 +348,9 @@ def agreement_table(
             ]
         cols.append((f"{g} tracker", channel_agreement(true, final)))
         if g in adapted:
-            read = np.concatenate([read_appearance(crops, codes, adapted[g].readers) for crops, codes in fit])
+            read = np.concatenate(
+                [lids_follow_gaze(read_appearance(crops, codes, adapted[g].readers)) for crops, codes in fit]
+            )
             cols.append((f"{g} adapted", channel_agreement(true, read)))
     head = "| channel | " + " | ".join(f"{name} slope / r" for name, _ in cols) + " |"
     lines = [head, "|---" * (1 + len(cols)) + "|"]

@@ -377,9 +377,8 @@ def track_frames(
         codes = read_appearance(crops, codes, readers)
     if smooth and len(codes) > 2:
         codes = motion.one_euro(codes, fps, min_cutoff=min_cutoff, beta=beta, zero_phase=True)
-    codes = codes.astype(np.float32)  # a copy: fit.codes stay the rig fit's
     # the lids follow the gaze as read last: the calibration and the pixel read-out move the gaze, not them
-    codes[:, list(EYE_LOOK)] = look_from_gaze(codes[:, motion.GAZE])
+    codes = motion.lids_follow_gaze(codes).astype(np.float32)
     return TrackResult(codes, float(fps), found, landmarks, fit)
 
 
