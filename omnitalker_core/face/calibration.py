@@ -328,8 +328,7 @@ def agreement_table(
     """Markdown table, all 61 channels: slope and r of the tracker as shipped (calibrated fit + appearance
     read-out) on each held-out portrait, for `detail` also of the raw rig fit and the calibrated fit, and
     with the reader adapted to a portrait where `adapted` ({portrait: `adaptation.AdaptedReader`}) has one."""
-    from ..motion import lids_follow_gaze
-    from .tracker import read_appearance
+    from .tracker import lids_from_gaze, read_appearance
 
     adapted = adapted or {}
     held = [k for k, r in runs.items() if r["held_out"]]
@@ -340,7 +339,7 @@ def agreement_table(
         true = np.concatenate([runs[k]["true"] for k in keys])
         raw = np.concatenate([runs[k]["raw"] for k in keys])
         fit = [(runs[k]["crops"], cal.apply(runs[k]["raw"])) for k in keys]  # calibrated once, read once or twice
-        final = np.concatenate([lids_follow_gaze(read_appearance(crops, codes)) for crops, codes in fit])
+        final = np.concatenate([lids_from_gaze(read_appearance(crops, codes)) for crops, codes in fit])
         if g == detail:
             cols += [
                 (f"{g} raw fit", channel_agreement(true, raw)),
@@ -349,7 +348,7 @@ def agreement_table(
         cols.append((f"{g} tracker", channel_agreement(true, final)))
         if g in adapted:
             read = np.concatenate(
-                [lids_follow_gaze(read_appearance(crops, codes, adapted[g].readers)) for crops, codes in fit]
+                [lids_from_gaze(read_appearance(crops, codes, adapted[g].readers)) for crops, codes in fit]
             )
             cols.append((f"{g} adapted", channel_agreement(true, read)))
     head = "| channel | " + " | ".join(f"{name} slope / r" for name, _ in cols) + " |"

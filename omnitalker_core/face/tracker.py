@@ -377,9 +377,17 @@ def track_frames(
         codes = read_appearance(crops, codes, readers)
     if smooth and len(codes) > 2:
         codes = motion.one_euro(codes, fps, min_cutoff=min_cutoff, beta=beta, zero_phase=True)
-    # the lids follow the gaze as read last: the calibration and the pixel read-out move the gaze, not them
-    codes = motion.lids_follow_gaze(codes).astype(np.float32)
-    return TrackResult(codes, float(fps), found, landmarks, fit)
+    return TrackResult(lids_from_gaze(codes), float(fps), found, landmarks, fit)
+
+
+def lids_from_gaze(codes: np.ndarray) -> np.ndarray:
+    """A clip's codes [f, 61] with eyeLook* following the gaze as read last (the calibration and the pixel
+    read-out move the gaze, not them), measured from the clip's rest like every blendshape: a face that looks
+    a little down throughout has its lids there at rest, as a portrait's own code has them (eyeLook* 0)."""
+    import torch
+
+    out = torch.from_numpy(motion.lids_follow_gaze(codes).astype(np.float32))
+    return motion.from_rest(out, channels=list(EYE_LOOK)).numpy()
 
 
 def calibrate(raw_codes: np.ndarray) -> np.ndarray:
