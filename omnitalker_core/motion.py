@@ -96,8 +96,8 @@ def look_from_gaze(gaze: np.ndarray) -> np.ndarray:
 
 
 def lids_follow_gaze(codes: np.ndarray) -> np.ndarray:
-    """A copy of codes [..., 61] with eyeLook* = `look_from_gaze` of their gaze: so every code the pack writes
-    has them (the corpus, the tracker, the calibration's random codes)."""
+    """A copy of codes [..., 61] with eyeLook* = `look_from_gaze` of their gaze, as the corpus and the
+    calibration's random codes have them (the tracker then measures them from the clip's rest)."""
     out = np.array(codes, copy=True)
     out[..., list(EYE_LOOK)] = look_from_gaze(out[..., GAZE])
     return out
