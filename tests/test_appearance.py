@@ -62,6 +62,51 @@ def test_crops_put_the_eyes_where_the_config_says():
     assert abs((xs.max() - xs.min()) - cfg.eye_distance * cfg.size) < 6
 
 
+def _face_at(scale: float, pattern) -> tuple[np.ndarray, np.ndarray]:
+    """An image [h, w, 3] of pattern(x, y) in head coordinates (inter-ocular distance 1) for a face `scale` px
+    between the eyes, and its landmarks [1, n, 3]."""
+    pts = C.load_canonical().points[:, :2]
+    size = int(round(6 * scale))
+    centre = np.array([size / 2, size / 2])
+    y, x = (np.mgrid[0:size, 0:size] - centre[::-1, None, None]) / scale
+    img = np.repeat(pattern(x, y)[..., None], 3, axis=-1).clip(0, 255).astype(np.uint8)
+    lm = np.concatenate([pts * scale + centre, np.zeros((len(pts), 1))], 1)[None]
+    return img, lm
+
+
+def test_antialiased_crops_sample_the_same_place():
+    """On a smooth image, shrinking first moves nothing: the two crop paths agree within interpolation error."""
+    img, lm = _face_at(280.0, lambda x, y: 128 + 60 * np.sin(2.0 * x) + 50 * np.cos(1.5 * y))
+    plain = aligned_crops(img[None], lm, AppearanceConfig())[0].astype(float)
+    shrunk = aligned_crops(img[None], lm, AppearanceConfig(antialias=True))[0].astype(float)
+    assert np.abs(plain - shrunk).mean() < 0.5  # a half-pixel slip in the shrunk warp gives about 1.5
+    # and a crop the warp enlarges is not touched
+    small, lm_small = _face_at(20.0, lambda x, y: 128 + 60 * np.sin(2.0 * x))
+    np.testing.assert_array_equal(
+        aligned_crops(small[None], lm_small, AppearanceConfig(antialias=True)),
+        aligned_crops(small[None], lm_small, AppearanceConfig()),
+    )
+
+
+def test_antialiased_crops_of_a_large_face_do_not_depend_on_its_size():
+    """Fine detail (skin texture, lashes, a lip edge) finer than the crop's pixels: a bilinear warp alone turns it
+    into a different moire at each face size; shrunk first, it averages out alike."""
+
+    def fine(x, y):  # a 40-cycle grating per inter-ocular distance: about 1 cycle per crop pixel
+        return 128 + 100 * np.sign(np.sin(2 * np.pi * 40 * (x + 0.3 * y)))
+
+    spread = {}
+    for aa in (False, True):
+        crops = []
+        for scale in (230.0, 330.0):
+            img, lm = _face_at(scale, fine)
+            crops.append(aligned_crops(img[None], lm, AppearanceConfig(antialias=aa))[0])
+        spread[aa] = np.abs(crops[0].astype(float) - crops[1].astype(float)).mean()
+        if aa:
+            assert np.abs(crops[0].astype(float) - 128).mean() < 20, "a grating too fine for the crop averages to grey"
+    assert spread[True] < 0.3 * spread[False], spread
+
+
 def test_reader_file_round_trips_and_bad_files_are_named(tmp_path):
     torch.manual_seed(0)
     net = AppearanceNet(TINY).eval()

@@ -52,6 +52,13 @@ class AppearanceConfig:
     channels: tuple[str, ...] = CANDIDATES  # outputs, in order
     reference: bool = False  # input: the crop (False), or the crop, the clip's resting face and their difference
     reference_frames: int = 256  # at most this many evenly spaced crops make the resting face
+    # crops shrunk with area averaging before the warp (`aligned_crops`); the shipped reader: bilinear warp alone
+    antialias: bool = False
+
+    @property
+    def crop_key(self) -> str:
+        """Names cached crops: what changes them."""
+        return f"c{self.size}" + ("a" if self.antialias else "")
 
     @property
     def in_channels(self) -> int:
@@ -170,14 +177,36 @@ def alignment(landmarks: np.ndarray, cfg: AppearanceConfig) -> np.ndarray:
 
 
 def aligned_crops(frames: np.ndarray, landmarks: np.ndarray, cfg: AppearanceConfig) -> np.ndarray:
-    """uint8 frames [f, h, w, 3] + landmarks [f, n, 3] -> aligned face crops [f, s, s, 3] (uint8)."""
+    """uint8 frames [f, h, w, 3] + landmarks [f, n, 3] -> aligned face crops [f, s, s, 3] (uint8).
+
+    With `cfg.antialias` a frame whose face is larger than the crop is first shrunk to the crop's scale with
+    area averaging, then warped: a bilinear warp alone samples a 2-5x larger face without low-pass filtering,
+    so fine detail aliases differently at each face size. A reader trained so did not read better on the
+    agreement table or at 1024 px, so the shipped one is not (docs/MOTION_SPACE.md)."""
     from .opencv import cv2
 
     mats = alignment(landmarks, cfg)
     out = np.empty((len(frames), cfg.size, cfg.size, 3), np.uint8)
     for i, (frame, m) in enumerate(zip(frames, mats)):
+        if cfg.antialias:
+            frame, m = _shrunk(frame, m, cv2)
         out[i] = cv2.warpAffine(frame, m, (cfg.size, cfg.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return out
+
+
+def _shrunk(frame: np.ndarray, m: np.ndarray, cv2) -> tuple[np.ndarray, np.ndarray]:
+    """frame [h, w, 3] shrunk by the warp m's scale (area averaging) and the warp [2, 3] that takes the
+    shrunk frame to the same crop. A frame the warp enlarges is returned as it is."""
+    scale = float(np.hypot(m[0, 0], m[1, 0]))
+    h, w = frame.shape[:2]
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    if scale >= 1.0 or (nw, nh) == (w, h):
+        return frame, m
+    small = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA)
+    # resize maps pixel centres as x' = (x + 0.5) f - 0.5, so x = (x' + 0.5) / f - 0.5
+    f = np.array([nw / w, nh / h])
+    lin = m[:, :2] / f[None]
+    return small, np.concatenate([lin, (m[:, :2] @ (0.5 / f - 0.5) + m[:, 2])[:, None]], 1)
 
 
 # -- the shipped reader --------------------------------------------------------------------------

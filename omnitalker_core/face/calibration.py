@@ -300,7 +300,7 @@ def cached_collect(cache: Path, frames: int, seed: int) -> dict[str, dict]:
     from .appearance import load_reader
     from .render_geometric import RENDER_REVISION
 
-    name = f"calibration_runs_f{frames}_s{seed}_r{RENDER_REVISION}_k{CODES_REVISION}_c{load_reader().cfg.size}.npz"
+    name = f"calibration_runs_f{frames}_s{seed}_r{RENDER_REVISION}_k{CODES_REVISION}_{load_reader().cfg.crop_key}.npz"
     path = cache / name
     if path.is_file():
         with np.load(path) as z:

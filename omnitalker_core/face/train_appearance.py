@@ -86,7 +86,7 @@ def collect(portraits: dict[str, np.ndarray], frames: int, seed: int, cache: Pat
     runs = {}
     for name, portrait in portraits.items():
         digest = hashlib.sha1(np.ascontiguousarray(portrait).tobytes()).hexdigest()[:12]
-        path = cache / f"{name}_{digest}_s{seed}_f{frames}_c{cfg.size}_r{RENDER_REVISION}_k{CODES_REVISION}.npz"
+        path = cache / f"{name}_{digest}_s{seed}_f{frames}_{cfg.crop_key}_r{RENDER_REVISION}_k{CODES_REVISION}.npz"
         if not path.is_file():
             rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
             size = int(rng.choice(SIZES))
@@ -292,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
         default=True,
         help="show the network each crop beside the clip's resting face (default) or the crop alone",
     )
+    p.add_argument(
+        "--antialias",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="shrink each frame with area averaging before the crop's warp (docs/MOTION_SPACE.md: tried, not shipped)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument(
         "--from-reader", type=Path, default=None,
@@ -301,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = AppearanceConfig(reference=args.reference)
+    cfg = AppearanceConfig(reference=args.reference, antialias=args.antialias)
     fixed = {k: v for k, (v, held) in calibration_portraits().items() if not held}
     photos = {k: fixed[k] for k in ("astronaut", *(k for k, held in FACE_PHOTOS.items() if not held))}
     train_portraits, val_portraits = dict(fixed), {}
