@@ -189,14 +189,16 @@ def aligned_crops(frames: np.ndarray, landmarks: np.ndarray, cfg: AppearanceConf
     out = np.empty((len(frames), cfg.size, cfg.size, 3), np.uint8)
     for i, (frame, m) in enumerate(zip(frames, mats)):
         if cfg.antialias:
-            frame, m = _shrunk(frame, m, cv2)
+            frame, m = _shrunk(frame, m)
         out[i] = cv2.warpAffine(frame, m, (cfg.size, cfg.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return out
 
 
-def _shrunk(frame: np.ndarray, m: np.ndarray, cv2) -> tuple[np.ndarray, np.ndarray]:
+def _shrunk(frame: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """frame [h, w, 3] shrunk by the warp m's scale (area averaging) and the warp [2, 3] that takes the
     shrunk frame to the same crop. A frame the warp enlarges is returned as it is."""
+    from .opencv import cv2
+
     scale = float(np.hypot(m[0, 0], m[1, 0]))
     h, w = frame.shape[:2]
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
