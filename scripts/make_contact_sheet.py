@@ -2,7 +2,7 @@
 
 Rows: per portrait, the face (crop around the fitted landmarks) and, under it, the mouth zoomed in.
 Columns: rest, jawOpen 0.3 / 0.6 / 0.9, jawOpen 0.6 with mouthClose 0.6 (closed lips over the open jaw, /m/),
-mouthFunnel 0.7, mouthPucker 0.7, mouthSmile 0.7,
+mouthFunnel 0.7, mouthPucker 0.7, mouthRollLower 1.0 (the lower lip rolled in: thinner, the mouth as it was), mouthSmile 0.7,
 eyeBlink 1.0, gaze 0.3 rad aside, headYaw +0.3 / -0.3 rad. Portraits: skimage's astronaut (smiling: her own teeth
 show), the astronaut flipped, recropped and at low resolution, skimage's grayscale `camera`
 photograph (side-on) as RGB, and the astronaut with her mouth closed by the renderer itself
@@ -50,6 +50,7 @@ COLUMNS = {
     "/m/ .6": code(jawOpen=0.6, mouthClose=0.6),
     "funnel .7": code(mouthFunnel=0.7),
     "pucker .7": code(mouthPucker=0.7),
+    "roll lower 1": code(mouthRollLower=1.0),
     "smile .7": code(mouthSmile=0.7),
     "blink 1": code(eyeBlink=1.0),
     "gaze .3": code(leftEyeYaw=0.3, rightEyeYaw=0.3),

@@ -142,6 +142,37 @@ def test_mouth_close_equal_to_jaw_open_shuts_the_lips_over_the_dropped_jaw(rende
     assert renderer.mouth.alpha(dst[3:], np.array([s0]))[0] == 0.0, "no mouth interior is painted on shut lips"
 
 
+def test_rolled_lips_thin_the_lip_and_leave_the_mouth_as_it_was(renderer, astronaut, shots):
+    """ARKit's mouthRoll*: the lip rolls into the mouth, so less of its red shows while the line between the lips
+    stays. The rig used to lift the whole lower lip instead, which drew a roll as a half-closed mouth (the
+    calibration then read mouthClose wherever mouthRollLower was set)."""
+    s0 = renderer.s0
+    codes = np.stack([code(), code(mouthRollLower=1.0), code(mouthRollUpper=1.0), code(jawOpen=0.3),
+                      code(jawOpen=0.3, mouthRollLower=1.0)])  # fmt: skip
+    dst = renderer.control_points(codes)
+    mid = slice(3, -3)
+
+    def height(d: np.ndarray, outer: tuple[int, ...], inner: tuple[int, ...]) -> float:
+        return float(np.abs(d[list(outer)][mid, 1] - d[list(inner)][mid, 1]).mean())
+
+    def gap(d: np.ndarray) -> float:
+        return float(np.mean(d[C.LOWER_LIP_INNER[1:-1], 1] - d[C.UPPER_LIP_INNER[1:-1], 1]))
+
+    rest, roll_lower, roll_upper, jaw, jaw_roll = dst
+    lower, upper = (C.LOWER_LIP_OUTER, C.LOWER_LIP_INNER), (C.UPPER_LIP_OUTER, C.UPPER_LIP_INNER)
+    assert height(roll_lower, *lower) < 0.5 * height(rest, *lower), "mouthRollLower 1 must thin the lower lip"
+    assert height(roll_upper, *upper) < 0.5 * height(rest, *upper), "mouthRollUpper 1 must thin the upper lip"
+    assert height(roll_lower, *upper) == pytest.approx(height(rest, *upper), abs=0.01 * s0), "the other lip stays"
+    for d in (roll_lower, roll_upper):
+        assert abs(gap(d) - gap(rest)) < 0.01 * s0, "a roll must not open or close the mouth"
+    assert abs(gap(jaw_roll) - gap(jaw)) < 0.01 * s0, "a roll over an open jaw keeps the opening"
+    assert gap(jaw) - gap(rest) > 0.05 * s0, "premise: jawOpen 0.3 opens the mouth"
+    frame = renderer.render(codes[1:2])[0]
+    line = (dst[1, list(C.UPPER_LIP_INNER[1:-1])] + dst[1, list(C.LOWER_LIP_INNER[1:-1])]) / 2
+    teeth = np.array([lum(frame[int(round(y)), int(round(x))]) for x, y in line])
+    assert np.mean(teeth > 200) > 0.5, "her teeth still show between the lips while the lower lip rolls in"
+
+
 def test_funnel_and_pucker_round_the_lips(renderer, shots):
     s0 = renderer.s0
     f, dst = shots["funnel"]

@@ -169,6 +169,28 @@ class _Builder:
         d[:, 1] = (up_amount * w_up - low_amount * w_lo) * hx * xfall
         return d
 
+    def lip_roll(self, inner: tuple[int, ...], outer: tuple[int, ...], amount: float, spread: float = 0.08) -> np.ndarray:
+        """A lip rolled in: its outer contour (the edge of the red) moves towards the inner one by `amount` of the
+        lip's height there, the lip between in proportion and back into the mouth, the skin beyond following with a
+        fall-off. Why: the lip thins while the line between the lips stays, which is what a rolled
+        lip shows from the front and what tells it from mouthClose (the whole lip lifted, the gap closed)."""
+        p, d = self.p, self.zeros()
+        ic, oc = p[list(inner)], p[list(outer)]
+        oi, oo = np.argsort(ic[:, 0]), np.argsort(oc[:, 0])
+        x = np.clip(p[:, 0], ic[:, 0].min(), ic[:, 0].max())
+        y_in = np.interp(x, ic[oi, 0], ic[oi, 1])
+        height = np.interp(x, oc[oo, 0], oc[oo, 1]) - y_in  # signed: > 0 for the lower lip (y down)
+        sign = np.sign(height[list(inner[1:-1])].mean())
+        u = np.clip((p[:, 1] - y_in) / np.where(np.abs(height) > 1e-6, height, 1e-6), 0.0, None)
+        lip = u <= 1.0
+        beyond = np.exp(-0.5 * (_dist_to(p, outer) / spread) ** 2) * (_dist_to(p, outer) < 2.5 * spread)
+        w = np.where(lip, u, beyond)  # 0 at the inner contour, 1 at the outer, falling off beyond it
+        w *= (np.abs(p[:, 0]) < np.abs(oc[:, 0]).max()) & ((p[:, 1] - y_in) * sign >= -1e-6)
+        w[list(inner)] = 0.0
+        d[:, 1] = -amount * height * w
+        d[:, 2] = 0.05 * np.where(lip, w, 0.0)  # the red turns back into the mouth; the inner edge stays put
+        return d
+
     def lid_shift_x(self, upper: tuple[int, ...], lower: tuple[int, ...], dx: float) -> np.ndarray:
         d = self.zeros()
         idx = list(upper[1:-1] + lower[1:-1])
@@ -260,8 +282,8 @@ def _build_basis(mesh: np.ndarray) -> np.ndarray:
         g = _gauss(p, np.array([sign * 0.62, 0.85, 0]), 0.22)
         puff += b.move(g, (sign * 0.08, 0, -0.06))
     f["cheekPuff"] = puff + b.move(b.lips.astype(float), (0, 0, -0.03))
-    f["mouthRollLower"] = b.move(lower_lip, (0, -0.05, 0.05))
-    f["mouthRollUpper"] = b.move(upper_lip, (0, 0.05, 0.05))
+    f["mouthRollLower"] = b.lip_roll(C.LOWER_LIP_INNER, C.LOWER_LIP_OUTER, 0.75)
+    f["mouthRollUpper"] = b.lip_roll(C.UPPER_LIP_INNER, C.UPPER_LIP_OUTER, 0.75)
     chin = _gauss(p, p[C.CHIN] + np.array([0, -0.25, 0]), 0.3) * jaw
     f["mouthShrugLower"] = b.move(np.maximum(chin, lower_lip), (0, -0.07, -0.03))
     # the upper lip pushed up and out together with the skin below the nose (not a lip curl)
