@@ -142,7 +142,7 @@ def test_mouth_close_equal_to_jaw_open_shuts_the_lips_over_the_dropped_jaw(rende
     assert renderer.mouth.alpha(dst[3:], np.array([s0]))[0] == 0.0, "no mouth interior is painted on shut lips"
 
 
-def test_rolled_lips_thin_the_lip_and_leave_the_mouth_as_it_was(renderer, astronaut, shots):
+def test_rolled_lips_thin_the_lip_and_leave_the_mouth_as_it_was(renderer):
     """ARKit's mouthRoll*: the lip rolls into the mouth, so less of its red shows while the line between the lips
     stays. The rig used to lift the whole lower lip instead, which drew a roll as a half-closed mouth (the
     calibration then read mouthClose wherever mouthRollLower was set)."""
