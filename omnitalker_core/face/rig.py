@@ -180,13 +180,11 @@ class _Builder:
         x = np.clip(p[:, 0], ic[:, 0].min(), ic[:, 0].max())
         y_in = np.interp(x, ic[oi, 0], ic[oi, 1])
         height = np.interp(x, oc[oo, 0], oc[oo, 1]) - y_in  # signed: > 0 for the lower lip (y down)
-        sign = np.sign(height[list(inner[1:-1])].mean())
+        # 0 on the inner contour and on the other lip's side of it, 1 at the outer contour
         u = np.clip((p[:, 1] - y_in) / np.where(np.abs(height) > 1e-6, height, 1e-6), 0.0, None)
         lip = u <= 1.0
         beyond = np.exp(-0.5 * (_dist_to(p, outer) / spread) ** 2) * (_dist_to(p, outer) < 2.5 * spread)
-        w = np.where(lip, u, beyond)  # 0 at the inner contour, 1 at the outer, falling off beyond it
-        w *= (np.abs(p[:, 0]) < np.abs(oc[:, 0]).max()) & ((p[:, 1] - y_in) * sign >= -1e-6)
-        w[list(inner)] = 0.0
+        w = np.where(lip, u, beyond) * (np.abs(p[:, 0]) < np.abs(oc[:, 0]).max())  # beyond: falling off
         d[:, 1] = -amount * height * w
         d[:, 2] = 0.05 * np.where(lip, w, 0.0)  # the red turns back into the mouth; the inner edge stays put
         return d
