@@ -4,8 +4,8 @@ Rows: per portrait, the face (crop around the fitted landmarks) and, under it, t
 Columns: rest, jawOpen 0.3 / 0.6 / 0.9, jawOpen 0.6 with mouthClose 0.6 (closed lips over the open jaw, /m/),
 mouthFunnel 0.7, mouthPucker 0.7, mouthRollLower 1.0 (the lower lip rolled in: thinner, the mouth as it
 was), mouthSmile 0.7, eyeBlink 1.0, gaze 0.3 rad aside, headYaw +0.3 / -0.3 rad. Portraits: skimage's
-astronaut (smiling: her own teeth show), the astronaut flipped, recropped and at low resolution, skimage's grayscale `camera`
-photograph (side-on) as RGB, and the astronaut with her mouth closed by the renderer itself
+astronaut (smiling: her own teeth show), the astronaut flipped, recropped and at low resolution, skimage's
+grayscale `camera` photograph (side-on) as RGB, and the astronaut with her mouth closed by the renderer itself
 (mouthClose 1), so the teeth must be drawn; two bundled public-domain photos of other people
 (`omnitalker_core/face/assets/faces/`): Barack Obama smiling with his teeth showing, Grace Hopper in
 glasses. Portraits the renderer warns about (a head turned
