@@ -41,6 +41,18 @@ def test_basis_is_complete_symmetric_and_leaves_the_skull_rigid():
             assert err < 0.03, f"{n} vs its mirror: err {err}"
 
 
+def test_rolled_lips_fade_out_at_the_mouth_corners():
+    """A roll that stopped at a hard limit beside the corners drew a straight edge out of the mouth corner (seen on
+    Grace Hopper's photo at mouthRoll 1): within 0.1 units of a corner the roll moves the skin by 0.07 of the
+    centre's 0.10 there; fading it towards the corners, by 0.02."""
+    rig, mesh = FaceRig.default(), C.load_canonical().mesh
+    for name in ("mouthRollLower", "mouthRollUpper"):
+        moved = np.linalg.norm(rig.basis[motion.CHANNEL[name], : len(mesh)], axis=1)
+        for corner in C.MOUTH_CORNERS:
+            near = np.linalg.norm(mesh[:, :2] - mesh[corner, :2], axis=1) < 0.1
+            assert moved[near].max() < 0.35 * moved.max(), (name, corner, moved[near].max(), moved.max())
+
+
 def test_euler_round_trip():
     a = np.random.default_rng(3).uniform(-1.2, 1.2, (50, 3))
     back = matrix_to_euler(euler_to_matrix(a[:, 0], a[:, 1], a[:, 2]))

@@ -47,8 +47,8 @@ YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # bumped whenever what a code looks like changes; renders cached for training (train_appearance) carry it
 # 2: lids painted in the skin colour, not a glasses rim's or brow's; 3: gaze drawn by sliding the eye's contents;
 # 4: mouthClose = jawOpen shuts the lips (`mouth.seal_field`); 5: mouthRoll* thin the lip instead of lifting it
-# (`rig._Builder.lip_roll`)
-RENDER_REVISION = 5
+# (`rig._Builder.lip_roll`); 6: the roll fades out towards the mouth corners (no seam there)
+RENDER_REVISION = 6
 
 
 class FaceTurnedWarning(UserWarning):

@@ -184,7 +184,8 @@ class _Builder:
         u = np.clip((p[:, 1] - y_in) / np.where(np.abs(height) > 1e-6, height, 1e-6), 0.0, None)
         lip = u <= 1.0
         beyond = np.exp(-0.5 * (_dist_to(p, outer) / spread) ** 2) * (_dist_to(p, outer) < 2.5 * spread)
-        w = np.where(lip, u, beyond) * (np.abs(p[:, 0]) < np.abs(oc[:, 0]).max())  # beyond: falling off
+        w = np.where(lip, u, beyond)  # beyond: falling off
+        w *= _smoothstep(0.0, 0.15, np.abs(oc[:, 0]).max() - np.abs(p[:, 0]))  # none at the corners: no seam there
         d[:, 1] = -amount * height * w
         d[:, 2] = 0.05 * np.where(lip, w, 0.0)  # the red turns back into the mouth; the inner edge stays put
         return d
