@@ -301,3 +301,16 @@ def test_funnel_and_pucker_together_round_the_mouth_no_further_than_one(smiling_
     ]
     width = np.linalg.norm(corners[:, 0] - corners[:, 1], axis=-1)
     assert width[1] > 0.4 * width[0], width  # an O, not a slit (measured: 0.46 of the smile; 0.13 unlimited)
+
+
+def test_the_opening_has_no_black_outline(renderer):
+    """The opening's edge (a ring from a pixel outside its inner-lip contour to two inside) is lip turning into
+    the mouth and shaded cavity, not a black line around it: at render revision 6 the lower rim and the
+    corners were drawn near-black (17-22% of the ring under luminance 30 here, measured), which read as a
+    drawn outline at 512 px."""
+    c = np.stack([code(jawOpen=0.6), code(jawOpen=0.9), code(jawOpen=0.6, mouthSmile=0.5)])
+    for frame, dst, name in zip(renderer.render(c), renderer.control_points(c), ("jaw 0.6", "jaw 0.9", "smile")):
+        ring = polygon(frame.shape, dst[INNER], 1) & ~polygon(frame.shape, dst[INNER], -2)
+        y = lum(frame[ring])
+        assert ring.sum() > 200, name
+        assert np.mean(y < 30) < 0.06, f"{name}: {np.mean(y < 30):.0%} of the opening's edge is near-black"

@@ -96,6 +96,7 @@ OWN_TEETH_KEEP = 0.65  # the part of the portrait's opening (from the top) its u
 # lip, and the opening reads smaller than it is
 LOWER_RIM = 0.05
 LOWER_RIM_DARK = 0.7
+CORNER_LIP = 0.8  # how much the opening's ends take the shaded lip colour
 CORNER_REACH = 0.9  # how far the wide-open opening's corners reach towards the outer lip corners
 # rounded lips at weight 1 (inter-ocular units): inner half-width, inner half-height, outer
 # half-width, lip thickness relative to the portrait's
@@ -479,7 +480,8 @@ class Mouth:
         """Colour [n, 3] and coverage [n] of pixels at mouth-frame (u, v), between the upper and lower
         inner lips at v = U and v = L (all [n], px); ipd: px per inter-ocular unit [n]."""
         # vertical coverage of each pixel by the opening [U, L] (exact box filter along v)
-        cover = np.clip(np.minimum(v + 0.5, L) - np.maximum(v - 0.5, U), 0, 1) * (u > ur) * (u < ul)
+        cover = np.clip(np.minimum(v + 0.5, L) - np.maximum(v - 0.5, U), 0, 1)
+        cover = cover * np.clip(u - ur + 0.5, 0, 1) * np.clip(ul - u + 0.5, 0, 1)  # and across u at its ends
         h = np.maximum(L - U, 0)
         a = v - U  # depth below the upper lip, px
         b = L - v  # height above the lower lip, px
@@ -527,8 +529,12 @@ class Mouth:
         # the lips occlude the edges of the opening: soft contact shadows (the portrait's own
         # teeth have theirs already)
         occ = 1 - 0.35 * np.exp(-a / (0.012 * ipd + 0.4)) * (1 - own_a)
-        occ = occ * (1 - LOWER_RIM_DARK * _sigmoid((rim - b) / 0.5))
-        return (colour * np.maximum(occ, 0.1)[:, None]).astype(np.float32), cover.astype(np.float32)
+        colour = colour * np.maximum(occ, 0.1)[:, None]
+        # the lower lip's inner edge and the stretched corners are lip turning into the mouth, in its shade
+        # (darker than the lip, so the landmark model still finds the lip's edge there), not a black rim
+        inner = np.maximum(_sigmoid((rim - b) / 0.5), CORNER_LIP * side**4)[:, None]
+        colour += inner * ((1 - LOWER_RIM_DARK) * self.lip - colour)
+        return colour.astype(np.float32), cover.astype(np.float32)
 
     def _seam(
         self,

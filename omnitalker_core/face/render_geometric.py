@@ -47,8 +47,9 @@ YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # bumped whenever what a code looks like changes; renders cached for training (train_appearance) carry it
 # 2: lids painted in the skin colour, not a glasses rim's or brow's; 3: gaze drawn by sliding the eye's contents;
 # 4: mouthClose = jawOpen shuts the lips (`mouth.seal_field`); 5: mouthRoll* thin the lip instead of lifting it
-# (`rig._Builder.lip_roll`); 6: the roll fades out towards the mouth corners (no seam there)
-RENDER_REVISION = 6
+# (`rig._Builder.lip_roll`); 6: the roll fades out towards the mouth corners (no seam there); 7: the opening's
+# lower rim and corners shaded lip, not black, and its ends anti-aliased
+RENDER_REVISION = 7
 
 
 class FaceTurnedWarning(UserWarning):
