@@ -90,10 +90,10 @@ FADE_WIDTH = 0.02
 OWN_TEETH_GAP = 0.035
 OWN_TEETH_EDGE = 1.5  # px: softness of their lower (incisal) edge (a sharp one reads as the lower lip)
 OWN_TEETH_KEEP = 0.65  # the part of the portrait's opening (from the top) its upper teeth are taken from
-# the lower lip's inner edge: a dark rim (its shadow, the lip rolling in) this wide (inter-ocular
-# units) and dark, between the lip and the lower teeth or tongue. A landmark model finds the
-# lower lip where the dark inside meets it; lit teeth or a red tongue right at its edge read as
-# lip, and the opening reads smaller than it is
+# the lower lip's inner edge: a rim this wide (inter-ocular units), between the lip and the lower teeth
+# or tongue, in the lip's own colour darkened by LOWER_RIM_DARK (the lip rolling in, in its shadow; not
+# black). A landmark model finds the lower lip where the darker inside meets it; lit teeth or a red
+# tongue right at its edge read as lip, and the opening reads smaller than it is
 LOWER_RIM = 0.05
 LOWER_RIM_DARK = 0.7
 CORNER_LIP = 0.8  # how much the opening's ends take the shaded lip colour
