@@ -20,6 +20,7 @@ from omnitalker_core.face.rig import euler_to_matrix
 CH = motion.CHANNEL
 INNER = list(C.UPPER_LIP_INNER + C.LOWER_LIP_INNER[-2:0:-1])  # the opening, a closed loop
 OUTER = list(C.UPPER_LIP_OUTER + C.LOWER_LIP_OUTER[-2:0:-1])
+CORNERS = (C.UPPER_LIP_INNER[0], C.UPPER_LIP_INNER[-1])  # the opening's, right and left
 
 
 def code(**channels: float) -> np.ndarray:
@@ -194,6 +195,90 @@ def test_blink_closes_both_eyes_with_full_lids(renderer, astronaut, shots):
         dark0, dark1 = np.mean(lum(astronaut[eye]) < 80), np.mean(lum(frame[eye]) < 80)
         # measured 0.33 -> 0.04 / 0.05 (iris and pupil covered; what is left is the lash line)
         assert dark0 > 0.2 and dark1 < 0.12, f"the closed lid must cover the iris: dark {dark0:.2f} -> {dark1:.2f}"
+
+
+@pytest.fixture(scope="module")
+def photos() -> dict[str, GeometricRenderer]:
+    """Two bundled photos with darker lips than the astronaut's: Biden (lips closed) and Obama speaking
+    (his mouth open at rest), and Grace Hopper (lips closed, thin)."""
+    from omnitalker_core.face.calibration import face_photo
+
+    return {name: GeometricRenderer(face_photo(name)) for name in ("biden", "obama2", "hopper")}
+
+
+@pytest.mark.parametrize("name", ["biden", "obama2"])
+def test_dark_lips_get_no_black_outline_either(photos, name):
+    """The opening's rim is the lip in shade, but on dark lips 0.3 of the lip's colour was near-black: at
+    render revision 7 a black band ran under the opening on both photos (measured on this ring at jaw 0.6:
+    Biden 15% under luminance 30, speaking Obama 21%; at revision 8 0-2% at jaw 0.6 and 0.9). The rim is now
+    no darker than a third of the skin's luminance. The corners (the outer fifth of the opening's width) are left out:
+    a wide-open mouth's corners are its deepest shadow."""
+    r = photos[name]
+    c = np.stack([code(jawOpen=0.6), code(jawOpen=0.9)])
+    for frame, dst, jaw in zip(r.render(c), r.control_points(c), (0.6, 0.9)):
+        ring = polygon(frame.shape, dst[INNER], 1) & ~polygon(frame.shape, dst[INNER], -2)
+        mid, half = (dst[CORNERS[0], 0] + dst[CORNERS[1], 0]) / 2, (dst[CORNERS[1], 0] - dst[CORNERS[0], 0]) / 2
+        ring[:, np.abs(np.arange(frame.shape[1]) + 0.5 - mid) > 0.8 * half] = False
+        dark = float(np.mean(lum(frame[ring]) < 30))
+        assert ring.sum() > 250, name
+        assert dark < 0.06, f"{name}, jaw {jaw}: {dark:.0%} of the opening's edge is near-black"
+
+
+@pytest.mark.parametrize("name", ["biden", "hopper"])
+def test_closed_lips_close_no_further(photos, name):
+    """mouthClose past jawOpen on lips that are already closed (a /m/ held a little harder than the jaw) used to
+    lift the lower lip through the upper one: the warp's triangles folded along the lip line, drawn as a jagged
+    seam (render revision 7, measured: 188-272 px^2 of folded triangles at mouthClose 0.5, 655-854 at 1).
+    Closed lips now stay closed, and at most a sliver folds where the corners meet."""
+    r = photos[name]
+    tri = r.warp.simplices
+
+    def area(p: np.ndarray) -> np.ndarray:  # signed triangle areas [t]
+        a, b, c = p[tri[:, 0]], p[tri[:, 1]], p[tri[:, 2]]
+        return ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])) / 2
+
+    rest = area(r.warp.src)
+    for close in (0.5, 1.0):
+        moved = area(r.control_points(code(mouthClose=close)[None])[0])
+        folded = float(np.abs(moved[np.sign(moved) != np.sign(rest)]).sum())
+        assert folded < 2.0, f"{name}, mouthClose {close}: {folded:.0f} px^2 of the warp folded"
+    # and a /p b m/ over a dropped jaw still shuts them (mouthClose up to jawOpen is not limited)
+    shut = r.control_points(code(jawOpen=0.5, mouthClose=0.5)[None])[0]
+    gap = shut[list(C.LOWER_LIP_INNER[3:-3]), 1] - shut[list(C.UPPER_LIP_INNER[3:-3]), 1]
+    assert np.abs(gap).max() < 0.02 * r.s0, gap
+
+
+def test_drawn_codes_are_what_the_frame_shows(photos):
+    """A code no face can draw is drawn as the nearest one it can; `drawn_codes` says which, so that a round trip
+    (the calibration table, adaptation's training labels) judges the tracker by what the frame shows."""
+    r = photos["hopper"]
+    c = np.stack(
+        [code(mouthClose=1.0), code(jawOpen=0.5, mouthClose=0.5), code(mouthFunnel=1.0, mouthPucker=1.0),
+         code(jawOpen=0.3, mouthSmile=0.4, mouthClose=0.2)]
+    )  # fmt: skip
+    d = r.drawn_codes(c)
+    np.testing.assert_allclose(r.control_points(d), r.control_points(c), atol=1e-3)  # the same frame
+    assert d[0, CH["mouthClose"]] < 0.1, "her lips are closed: a code cannot close them further"
+    np.testing.assert_allclose(d[[1, 3]], c[[1, 3]], atol=1e-6)  # drawable codes are drawn as they are
+    np.testing.assert_allclose(d[2, [CH["mouthFunnel"], CH["mouthPucker"]]], 0.5, atol=1e-6)  # one O at most
+
+
+def test_the_opening_is_a_smooth_curve_through_the_lips():
+    """The opening's contours pass through the inner-lip landmarks without a kink at each (piecewise-linear
+    contours drew a wide opening as a polygon) and without overshooting them."""
+    from omnitalker_core.face.mouth import _smooth_interp
+
+    u = np.array([-10.0, -8.0, -4.0, 0.0, 4.0, 8.0, 10.0])
+    v = np.array([0.0, 3.0, 5.0, 5.5, 5.0, 3.0, 0.0])
+    np.testing.assert_allclose(_smooth_interp(u, u, v), v, atol=1e-4)
+    for x0 in u[1:-1]:
+        left, right = (_smooth_interp(np.array([x0, x0 + h]), u, v) for h in (-1e-3, 1e-3))
+        slopes = (left[0] - left[1]) / 1e-3, (right[1] - right[0]) / 1e-3
+        assert abs(slopes[0] - slopes[1]) < 0.05, (x0, slopes)
+    x = np.linspace(-12, 12, 481)
+    y = _smooth_interp(x, u, v)
+    assert y.max() <= v.max() + 1e-6 and y.min() >= v.min() - 1e-6
+    np.testing.assert_allclose(y[(x <= -10) | (x >= 10)], 0, atol=1e-4)  # flat beyond the ends
 
 
 def test_no_seams_past_the_mesh_and_along_the_jaw():

@@ -141,9 +141,9 @@ def render_and_track(
     appearance: bool = True,
     callback: Callable[[int, int], None] | None = None,
 ) -> dict[str, np.ndarray]:
-    """One round trip: {"true": rendered codes, "tracked": what the tracker reads (the raw rig fit unless
-    calibrated), and with crops (an `appearance.AppearanceConfig`) "crops": aligned face crops}, on frames
-    with a face. appearance=False: a calibrated read without the pixel read-out (its training data).
+    """One round trip: {"true": the codes as drawn (`GeometricRenderer.drawn_codes`), "tracked": what the
+    tracker reads (the raw rig fit unless calibrated), and with crops (an `appearance.AppearanceConfig`)
+    "crops": aligned face crops}, on frames with a face. appearance=False: a calibrated read without the pixel read-out (its training data).
     callback(done, 2 * frames) after each frame rendered, then each frame tracked (it may raise to stop)."""
     from ..pipeline import render_size
     from .render_geometric import GeometricRenderer
@@ -162,7 +162,9 @@ def render_and_track(
         frames, smooth=False, calibrated=calibrated, appearance=appearance,
         frame_callback=(lambda i, _: callback(n + i, 2 * n)) if callback else None,
     )  # fmt: skip
-    true = codes.astype(np.float64).copy()
+    # judged against what the frames show: a code no face can draw (funnel + pucker past one O, closed lips closing
+    # further) is drawn as the nearest one it can, and no tracker can read more than that
+    true = renderer.drawn_codes(codes).astype(np.float64)
     # translation is relative to the clip's median position in the tracker: compare it the same way
     true[:, motion.TRANSLATION] -= np.median(true[:, motion.TRANSLATION], 0)
     out = {"true": true[res.found], "tracked": res.codes[res.found].copy()}

@@ -13,9 +13,13 @@ between the inner lip contours is drawn as a layer, back to front:
   upper lip, with a soft incisal edge) where the portrait shows them, else drawn: crowns with
   faint gaps, shorter and darker towards the corners (the arch turns away), shaded under the lip.
 
+The opening's contours run smoothly through the inner-lip landmarks (a shape-preserving cubic):
+joined by straight lines, a wide opening was drawn as a polygon.
+
 The lips shade the edges of the opening (they occlude the teeth); the lower lip's inner edge
-keeps a dark rim. That rim, the soft edge of the upper teeth and the small, shaded lower teeth
-and tongue are there for the tracker as much as for the eye: a landmark model puts the lower
+keeps a rim, the lip's colour in shade fading into the mouth. That rim, the soft edge of the
+upper teeth and the small, shaded lower teeth and tongue are there for the tracker as much as
+for the eye: a landmark model puts the lower
 lip where the dark inside meets it, and reads a lit band or a red tongue right at its edge (or a
 sharp teeth edge above it) as the lip, so the opening would read smaller than it is (the
 mixed-motion round trip in tests/test_face_render.py). Colours come from the portrait: teeth
@@ -26,7 +30,10 @@ computed (flat numpy arrays); the CPU path writes them straight into the uint8 f
 
 Lip contact (`Mouth.contact`): the lower lip's inner contour never rises above the upper one's;
 where a code would push it past (mouthClose on a portrait that already shows its teeth), both
-meet in the middle, so a closed code gives a closed mouth instead of folded triangles.
+meet in the middle, so a closed code gives a closed mouth instead of folded triangles. Lips that
+are closed close no further (`close_room`: mouthClose runs past jawOpen only as far as the portrait's
+own lip gap): pushed past each other, the lips between the held contours folded the warp into a
+jagged line.
 
 Lips shut over an open jaw (`seal_field`): in ARKit, mouthClose equal to jawOpen is closed lips with
 the jaw dropped (every /p b m/ in a Live Link Face take, and in our viseme corpus). The rig's linear
@@ -52,6 +59,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.interpolate import PchipInterpolator
 
 from .. import motion
 from . import canonical as C
@@ -76,7 +84,7 @@ UPPER_TEETH = 0.095
 LOWER_TEETH = 0.035
 LOWER_TEETH_FROM = 0.08  # opening (inter-ocular units) from which the lower teeth show
 LOWER_SPAN = 0.55  # of the upper teeth's span
-LOWER_SHADE = 0.6  # the lower teeth are in the upper lip's and teeth's shade
+LOWER_SHADE = 0.8  # the lower teeth are in the upper lip's and teeth's shade
 TEETH_SPAN = 0.42
 TOOTH_EDGES = (0.0, 0.125, 0.225, 0.31, 0.385)  # upper gaps from the midline, frontal projection
 LOWER_TOOTH_EDGES = (0.0, 0.085, 0.17, 0.25, 0.33)
@@ -91,11 +99,14 @@ OWN_TEETH_GAP = 0.035
 OWN_TEETH_EDGE = 1.5  # px: softness of their lower (incisal) edge (a sharp one reads as the lower lip)
 OWN_TEETH_KEEP = 0.65  # the part of the portrait's opening (from the top) its upper teeth are taken from
 # the lower lip's inner edge: a rim this wide (inter-ocular units), between the lip and the lower teeth
-# or tongue, in the lip's own colour darkened by LOWER_RIM_DARK (the lip rolling in, in its shadow; not
-# black). A landmark model finds the lower lip where the darker inside meets it; lit teeth or a red
-# tongue right at its edge read as lip, and the opening reads smaller than it is
+# or tongue, in the lip's own colour darkened by LOWER_RIM_DARK (the lip rolling in, in its shadow), but
+# no darker than RIM_SKIN of the skin's luminance (dark lips got a black rim), fading into the mouth over
+# RIM_FADE of its width. A landmark model finds the lower lip where the darker inside meets it; lit teeth
+# or a red tongue right at its edge read as lip, and the opening reads smaller than it is
 LOWER_RIM = 0.05
 LOWER_RIM_DARK = 0.7
+RIM_SKIN = 0.33
+RIM_FADE = 1.5
 CORNER_LIP = 0.8  # how much the opening's ends take the shaded lip colour
 CORNER_REACH = 0.9  # how far the wide-open opening's corners reach towards the outer lip corners
 # rounded lips at weight 1 (inter-ocular units): inner half-width, inner half-height, outer
@@ -175,6 +186,16 @@ def seal_field(head: np.ndarray, basis: np.ndarray) -> np.ndarray:
     return _spread(delta, lower, near, fall, len(head))
 
 
+def close_room(head: np.ndarray, basis: np.ndarray) -> float:
+    """How much mouthClose past jawOpen the portrait's own lips `head` [478, 3] take before they meet: its
+    lip gap over the rig's mouthClose lift per unit (middle of the mouth; 0 for closed lips)."""
+    k = motion.CHANNEL["mouthClose"]
+    mid_u, mid_l = list(C.UPPER_LIP_INNER[3:-3]), list(C.LOWER_LIP_INNER[3:-3])
+    gap = float(np.mean(head[mid_l, 1] - head[mid_u, 1]))
+    lift = float(np.mean(basis[k, mid_u, 1] - basis[k, mid_l, 1]))  # the gap closed per unit
+    return max(gap, 0.0) / lift if lift > 1e-6 else float("inf")
+
+
 def _lum(rgb: np.ndarray) -> np.ndarray:
     return rgb @ np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -210,6 +231,9 @@ class Mouth:
         lips = np.concatenate([self._patch(portrait, p, 0) for p in lip_pts])
         lip = np.median(lips, 0) if len(lips) else skin * [1.0, 0.8, 0.8]
         self.skin, self.lip = skin.astype(np.float32), lip.astype(np.float32)
+        # the lip turning into the mouth, in shade: darker than the lip, but never near-black on dark lips
+        shade = max(1 - LOWER_RIM_DARK, RIM_SKIN * float(_lum(skin)) / max(float(_lum(lip)), 1e-3))
+        self.rim = (min(shade, 1.0) * lip).astype(np.float32)
         self.light = float(np.clip(_lum(skin) / 0.62, 0.35, 1.4))
         # a grey photograph gets grey teeth, cavity and tongue
         self.chroma = float(np.clip((skin.max() - skin.min()) / 0.12, 0.0, 1.0))
@@ -326,10 +350,13 @@ class Mouth:
             out = region + a * (dense(colour, 3) - region)
             if seam is not None:
                 # closing lips: the band around the lip line takes the lips' colour from just outside it
-                band, line, pos = seam
-                src = dense(pos, 2).permute(0, 2, 3, 1)
-                grid = torch.stack([src[..., 0] / wb * 2 - 1, src[..., 1] / hb * 2 - 1], -1)
-                lips = F.grid_sample(out, grid, mode="bilinear", padding_mode="border", align_corners=False)
+                band, line, pos, below = seam
+                lips = 0
+                for k, w in ((0, 1 - below), (1, below)):
+                    src = dense(pos[:, k], 2).permute(0, 2, 3, 1)
+                    grid = torch.stack([src[..., 0] / wb * 2 - 1, src[..., 1] / hb * 2 - 1], -1)
+                    sample = F.grid_sample(out, grid, mode="bilinear", padding_mode="border", align_corners=False)
+                    lips = lips + dense(w, 1) * sample
                 fade = dense(band * self.alpha(dst, px_per_ipd)[fi], 1)
                 out = out + fade * (lips * dense(line, 1) - out)
             if wings is not None and len(wings[0]):
@@ -359,7 +386,7 @@ class Mouth:
         px += alpha[:, None] * (colour - px)
         frames[fi, ys, xs] = np.clip(px * 255 + 0.5, 0, 255).astype(np.uint8)
         if seam is not None:
-            band, line, pos = seam
+            band, line, pos, below = seam
             on = np.nonzero(band > 0)[0]
             if len(on):
                 fade = (band * self.alpha(dst, px_per_ipd)[fi])[on]
@@ -368,7 +395,8 @@ class Mouth:
                     sel = np.nonzero(fi[on] == i)[0]
                     j = on[sel]
                     crop = frames[i, y0:y1, x0:x1].astype(np.float32) / 255.0
-                    lips[sel] = _bilinear(crop, pos[j, 0] - 0.5, pos[j, 1] - 0.5)
+                    up, down = (_bilinear(crop, pos[j, k, 0] - 0.5, pos[j, k, 1] - 0.5) for k in (0, 1))
+                    lips[sel] = up + below[j, None] * (down - up)
                 cur = frames[fi[on], ys[on], xs[on]].astype(np.float32) / 255.0
                 cur += fade[:, None] * (lips * line[on, None] - cur)
                 frames[fi[on], ys[on], xs[on]] = np.clip(cur * 255 + 0.5, 0, 255).astype(np.uint8)
@@ -412,8 +440,8 @@ class Mouth:
         gx, gy = gx.reshape(-1), gy.reshape(-1)
         u_all = (gx[None] - fr["o"][:, :1]) * fr["eu"][:, :1] + (gy[None] - fr["o"][:, 1:]) * fr["eu"][:, 1:]
         v_all = (gx[None] - fr["o"][:, :1]) * fr["ev"][:, :1] + (gy[None] - fr["o"][:, 1:]) * fr["ev"][:, 1:]
-        U_all = np.stack([np.interp(u_all[i], *_sorted(upper[i])) for i in range(f)])
-        L_all = np.stack([np.interp(u_all[i], *_sorted(lower[i])) for i in range(f)])
+        U_all = np.stack([_smooth_interp(u_all[i], *_sorted(upper[i])) for i in range(f)])
+        L_all = np.stack([_smooth_interp(u_all[i], *_sorted(lower[i])) for i in range(f)])
         near = (u_all > ur[:, None] - 1) & (u_all < ul[:, None] + 1)
         near &= (v_all > U_all - seam_m[:, None] - 1.5) & (v_all < L_all + seam_m[:, None] + 1.5)
         near &= (self.alpha(dst, px_per_ipd) > 0)[:, None]
@@ -463,8 +491,8 @@ class Mouth:
         """Lip band pixels [n, 3] (0..1) of rounded lips: the ones much darker than the portrait's lip
         colour become lip (shaded), by `weight` [n]."""
         y, y_lip = _lum(px), float(_lum(self.lip))
-        w = weight * np.clip((0.8 * y_lip - y) / (0.3 * y_lip), 0, 1)
-        return px + w[:, None] * (0.85 * self.lip - px)
+        w = weight * np.clip((0.8 * y_lip - y) / (0.4 * y_lip), 0, 1)
+        return px + w[:, None] * (0.95 * self.lip - px)
 
     def _colour(
         self,
@@ -509,15 +537,16 @@ class Mouth:
         lo_h = LOWER_TEETH * ipd * show_lo * recede * np.maximum(1 - (x / (LOWER_SPAN * TEETH_SPAN)) ** 2, 0)
         tl = _sigmoid((lo_h + rim - b) / 0.6) * np.clip(lo_h / 0.8, 0, 1)
         lo_shade = LOWER_SHADE * (1 - 0.45 * np.clip(np.abs(x) / TEETH_SPAN, 0, 1) ** 2)
-        lo_shade = lo_shade * _gaps(x, LOWER_TOOTH_EDGES, ipd, 0.12)
+        lo_shade = lo_shade * _gaps(x, LOWER_TOOTH_EDGES, ipd, 0.06)
         colour += tl[:, None] * (self.teeth * lo_shade[:, None] - colour)
         # upper teeth (drawn): crowns hanging from the upper lip, shorter and darker towards the corners
         span = np.clip(np.abs(x) / TEETH_SPAN, 0, 1.2)
         up_h = UPPER_TEETH * ipd * (0.4 + 0.6 * recede) * np.maximum(1 - 0.45 * span**2, 0)
+        up_h = np.minimum(up_h, (0.35 + 0.65 * recede) * h)  # behind rounded lips: the dark opening shows below
         tu = _sigmoid((up_h - a) / 1.0) * np.clip((1.05 - span) / 0.2, 0, 1)
         up_shade = (1 - 0.4 * np.minimum(span, 1) ** 2) * (0.93 + 0.07 * (1 - np.clip(a / np.maximum(up_h, 1), 0, 1)))
-        up_shade = up_shade * _gaps(x, TOOTH_EDGES, ipd, 0.15)
-        drawn = self.teeth * up_shade[:, None]
+        up_shade = up_shade * _gaps(x, TOOTH_EDGES, ipd, 0.08)
+        drawn = self.teeth * (up_shade * (0.55 + 0.45 * recede))[:, None]  # behind rounded lips, in their shade
         own_a = np.zeros_like(a)
         if self.tex is not None and self.own > 0:
             # the portrait's own upper teeth, hanging unstretched from the upper lip
@@ -531,9 +560,11 @@ class Mouth:
         occ = 1 - 0.35 * np.exp(-a / (0.012 * ipd + 0.4)) * (1 - own_a)
         colour = colour * np.maximum(occ, 0.1)[:, None]
         # the lower lip's inner edge and the stretched corners are lip turning into the mouth, in its shade
-        # (darker than the lip, so the landmark model still finds the lip's edge there), not a black rim
-        inner = np.maximum(_sigmoid((rim - b) / 0.5), CORNER_LIP * side**4)[:, None]
-        colour += inner * ((1 - LOWER_RIM_DARK) * self.lip - colour)
+        # (darker than the lip, so the landmark model still finds the lip's edge there; never near-black), fading
+        # into the mouth over the rim's width: a flat band read as a drawn outline
+        k = 1 - np.clip(b / (RIM_FADE * rim), 0, 1)  # 1 at the lip's edge, 0 past the rim
+        inner = np.maximum(k * k * (3 - 2 * k), CORNER_LIP * side**4)[:, None]
+        colour += inner * (self.rim - colour)
         return colour.astype(np.float32), cover.astype(np.float32)
 
     def _seam(
@@ -548,20 +579,25 @@ class Mouth:
         fr: dict[str, np.ndarray],
         fi: np.ndarray,
         origin: tuple[int, int],
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Where the lips close past the portrait's opening, a band a little wider than the opening
         around the lip line (the portrait's teeth reach a pixel past its inner lip landmarks, `m` px
         either side) that takes the lips' own colour, with a faint dark line where they meet: per
-        pixel the band's opacity [n], the shading [n] and the box position [n, 2] its colour comes from."""
+        pixel the band's opacity [n], the shading [n], the box positions [n, 2 (above, below), 2] its
+        colour comes from and how much from below [n]."""
         mid = (U + L) / 2
         inner = np.clip(np.minimum(v + 0.5, L) - np.maximum(v - 0.5, U), 0, 1)
         band = np.clip(np.minimum(v + 0.5, L + m) - np.maximum(v - 0.5, U - m), 0, 1) - inner
         band = band * (u > ur) * (u < ul)
-        # the lip pixel just past the band, straight up (upper half) or down (lower half)
-        v_to = np.where(v < mid, U - m - 1.0, L + m + 1.0)
-        pos = fr["o"][fi] + u[:, None] * fr["eu"][fi] + v_to[:, None] * fr["ev"][fi] - np.array(origin)
+        # the lip pixels just past the band, straight up and down, blended across the lip line (a hard choice
+        # between them drew the line as a jagged, aliased step)
+        pos = np.stack(
+            [fr["o"][fi] + u[:, None] * fr["eu"][fi] + v_to[:, None] * fr["ev"][fi] - np.array(origin)
+             for v_to in (U - m - 1.0, L + m + 1.0)], 1
+        )  # fmt: skip
+        below = _sigmoid((v - mid) / 0.5)
         line = 1 - 0.3 * np.exp(-0.5 * ((v - mid) / 0.6) ** 2) * (1 - np.clip((L - U) / 2, 0, 1))
-        return band, line, pos
+        return band, line, pos, below.astype(np.float32)
 
     def _sample_own(
         self, u: np.ndarray, a: np.ndarray, ipd: np.ndarray, length: np.ndarray
@@ -621,6 +657,13 @@ def _sorted(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Contour points [k, 2] (u, v) as (u, v) sorted by u, for np.interp (flat beyond the ends)."""
     order = np.argsort(pts[:, 0], kind="stable")
     return pts[order, 0], pts[order, 1]
+
+
+def _smooth_interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """A contour v(u) through the points (xp, fp) [k] at x [n]: a shape-preserving cubic (no kinks at
+    the landmarks, which drew a wide opening as a polygon, and no overshoot), flat beyond the ends."""
+    xp = xp + np.arange(len(xp)) * 1e-6  # strictly increasing (points that share a u)
+    return PchipInterpolator(xp, fp)(np.clip(x, xp[0], xp[-1]))
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -83,6 +83,22 @@ class FittedFace:
         # displacement [478, 3] per unit of min(mouthClose, jawOpen) change: lips shut over an open jaw
         # (`mouth.seal_field`); None: the rig alone
         self.seal: np.ndarray | None = None
+        # how far mouthClose may run past jawOpen before the lips meet (`mouth.close_room`); None: no limit
+        self.close_room: float | None = None
+
+    def drawn(self, d: np.ndarray) -> np.ndarray:
+        """Code deltas [f, 61] as the face can draw them: funnel + pucker round the lips no further than one O
+        (`limit_rounding`), and closed lips close no further (mouthClose past jawOpen only up to `close_room`:
+        past it the rig would push the lower lip through the upper one, and the warp folded along the lip line,
+        a jagged seam on every /p b m/ of a closed mouth)."""
+        d = limit_rounding(d)
+        if self.close_room is not None:
+            k_close, k_jaw = motion.CHANNEL["mouthClose"], motion.CHANNEL["jawOpen"]
+            most = np.maximum(d[:, k_jaw], 0) + self.close_room
+            if (d[:, k_close] > most).any():
+                d = d.copy()
+                d[:, k_close] = np.minimum(d[:, k_close], most)
+        return d
 
     def _deform(self, d: np.ndarray, idx: list[int] | slice = slice(None)) -> np.ndarray:
         """The portrait's head-frame points [f, n, 3] (n = idx) deformed by code deltas d [f, 61]."""
@@ -113,7 +129,7 @@ class FittedFace:
     def points(self, codes: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, tuple]:
         """Image x, y [f, 478, 2] of the whole face (mesh + iris) for codes [f, 61] relative to the
         portrait's code `base` [61], and the pose (r_delta, scale, t) they were projected with."""
-        d = limit_rounding(codes - base[None])
+        d = self.drawn(codes - base[None])
         f = len(d)
         head = self._deform(d)  # f 478 3
         # gaze: turn the portrait's own iris points about the eyeball by the gaze change
@@ -134,6 +150,6 @@ class FittedFace:
     def subset_points(self, codes: np.ndarray, base: np.ndarray, idx: list[int], held: list[int]) -> np.ndarray:
         """Image x, y [f, len(idx), 2] of the mesh points idx with the blendshapes `held` kept at
         their base values (no gaze: mesh points only)."""
-        d = limit_rounding(codes - base[None])
+        d = self.drawn(codes - base[None])
         d[:, held] = 0.0
         return self.project(self._deform(d, idx), *self.pose(d))

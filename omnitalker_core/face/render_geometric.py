@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from .. import motion
 from .eyeballs import EyeBalls, without_gaze
 from .lids import EyeLids
-from .mouth import ROUNDING_CHANNELS, Mouth, rounding_fields, seal_field
+from .mouth import ROUNDING_CHANNELS, Mouth, close_room, rounding_fields, seal_field
 from .portrait_fit import FittedFace, as_codes, fit_portrait
 from .rig import FaceRig, euler_to_matrix, matrix_to_euler
 from .tracker import RigFitter
@@ -48,8 +48,9 @@ YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # 2: lids painted in the skin colour, not a glasses rim's or brow's; 3: gaze drawn by sliding the eye's contents;
 # 4: mouthClose = jawOpen shuts the lips (`mouth.seal_field`); 5: mouthRoll* thin the lip instead of lifting it
 # (`rig._Builder.lip_roll`); 6: the roll fades out towards the mouth corners (no seam there); 7: the opening's
-# lower rim and corners shaded lip, not black, and its ends anti-aliased
-RENDER_REVISION = 7
+# lower rim and corners shaded lip, not black, and its ends anti-aliased; 8: the rim never near-black on dark lips
+# and fading into the mouth, the opening's contours smooth (no polygon), mouthClose past closed lips stops there
+RENDER_REVISION = 8
 
 
 class FaceTurnedWarning(UserWarning):
@@ -122,12 +123,19 @@ class GeometricRenderer:
         self.mouth = Mouth(self.face, self.portrait)
         self.face.correctives.update(rounding_fields(self.face.head, self.rig.basis))
         self.face.seal = seal_field(self.face.head, self.rig.basis)
+        self.face.close_room = close_room(self.face.head, self.rig.basis)
         self.image = torch.from_numpy(self.portrait).to(self.device).permute(2, 0, 1)[None].float() / 255.0  # 1 3 h w
 
     @property
     def s0(self) -> float:
         """Pixels per inter-ocular unit of the portrait's face."""
         return self.face.s0
+
+    def drawn_codes(self, codes: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Codes [f, 61] as this face draws them (`FittedFace.drawn`): the value a frame shows, which is what
+        tracking a render can read back."""
+        c = as_codes(codes)
+        return (self.base[None] + self.face.drawn(c - self.base[None])).astype(np.float32)
 
     def control_points(self, codes: np.ndarray) -> np.ndarray:
         """Destination image positions [f, p, 2] of all control points for codes [f, 61]; the irises stay where the

@@ -169,7 +169,9 @@ class _Builder:
         d[:, 1] = (up_amount * w_up - low_amount * w_lo) * hx * xfall
         return d
 
-    def lip_roll(self, inner: tuple[int, ...], outer: tuple[int, ...], amount: float, spread: float = 0.08) -> np.ndarray:
+    def lip_roll(
+        self, inner: tuple[int, ...], outer: tuple[int, ...], amount: float, spread: float = 0.08
+    ) -> np.ndarray:
         """A lip rolled in: its outer contour (the edge of the red) moves towards the inner one by `amount` of the
         lip's height there, the lip between in proportion and back into the mouth, the skin beyond following with a
         fall-off. Why: the lip thins while the line between the lips stays, which is what a rolled
