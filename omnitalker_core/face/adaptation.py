@@ -46,6 +46,9 @@ class AdaptConfig:
     seed: int = 0
     min_r: float = 0.6  # a channel is taken from the adapted reader only where it follows at least this well
     min_gain: float = 0.02  # ... and better than the shipped tracker by this much
+    # a read-out map (the jaw) has the fit's own read among its inputs and is judged on held-out blocks: better at
+    # all is better
+    readout_min_gain: float = 0.0
 
     # channels the network has no output for, read by a map of the rig fit and all its outputs (`LinearReadout`)
     READOUTS = ("jawOpen",)
@@ -163,7 +166,7 @@ def adapt_reader(
         slope, offset, _ = correction([(x, held_out)])
         r_fit, r_new = _r(x, fit[split:, c]), _r(x, held_out)
         report[name] = {"r_shipped": round(r_fit, 3), "r_adapted": round(r_new, 3), "slope": round(slope, 3)}
-        if r_new >= cfg.min_r and r_new > r_fit + cfg.min_gain and slope > 0.2:  # read at its size on the check
+        if r_new >= cfg.min_r and r_new > r_fit + cfg.readout_min_gain and slope > 0.2:  # read at its size there
             readouts[name] = replace(readout, weight=readout.weight / slope, bias=(readout.bias - offset) / slope)
             report[name]["readout"] = True
     # a left-right pair is taken or left together: the reader reads both sides of a mirrored crop alike, and
