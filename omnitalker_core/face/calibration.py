@@ -143,7 +143,8 @@ def render_and_track(
 ) -> dict[str, np.ndarray]:
     """One round trip: {"true": the codes as drawn (`GeometricRenderer.drawn_codes`), "tracked": what the
     tracker reads (the raw rig fit unless calibrated), and with crops (an `appearance.AppearanceConfig`)
-    "crops": aligned face crops}, on frames with a face. appearance=False: a calibrated read without the pixel read-out (its training data).
+    "crops": aligned face crops}, on frames with a face. appearance=False: a calibrated read without the
+    pixel read-out (its training data).
     callback(done, 2 * frames) after each frame rendered, then each frame tracked (it may raise to stop)."""
     from ..pipeline import render_size
     from .render_geometric import GeometricRenderer
