@@ -140,7 +140,7 @@ def test_mouth_close_equal_to_jaw_open_shuts_the_lips_over_the_dropped_jaw(rende
     chin = 152
     drop_open, drop_shut = dst[1, chin, 1] - dst[0, chin, 1], dst[3, chin, 1] - dst[0, chin, 1]
     assert drop_shut == pytest.approx(drop_open, rel=0.02), "the jaw must still drop under the closed lips"
-    assert renderer.mouth.alpha(dst[3:], np.array([s0]))[0] == 0.0, "no mouth interior is painted on shut lips"
+    assert renderer.mouth.alpha(dst[3:], np.array([s0]), np.zeros(1))[0] == 0.0, "no mouth interior is painted on shut lips"
 
 
 def test_rolled_lips_thin_the_lip_and_leave_the_mouth_as_it_was(renderer):
@@ -261,6 +261,24 @@ def test_drawn_codes_are_what_the_frame_shows(photos):
     assert d[0, CH["mouthClose"]] < 0.1, "her lips are closed: a code cannot close them further"
     np.testing.assert_allclose(d[[1, 3]], c[[1, 3]], atol=1e-6)  # drawable codes are drawn as they are
     np.testing.assert_allclose(d[2, [CH["mouthFunnel"], CH["mouthPucker"]]], 0.5, atol=1e-6)  # one O at most
+
+
+def test_rounded_lips_over_a_dropped_jaw_get_a_painted_opening():
+    """Rounded lips narrow the opening while the dropped jaw deepens it, so its height can stay the portrait's; the
+    layer used to fade in with that height alone, and the portrait's own parted lips and teeth were squeezed into a
+    narrow, ragged slot (workflow (a), render revision 8: 15% of this opening lighter than luminance 150, the
+    squeezed teeth). It now fades in with the rounding too."""
+    from omnitalker_core import checkpoints
+    from omnitalker_core.video import read_video
+
+    first = np.ascontiguousarray(read_video(checkpoints.REFERENCE_CLIP)[0][0])  # lips parted, teeth showing
+    r = GeometricRenderer(cv2.resize(first, (512, 512), interpolation=cv2.INTER_CUBIC))
+    c = code(mouthPucker=0.6, jawOpen=0.25)[None]
+    frame, dst = r.render(c)[0], r.control_points(c)[0]
+    inside = polygon(frame.shape, dst[INNER], -1)
+    assert inside.sum() > 100
+    assert np.mean(lum(frame[inside]) > 150) < 0.03, f"{np.mean(lum(frame[inside]) > 150):.0%} squeezed teeth"
+    assert r.mouth.alpha(dst[None], np.array([r.s0]), np.array([0.6]))[0] == 1.0
 
 
 def test_the_opening_is_a_smooth_curve_through_the_lips():

@@ -94,6 +94,7 @@ TONGUE_HALF_WIDTH = 0.2
 # the layer fades in over this change of the opening (inter-ocular units) past the portrait's
 FADE_START = 0.004
 FADE_WIDTH = 0.02
+ROUNDING_FADE = 0.2  # ... and over this much rounding (funnel + pucker)
 # the portrait shows its teeth when its lips are this far apart and the inside is light
 OWN_TEETH_GAP = 0.035
 OWN_TEETH_EDGE = 1.5  # px: softness of their lower (incisal) edge (a sharp one reads as the lower lip)
@@ -304,14 +305,20 @@ class Mouth:
             dst[:, LOWER_INNER[1:-1]] -= (0.5 * cross)[..., None] * ev
         return dst
 
-    def alpha(self, dst: np.ndarray, px_per_ipd: np.ndarray) -> np.ndarray:
-        """Per-frame opacity [f] of the layer: how far the opening changed from the portrait's."""
+    def alpha(self, dst: np.ndarray, px_per_ipd: np.ndarray, rounding: np.ndarray) -> np.ndarray:
+        """Per-frame opacity [f] of the layer: how far the opening changed from the portrait's, in height or
+        by rounding. Rounded lips narrow the opening while a dropped jaw deepens it, so its height alone can stay
+        as it was; without the layer the portrait's own open mouth (teeth, dark gaps) was squeezed into a
+        narrow, ragged slot."""
         gap = dst[:, C.LOWER_LIP_INNER[5], 1] - dst[:, MID, 1]
         change = np.abs(gap / px_per_ipd - self.gap0 / self.face.s0)
-        return np.clip((change - FADE_START) / FADE_WIDTH, 0.0, 1.0)
+        by_gap = np.clip((change - FADE_START) / FADE_WIDTH, 0.0, 1.0)
+        return np.maximum(by_gap, np.clip(np.asarray(rounding, np.float64) / ROUNDING_FADE, 0.0, 1.0))
 
-    def box(self, dst: np.ndarray, px_per_ipd: np.ndarray) -> tuple[int, int, int, int] | None:
-        if not (self.alpha(dst, px_per_ipd) > 0).any():
+    def box(
+        self, dst: np.ndarray, px_per_ipd: np.ndarray, rounding: np.ndarray
+    ) -> tuple[int, int, int, int] | None:
+        if not (self.alpha(dst, px_per_ipd, rounding) > 0).any():
             return None
         poly = dst[:, UPPER_INNER + LOWER_INNER + list(C.MOUTH_CORNERS)]
         pad = int(np.ceil(0.02 * float(np.max(px_per_ipd)))) + 2  # room for the closing lips' band
@@ -332,7 +339,7 @@ class Mouth:
         frames: [f, 3, h, w] float, the full image, or only `box` (x0, y0, x1, y1) of it.
         px_per_ipd: [f] image pixels per inter-ocular unit (the face's scale in each frame).
         rounding: [f] 0..1 how rounded the lips are (funnel, pucker): the teeth recede behind them."""
-        full_box = self.box(dst, px_per_ipd)
+        full_box = self.box(dst, px_per_ipd, rounding)
         layer = None if full_box is None else self._layer(dst, px_per_ipd, rounding, full_box)
         if layer is None:
             return frames
@@ -357,7 +364,7 @@ class Mouth:
                     grid = torch.stack([src[..., 0] / wb * 2 - 1, src[..., 1] / hb * 2 - 1], -1)
                     sample = F.grid_sample(out, grid, mode="bilinear", padding_mode="border", align_corners=False)
                     lips = lips + dense(w, 1) * sample
-                fade = dense(band * self.alpha(dst, px_per_ipd)[fi], 1)
+                fade = dense(band * self.alpha(dst, px_per_ipd, rounding)[fi], 1)
                 out = out + fade * (lips * dense(line, 1) - out)
             if wings is not None and len(wings[0]):
                 wi, wn, weight = wings
@@ -375,7 +382,7 @@ class Mouth:
         self, frames: np.ndarray, dst: np.ndarray, px_per_ipd: np.ndarray, rounding: np.ndarray
     ) -> np.ndarray:
         """`paint` on uint8 [f, h, w, 3] frames in place (CPU path: only the painted pixels are touched)."""
-        box = self.box(dst, px_per_ipd)
+        box = self.box(dst, px_per_ipd, rounding)
         layer = None if box is None else self._layer(dst, px_per_ipd, rounding, box)
         if layer is None:
             return frames
@@ -389,7 +396,7 @@ class Mouth:
             band, line, pos, below = seam
             on = np.nonzero(band > 0)[0]
             if len(on):
-                fade = (band * self.alpha(dst, px_per_ipd)[fi])[on]
+                fade = (band * self.alpha(dst, px_per_ipd, rounding)[fi])[on]
                 lips = np.empty((len(on), 3), np.float32)
                 for i in np.unique(fi[on]):  # the lips' colour just past the band, from the painted frame
                     sel = np.nonzero(fi[on] == i)[0]
@@ -444,7 +451,8 @@ class Mouth:
         L_all = np.stack([_smooth_interp(u_all[i], *_sorted(lower[i])) for i in range(f)])
         near = (u_all > ur[:, None] - 1) & (u_all < ul[:, None] + 1)
         near &= (v_all > U_all - seam_m[:, None] - 1.5) & (v_all < L_all + seam_m[:, None] + 1.5)
-        near &= (self.alpha(dst, px_per_ipd) > 0)[:, None]
+        alpha = self.alpha(dst, px_per_ipd, rounding)
+        near &= (alpha > 0)[:, None]
         wings = self._wings(dst, rounding, fr, u_all, v_all, U_all, L_all, ur, ul)
         fi, ni = np.nonzero(near)
         if not len(fi):
@@ -455,7 +463,7 @@ class Mouth:
         seam = None
         if (closing > 0).any():
             seam = self._seam(u, v, U, L, ur[fi], ul[fi], seam_m[fi], fr, fi, (x0, y0))
-        return fi, ni, colour, cover * self.alpha(dst, px_per_ipd)[fi].astype(np.float32), seam, wings
+        return fi, ni, colour, cover * alpha[fi].astype(np.float32), seam, wings
 
     def _wings(
         self,
