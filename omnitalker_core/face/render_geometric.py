@@ -50,8 +50,9 @@ YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # (`rig._Builder.lip_roll`); 6: the roll fades out towards the mouth corners (no seam there); 7: the opening's
 # lower rim and corners shaded lip, not black, and its ends anti-aliased; 8: the rim never near-black on dark lips
 # and fading into the mouth, the opening's contours smooth (no polygon), mouthClose past closed lips stops there;
-# 9: the mouth layer fades in with rounding as well as with the opening's height
-RENDER_REVISION = 9
+# 9: the mouth layer fades in with rounding as well as with the opening's height; 10: pixels the inverse warp's walk
+# lost are located among all triangles (no streaks and specks along the cheeks and the jaw)
+RENDER_REVISION = 10
 
 
 class FaceTurnedWarning(UserWarning):

@@ -14,7 +14,8 @@ background still while the face moves.
    of lip line into the whole mouth, and the iteration bounces there: dark, jagged "fangs" at
    the corners). There the inverse is made exact: each pixel of a box around the mouth starts
    from the triangle its approximate source position lies in and walks across the mesh (at the
-   destination) to the triangle that covers it, whose affine map takes it back to the portrait;
+   destination) to the triangle that covers it, whose affine map takes it back to the portrait (the
+   few it loses, circling where the moved mesh is far from Delaunay, are located among all triangles);
    the box's rim blends into the smooth map.
 
 With zero motion every displacement is exactly zero, so the output equals the portrait.
@@ -181,6 +182,24 @@ class MeshWarp:
             return None
         return int(x0), int(y0), int(x1), int(y1)
 
+    @staticmethod
+    def _locate(v: np.ndarray, det: np.ndarray, q: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """For points q [n, 2]: the triangle of v [T, 3, 2] each lies deepest inside (or, outside the mesh,
+        least outside) and its barycentric weights [n, 3]. Brute force, for the few points a walk loses."""
+        e1, e2 = v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]
+        usable = np.abs(det) > 1e-6
+        ts, bs = [], []
+        for s in range(0, len(q), chunk):
+            r = q[s : s + chunk, None] - v[None, :, 0]  # n T 2
+            b1 = (r[..., 0] * e2[:, 1] - r[..., 1] * e2[:, 0]) / det
+            b2 = (e1[:, 0] * r[..., 1] - e1[:, 1] * r[..., 0]) / det
+            b = np.stack([1 - b1 - b2, b1, b2], -1)  # n T 3
+            depth = np.where(usable, b.min(-1), -np.inf)
+            best = depth.argmax(1)
+            ts.append(best)
+            bs.append(b[np.arange(len(best)), best])
+        return np.concatenate(ts), np.concatenate(bs)
+
     def exact_inverse(self, dst: np.ndarray, box: tuple[int, int, int, int], approx: np.ndarray) -> np.ndarray:
         """Source positions [hb, wb, 2] (image coordinates) of the pixels of `box`, the exact inverse of
         the piecewise-affine mesh map for control points dst [p, 2], blended into `approx` [hb, wb, 2]
@@ -217,6 +236,9 @@ class MeshWarp:
             todo = todo[moved]
             t[todo] = nt[moved]
             b[todo] = bary(t[todo], q[todo])
+        lost = np.nonzero(b.min(1) < -1e-9)[0]
+        if len(lost):  # the walk can circle where the moved mesh is far from Delaunay: look among all triangles
+            t[lost], b[lost] = self._locate(v, det, q[lost])
         b = b.clip(0, None)
         b /= np.maximum(b.sum(1, keepdims=True), 1e-12)  # still outside (a fold, the mesh's edge): nearest
         src = np.einsum("nk,nkd->nd", b, self.src[self.simplices[t]]).reshape(y1 - y0, x1 - x0, 2)
