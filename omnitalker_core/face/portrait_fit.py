@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .. import motion
+from . import canonical as C
 from .rig import FaceRig, euler_to_matrix, eyeball_centres
 from .tracker import FaceFit, RigFitter
 
@@ -35,6 +36,9 @@ def as_codes(codes: np.ndarray | torch.Tensor) -> np.ndarray:
 
 ROUNDING = [motion.CHANNEL["mouthFunnel"], motion.CHANNEL["mouthPucker"]]
 MAX_ROUNDING = 1.0  # funnel + pucker, as the mouth painter's rounding
+# where the gaze turns an iris: this far in front of the eyeball's centre (inter-ocular units; the rig's own
+# irises sit at C.EYEBALL_RADIUS), at most, and at least
+IRIS_DEPTH_RANGE = (0.6 * C.EYEBALL_RADIUS, 1.5 * C.EYEBALL_RADIUS)
 
 
 def limit_rounding(d: np.ndarray) -> np.ndarray:
@@ -75,6 +79,7 @@ class FittedFace:
         self.r0 = fit.pose.rotation[0]
         self.t0 = fit.pose.translation[0]
         self.balls = eyeball_centres(fit.neutral.astype(np.float64))  # right, left
+        self.iris_depth = self._iris_depth()
         # renderer-side corrective fields on top of the rig: code channel -> displacement [478, 3]
         # per unit of that channel's change (e.g. the mouth's lip rounding, `mouth.rounding_fields`).
         # Each field takes its shape to a target at weight 1, so together they are capped there: where
@@ -85,6 +90,20 @@ class FittedFace:
         self.seal: np.ndarray | None = None
         # how far mouthClose may run past jawOpen before the lips meet (`mouth.close_room`); None: no limit
         self.close_room: float | None = None
+
+    def _iris_depth(self) -> np.ndarray:
+        """z offsets [478] that put both irises at the same depth in front of their eyeballs, the face's
+        mean, where the gaze turns them. The landmark model's depth of one iris is noise (the speaking Obama's:
+        0.003 and 0.445 inter-ocular units in front of the eyeball, so one eye barely turned and the other
+        turned 2.3 times the eyeball's radius); their mean keeps the face's gaze at its size (within
+        IRIS_DEPTH_RANGE)."""
+        out = np.zeros(len(self.head))
+        eyes = ((self.balls[1], slice(473, 478)), (self.balls[0], slice(468, 473)))
+        depth = np.mean([ball[2] - self.head[sl][0, 2] for ball, sl in eyes])
+        depth = float(np.clip(depth, *IRIS_DEPTH_RANGE))
+        for ball, sl in eyes:
+            out[sl] = ball[2] - depth - self.head[sl][0, 2]
+        return out
 
     def drawn(self, d: np.ndarray) -> np.ndarray:
         """Code deltas [f, 61] as the face can draw them: funnel + pucker round the lips no further than one O
@@ -143,7 +162,9 @@ class FittedFace:
                 euler_to_matrix(g[:, pitch_i], g[:, yaw_i], np.zeros(f))
                 @ euler_to_matrix(gb[pitch_i], gb[yaw_i], 0.0).T
             )
-            head[:, sl] = ball + np.einsum("fij,nj->fni", r, self.head[sl] - ball)
+            own = self.head[sl].copy()
+            own[:, 2] += self.iris_depth[sl]
+            head[:, sl] = self.head[sl] + ball - own + np.einsum("fij,nj->fni", r, own - ball)  # as own turns
         pose = self.pose(d)
         return self.project(head, *pose), pose
 

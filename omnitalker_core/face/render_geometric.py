@@ -51,8 +51,9 @@ YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # lower rim and corners shaded lip, not black, and its ends anti-aliased; 8: the rim never near-black on dark lips
 # and fading into the mouth, the opening's contours smooth (no polygon), mouthClose past closed lips stops there;
 # 9: the mouth layer fades in with rounding as well as with the opening's height; 10: pixels the inverse warp's walk
-# lost are located among all triangles (no streaks and specks along the cheeks and the jaw)
-RENDER_REVISION = 10
+# lost are located among all triangles (no streaks and specks along the cheeks and the jaw); 11: both irises turn
+# at the face's mean depth in front of their eyeballs (`FittedFace.iris_depth`)
+RENDER_REVISION = 11
 
 
 class FaceTurnedWarning(UserWarning):
