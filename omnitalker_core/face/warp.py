@@ -37,7 +37,8 @@ from .portrait_fit import FittedFace
 # rim (pixels) over which it blends into the smooth map
 EXACT_MARGIN = 0.3
 EXACT_RIM = 4.0
-EXACT_WALK = 10  # at most this many steps from triangle to triangle
+EXACT_WALK = 10  # steps from triangle to triangle across the edge a pixel lies furthest beyond
+EXACT_WALK_MAX = 60  # ... and in all
 LIPS = list(C.UPPER_LIP_OUTER + C.LOWER_LIP_OUTER)
 
 
@@ -188,17 +189,22 @@ class MeshWarp:
         least outside) and its barycentric weights [n, 3]. Brute force, for the few points a walk loses."""
         e1, e2 = v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]
         usable = np.abs(det) > 1e-6
-        ts, bs = [], []
+        lo, hi = v.min(1), v.max(1)  # T 2: each triangle's bounding box
+        tile = np.floor(q / 16).astype(np.int64)
+        order = np.lexsort((tile[:, 0], tile[:, 1]))  # chunks of nearby points: few triangles near each
+        t_out, b_out = np.zeros(len(q), np.int64), np.zeros((len(q), 3))
         for s in range(0, len(q), chunk):
-            r = q[s : s + chunk, None] - v[None, :, 0]  # n T 2
-            b1 = (r[..., 0] * e2[:, 1] - r[..., 1] * e2[:, 0]) / det
-            b2 = (e1[:, 0] * r[..., 1] - e1[:, 1] * r[..., 0]) / det
-            b = np.stack([1 - b1 - b2, b1, b2], -1)  # n T 3
-            depth = np.where(usable, b.min(-1), -np.inf)
-            best = depth.argmax(1)
-            ts.append(best)
-            bs.append(b[np.arange(len(best)), best])
-        return np.concatenate(ts), np.concatenate(bs)
+            idx = order[s : s + chunk]
+            qc = q[idx]
+            near = usable & (lo <= qc.max(0)).all(1) & (hi >= qc.min(0)).all(1)
+            cand = np.nonzero(near)[0] if near.any() else np.nonzero(usable)[0]
+            r = qc[:, None] - v[None, cand, 0]  # n c 2
+            b1 = (r[..., 0] * e2[cand, 1] - r[..., 1] * e2[cand, 0]) / det[cand]
+            b2 = (e1[cand, 0] * r[..., 1] - e1[cand, 1] * r[..., 0]) / det[cand]
+            b = np.stack([1 - b1 - b2, b1, b2], -1)  # n c 3
+            best = b.min(-1).argmax(1)
+            t_out[idx], b_out[idx] = cand[best], b[np.arange(len(best)), best]
+        return t_out, b_out
 
     def exact_inverse(self, dst: np.ndarray, box: tuple[int, int, int, int], approx: np.ndarray) -> np.ndarray:
         """Source positions [hb, wb, 2] (image coordinates) of the pixels of `box`, the exact inverse of
@@ -226,18 +232,23 @@ class MeshWarp:
 
         b = bary(t, q)
         todo = np.arange(len(q))
-        for _ in range(EXACT_WALK):  # walk towards the pixel: across the edge it lies beyond
+        rng = np.random.default_rng(0)  # our own: the process's RNG stays untouched
+        for step in range(EXACT_WALK_MAX):  # walk towards the pixel: across the edge it lies beyond
             out = b[todo].min(1) < -1e-9
             todo = todo[out]
             if not len(todo):
                 break
-            nt = self.neighbors[t[todo], b[todo].argmin(1)]
+            if step < EXACT_WALK:  # the edge it lies furthest beyond ...
+                edge = b[todo].argmin(1)
+            else:  # ... then any edge it lies beyond: a walk that circles (the moved mesh is far from Delaunay) ends
+                edge = np.argmax((b[todo] < -1e-9) * rng.random((len(todo), 3)), 1)
+            nt = self.neighbors[t[todo], edge]
             moved = nt >= 0
             todo = todo[moved]
             t[todo] = nt[moved]
             b[todo] = bary(t[todo], q[todo])
         lost = np.nonzero(b.min(1) < -1e-9)[0]
-        if len(lost):  # the walk can circle where the moved mesh is far from Delaunay: look among all triangles
+        if len(lost):  # still lost (a fold's far side, the hull): look among all triangles
             t[lost], b[lost] = self._locate(v, det, q[lost])
         b = b.clip(0, None)
         b /= np.maximum(b.sum(1, keepdims=True), 1e-12)  # still outside (a fold, the mesh's edge): nearest
