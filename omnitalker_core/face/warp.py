@@ -14,9 +14,10 @@ background still while the face moves.
    of lip line into the whole mouth, and the iteration bounces there: dark, jagged "fangs" at
    the corners). There the inverse is made exact: each pixel of a box around the mouth starts
    from the triangle its approximate source position lies in and walks across the mesh (at the
-   destination) to the triangle that covers it, whose affine map takes it back to the portrait (the
-   few it loses, circling where the moved mesh is far from Delaunay, are located among all triangles);
-   the box's rim blends into the smooth map.
+   destination) to the triangle that covers it, whose affine map takes it back to the portrait (a
+   walk that circles, where the moved mesh is far from Delaunay, goes on over any edge the pixel lies
+   beyond; the few still lost are located among the triangles near them); the box's rim blends into
+   the smooth map.
 
 With zero motion every displacement is exactly zero, so the output equals the portrait.
 
@@ -186,7 +187,8 @@ class MeshWarp:
     @staticmethod
     def _locate(v: np.ndarray, det: np.ndarray, q: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """For points q [n, 2]: the triangle of v [T, 3, 2] each lies deepest inside (or, outside the mesh,
-        least outside) and its barycentric weights [n, 3]. Brute force, for the few points a walk loses."""
+        least outside) and its barycentric weights [n, 3]. Brute force over the triangles whose bounding box
+        meets each tile of points, for the few points a walk loses."""
         e1, e2 = v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]
         usable = np.abs(det) > 1e-6
         lo, hi = v.min(1), v.max(1)  # T 2: each triangle's bounding box
