@@ -91,19 +91,13 @@ class FittedFace:
         # how far mouthClose may run past jawOpen before the lips meet (`mouth.close_room`); None: no limit
         self.close_room: float | None = None
 
-    def _iris_depth(self) -> np.ndarray:
-        """z offsets [478] that put both irises at the same depth in front of their eyeballs, the face's
-        mean, where the gaze turns them. The landmark model's depth of one iris is noise (the speaking Obama's:
-        0.003 and 0.445 inter-ocular units in front of the eyeball, so one eye barely turned and the other
-        turned 2.3 times the eyeball's radius); their mean keeps the face's gaze at its size (within
-        IRIS_DEPTH_RANGE)."""
-        out = np.zeros(len(self.head))
-        eyes = ((self.balls[1], slice(473, 478)), (self.balls[0], slice(468, 473)))
-        depth = np.mean([ball[2] - self.head[sl][0, 2] for ball, sl in eyes])
-        depth = float(np.clip(depth, *IRIS_DEPTH_RANGE))
-        for ball, sl in eyes:
-            out[sl] = ball[2] - depth - self.head[sl][0, 2]
-        return out
+    def _iris_depth(self) -> float:
+        """How far in front of its eyeball's centre the gaze turns each iris: the same for both, the face's
+        mean. The landmark model's depth of one iris is noise (the speaking Obama's: 0.003 and 0.445
+        inter-ocular units in front of the eyeball, so one eye barely turned and the other turned 2.3 times
+        the eyeball's radius); their mean keeps the face's gaze at its size (within IRIS_DEPTH_RANGE)."""
+        depth = np.mean([self.balls[1][2] - self.head[473, 2], self.balls[0][2] - self.head[468, 2]])
+        return float(np.clip(depth, *IRIS_DEPTH_RANGE))
 
     def drawn(self, d: np.ndarray) -> np.ndarray:
         """Code deltas [f, 61] as the face can draw them: funnel + pucker round the lips no further than one O
@@ -163,7 +157,7 @@ class FittedFace:
                 @ euler_to_matrix(gb[pitch_i], gb[yaw_i], 0.0).T
             )
             own = self.head[sl].copy()
-            own[:, 2] += self.iris_depth[sl]
+            own[:, 2] += ball[2] - self.iris_depth - self.head[sl.start, 2]  # the iris at iris_depth
             head[:, sl] = self.head[sl] + ball - own + np.einsum("fij,nj->fni", r, own - ball)  # as own turns
         pose = self.pose(d)
         return self.project(head, *pose), pose

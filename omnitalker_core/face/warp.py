@@ -185,11 +185,13 @@ class MeshWarp:
         return int(x0), int(y0), int(x1), int(y1)
 
     @staticmethod
-    def _locate(v: np.ndarray, det: np.ndarray, q: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
-        """For points q [n, 2]: the triangle of v [T, 3, 2] each lies deepest inside (or, outside the mesh,
-        least outside) and its barycentric weights [n, 3]. Brute force over the triangles whose bounding box
-        meets each tile of points, for the few points a walk loses."""
-        e1, e2 = v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]
+    def _locate(
+        v: np.ndarray, e1: np.ndarray, e2: np.ndarray, det: np.ndarray, q: np.ndarray, chunk: int = 256
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For points q [n, 2]: the triangle of v [T, 3, 2] (edges e1, e2 [T, 2] from vertex 0, determinants
+        det [T]) each lies deepest inside (or, outside the mesh, least outside) and its barycentric weights
+        [n, 3]. Brute force over the triangles whose bounding box meets each tile of points, for the few points
+        a walk loses."""
         usable = np.abs(det) > 1e-6
         lo, hi = v.min(1), v.max(1)  # T 2: each triangle's bounding box
         tile = np.floor(q / 16).astype(np.int64)
@@ -200,10 +202,7 @@ class MeshWarp:
             qc = q[idx]
             near = usable & (lo <= qc.max(0)).all(1) & (hi >= qc.min(0)).all(1)
             cand = np.nonzero(near)[0] if near.any() else np.nonzero(usable)[0]
-            r = qc[:, None] - v[None, cand, 0]  # n c 2
-            b1 = (r[..., 0] * e2[cand, 1] - r[..., 1] * e2[cand, 0]) / det[cand]
-            b2 = (e1[cand, 0] * r[..., 1] - e1[cand, 1] * r[..., 0]) / det[cand]
-            b = np.stack([1 - b1 - b2, b1, b2], -1)  # n c 3
+            b = _barycentric(qc[:, None], v[None, cand, 0], e1[cand], e2[cand], det[cand])  # n c 3
             best = b.min(-1).argmax(1)
             t_out[idx], b_out[idx] = cand[best], b[np.arange(len(best)), best]
         return t_out, b_out
@@ -227,10 +226,7 @@ class MeshWarp:
         det = np.where(np.abs(det) > 1e-9, det, 1e-9)
 
         def bary(t: np.ndarray, q: np.ndarray) -> np.ndarray:
-            r = q - v[t, 0]
-            b1 = (r[:, 0] * e2[t, 1] - r[:, 1] * e2[t, 0]) / det[t]
-            b2 = (e1[t, 0] * r[:, 1] - e1[t, 1] * r[:, 0]) / det[t]
-            return np.stack([1 - b1 - b2, b1, b2], 1)  # weights of the triangle's vertices 0, 1, 2
+            return _barycentric(q, v[t, 0], e1[t], e2[t], det[t])
 
         b = bary(t, q)
         todo = np.arange(len(q))
@@ -251,7 +247,7 @@ class MeshWarp:
             b[todo] = bary(t[todo], q[todo])
         lost = np.nonzero(b.min(1) < -1e-9)[0]
         if len(lost):  # still lost (a fold's far side, the hull): look among all triangles
-            t[lost], b[lost] = self._locate(v, det, q[lost])
+            t[lost], b[lost] = self._locate(v, e1, e2, det, q[lost])
         b = b.clip(0, None)
         b /= np.maximum(b.sum(1, keepdims=True), 1e-12)  # still outside (a fold, the mesh's edge): nearest
         src = np.einsum("nk,nkd->nd", b, self.src[self.simplices[t]]).reshape(y1 - y0, x1 - x0, 2)
@@ -295,6 +291,15 @@ class MeshWarp:
                 borderMode=cv2.BORDER_REPLICATE,
             )
         return out
+
+
+def _barycentric(q: np.ndarray, v0: np.ndarray, e1: np.ndarray, e2: np.ndarray, det: np.ndarray) -> np.ndarray:
+    """Weights [..., 3] of points q [..., 2] in triangles with vertex 0 at v0 [..., 2], edges e1, e2 [..., 2]
+    from it and determinant det [...] (all broadcast)."""
+    r = q - v0
+    b1 = (r[..., 0] * e2[..., 1] - r[..., 1] * e2[..., 0]) / det
+    b2 = (e1[..., 0] * r[..., 1] - e1[..., 1] * r[..., 0]) / det
+    return np.stack([1 - b1 - b2, b1, b2], -1)  # weights of the triangle's vertices 0, 1, 2
 
 
 def pixel_grid(h: int, w: int, device: torch.device) -> torch.Tensor:
