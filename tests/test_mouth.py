@@ -464,3 +464,26 @@ def test_every_pixel_the_moved_mesh_covers_comes_from_where_the_mesh_says(photos
         lost_frames += bool((off > 0.01).any())
         assert covered.mean() > 0.99
     assert lost_frames == 0, f"{lost_frames} of {len(codes)} frames sample pixels from the wrong place"
+
+
+def test_rounded_lips_gather_no_dark_or_grey_ring_around_the_opening(smiling_256):
+    """Workflow (a)'s reference face smiles with dark mouth corners beside her teeth. Rounded lips gather those
+    corners to the sides of the opening; they were turned into lip pixel by pixel by their darkness, which left
+    a rough grey-brown ring of half-cleaned streaks around it, and the opening's own edge (receded teeth, a pale
+    lip's grey rim) ringed it in grey. Codes as the demo model makes them for /uw/ and /ow/ (frames 24, 60 and
+    160 of the demo), rendered as workflow (a) does (512 px). Measured at render revision 11: 13-15% of the lip
+    band darker than 0.8 of the lip's luminance, 30-39% of the opening's edge dark and grey; at 12: 0-1% and 0%."""
+    portrait, base = smiling_256
+    r = GeometricRenderer(portrait, size=(512, 512), base_codes=base)
+    codes = base + np.stack(
+        [code(mouthFunnel=0.8, mouthPucker=0.35, jawOpen=0.43), code(mouthPucker=1.0, mouthFunnel=0.66),
+         code(mouthFunnel=0.6, mouthPucker=0.3, jawOpen=0.4)]
+    )  # fmt: skip
+    lip = r.mouth.lip * 255
+    for frame, dst in zip(r.render(codes), r.control_points(codes)):
+        band = polygon(frame.shape, dst[OUTER]) & ~polygon(frame.shape, dst[INNER], 1)
+        edge = polygon(frame.shape, dst[INNER], 1) & ~polygon(frame.shape, dst[INNER], -2)
+        assert band.sum() > 300 and edge.sum() > 100, (band.sum(), edge.sum())
+        dark = np.mean(lum(frame[band]) < 0.8 * lum(lip[None])[0])
+        grey = np.mean((saturation(frame[edge]) < 0.3) & (lum(frame[edge]) < 120))
+        assert dark < 0.03 and grey < 0.08, f"{dark:.0%} of the lip band dark, {grey:.0%} of the opening's edge grey"

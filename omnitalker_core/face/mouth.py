@@ -46,8 +46,9 @@ towards the middle, which on a wide or smiling mouth leaves a wide slot. The ren
 corrective per shape, built on the portrait's own mouth, that brings the lips at weight 1 to a
 rounded shape: for the funnel an open "O" (the lips as a thick ring around it), for the pucker
 closed, pouted lips; the skin around follows with a falloff. The teeth recede behind rounded lips,
-and the dark mouth corners a smiling portrait has in its lip band, gathered in with the lips,
-are turned into lip (`Mouth._wings`).
+the opening's rim is the lips' red inside all round, and the dark mouth corners (and the teeth
+beside them) a smiling portrait has in its lip band, gathered in with the lips, are turned into
+the band's own lip colour (`Mouth._wings`).
 
 Coordinates: a per-frame mouth frame, u along the line between the inner mouth corners (0 at
 the upper lip's middle) and v perpendicular to it, down; the inner contours become v = U(u),
@@ -114,6 +115,14 @@ CORNER_REACH = 0.9  # how far the wide-open opening's corners reach towards the 
 # half-width, lip thickness relative to the portrait's
 ROUNDING = {"mouthFunnel": (0.15, 0.1, 0.26, 1.0), "mouthPucker": (0.11, 0.0, 0.24, 1.15)}
 ROUNDING_CHANNELS = [motion.CHANNEL[n] for n in ROUNDING]
+ROUND_RIM_RED = 0.6  # how much of the tongue's red the rim of rounded lips takes (at the rim's luminance)
+# rounded lips' band (`Mouth._wings`): how far past the outer lip contour it reaches and how far its dark mask is
+# widened (inter-ocular units); a pixel there is mouth corner, not lip, below WING_DARK of the lip's luminance or,
+# lighter than the lip (teeth), below WING_RED of the lip's and the skin's redness (red - green)
+WING_MARGIN = 0.05
+WING_BLUR = 0.015
+WING_DARK = 0.85
+WING_RED = 0.5
 
 
 def rounding_fields(head: np.ndarray, basis: np.ndarray) -> dict[int, np.ndarray]:
@@ -245,6 +254,10 @@ class Mouth:
         self.tongue = self._tone(
             TONGUE_MIX * lip / max(self.light, 0.35) + (1 - TONGUE_MIX) * np.array(TONGUE_RGB, np.float32)
         )
+        # rounded lips' inner edge: the lip's wet inside, as dark as the rim but as red as the tongue (a pale lip's
+        # rim alone is grey-brown, and around a round opening it read as a grey ring)
+        red_rim = self.tongue * float(_lum(self.rim)) / max(float(_lum(self.tongue)), 1e-3)
+        self.rim_round = (self.rim + ROUND_RIM_RED * (red_rim - self.rim)).astype(np.float32)
 
     def _tone(self, rgb: np.ndarray, light: bool = True) -> np.ndarray:
         rgb = np.asarray(rgb, np.float32) * (self.light if light else 1.0)
@@ -366,14 +379,13 @@ class Mouth:
                     lips = lips + dense(w, 1) * sample
                 fade = dense(band * self.alpha(dst, px_per_ipd, rounding)[fi], 1)
                 out = out + fade * (lips * dense(line, 1) - out)
-            if wings is not None and len(wings[0]):
-                wi, wn, weight = wings
-                flat = out.reshape(f, 3, hb * wb)
-                px = flat[torch.from_numpy(wi), :, torch.from_numpy(wn)].cpu().numpy()
-                flat[torch.from_numpy(wi), :, torch.from_numpy(wn)] = torch.from_numpy(
-                    self._clean_wings(px, weight).astype(np.float32)
-                ).to(dev)
-                out = flat.reshape(f, 3, hb, wb)
+            if wings is not None:
+                on, weight = wings
+                crop = out[torch.from_numpy(on)].permute(0, 2, 3, 1).cpu().numpy()
+                for k, i in enumerate(on):
+                    crop[k] = self._clean_wings(crop[k], weight[k].reshape(hb, wb), float(px_per_ipd[i]))
+                out = out.clone()
+                out[torch.from_numpy(on)] = torch.from_numpy(crop).to(dev).permute(0, 3, 1, 2)
             return out
 
         return paint_box(frames, full_box, box is not None, draw)
@@ -407,11 +419,12 @@ class Mouth:
                 cur = frames[fi[on], ys[on], xs[on]].astype(np.float32) / 255.0
                 cur += fade[:, None] * (lips * line[on, None] - cur)
                 frames[fi[on], ys[on], xs[on]] = np.clip(cur * 255 + 0.5, 0, 255).astype(np.uint8)
-        if wings is not None and len(wings[0]):
-            wi, wn, weight = wings
-            wy, wx = y0 + wn // (x1 - x0), x0 + wn % (x1 - x0)
-            px = self._clean_wings(frames[wi, wy, wx].astype(np.float32) / 255.0, weight)
-            frames[wi, wy, wx] = np.clip(px * 255 + 0.5, 0, 255).astype(np.uint8)
+        if wings is not None:
+            on, weight = wings
+            for k, i in enumerate(on):
+                crop = frames[i, y0:y1, x0:x1].astype(np.float32) / 255.0
+                crop = self._clean_wings(crop, weight[k].reshape(y1 - y0, x1 - x0), float(px_per_ipd[i]))
+                frames[i, y0:y1, x0:x1] = np.clip(crop * 255 + 0.5, 0, 255).astype(np.uint8)
         return frames
 
     def _layer(
@@ -453,7 +466,7 @@ class Mouth:
         near &= (v_all > U_all - seam_m[:, None] - 1.5) & (v_all < L_all + seam_m[:, None] + 1.5)
         alpha = self.alpha(dst, px_per_ipd, rounding)
         near &= (alpha > 0)[:, None]
-        wings = self._wings(dst, rounding, fr, u_all, v_all, U_all, L_all, ur, ul)
+        wings = self._wings(dst, rounding, fr, u_all, v_all, U_all, L_all, ur, ul, ipd_f)
         fi, ni = np.nonzero(near)
         if not len(fi):
             return None
@@ -476,31 +489,52 @@ class Mouth:
         L: np.ndarray,
         ur: np.ndarray,
         ul: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        ipd: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """Rounded lips gather the lip band's corners towards the middle, and with them whatever dark
         mouth corners the portrait had there (a smile's shadowed corners, its own open mouth): those
-        would show as dark jagged wings beside a round mouth. The lip band's pixels outside the
-        opening, per frame with rounding [f, n] u, v (U, L: the opening), as frame index, box index and
-        weight (the rounding); `_clean_wings` turns the dark ones into lip."""
+        would show as dark jagged wings beside a round mouth. The lip band outside the opening (and a
+        little past the outer lip contour, where the gathered corners' dark edges land), per frame with
+        rounding, from box pixels [f, n] at u, v (U, L: the opening): frame indices [k] and weights
+        [k, n] (the rounding); `_clean_wings` turns the dark ones into lip."""
         rounding = np.asarray(rounding, np.float64)
-        if not (rounding > 0).any():
+        on = np.nonzero(rounding > 0)[0]
+        if not len(on):
             return None
-        uo = _to_frame_np(dst[:, list(C.UPPER_LIP_OUTER)], fr)
-        lo = _to_frame_np(dst[:, list(C.LOWER_LIP_OUTER)], fr)
-        f = len(dst)
-        Uo = np.stack([np.interp(u[i], *_sorted(uo[i])) for i in range(f)])
-        Lo = np.stack([np.interp(u[i], *_sorted(lo[i])) for i in range(f)])
-        band = (u > uo[:, :1, 0] - 0.5) & (u < uo[:, -1:, 0] + 0.5) & (v > Uo - 0.5) & (v < Lo + 0.5)
+        u, v, U, L, ur, ul = u[on], v[on], U[on], L[on], ur[on], ul[on]
+        sub = {k: a[on] for k, a in fr.items()}
+        uo = _to_frame_np(dst[on][:, list(C.UPPER_LIP_OUTER)], sub)
+        lo = _to_frame_np(dst[on][:, list(C.LOWER_LIP_OUTER)], sub)
+        Uo = np.stack([np.interp(u[i], *_sorted(uo[i])) for i in range(len(on))])
+        Lo = np.stack([np.interp(u[i], *_sorted(lo[i])) for i in range(len(on))])
+        m = (WING_MARGIN * ipd[on] + 0.5)[:, None]  # px past the outer contour
+        band = (u > uo[:, :1, 0] - m) & (u < uo[:, -1:, 0] + m) & (v > Uo - m) & (v < Lo + m)
         opening = (u > ur[:, None] - 0.5) & (u < ul[:, None] + 0.5) & (v > U - 0.5) & (v < L + 0.5)
-        wi, wn = np.nonzero(band & ~opening & (rounding > 0)[:, None])
-        return wi, wn, rounding[wi].astype(np.float32)
+        return on, ((band & ~opening) * rounding[on, None]).astype(np.float32)
 
-    def _clean_wings(self, px: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        """Lip band pixels [n, 3] (0..1) of rounded lips: the ones much darker than the portrait's lip
-        colour become lip (shaded), by `weight` [n]."""
-        y, y_lip = _lum(px), float(_lum(self.lip))
-        w = weight * np.clip((0.8 * y_lip - y) / (0.4 * y_lip), 0, 1)
-        return px + w[:, None] * (0.95 * self.lip - px)
+    def _clean_wings(self, crop: np.ndarray, weight: np.ndarray, ipd: float) -> np.ndarray:
+        """One frame's box [hb, wb, 3] (0..1) with the dark pixels of rounded lips' band (`weight` [hb, wb]) turned
+        into lip. The dark mask is widened and smoothed over a few pixels, and the lip colour is the band's own,
+        blurred from its light pixels: blended pixel by pixel by their darkness, the gathered corners' jagged
+        streaks and their halos stayed as a rough grey-brown ring around the opening (workflow (a) at 512 px)."""
+        from .opencv import cv2
+
+        y, y_lip = _lum(crop), float(_lum(self.lip))
+        inside = weight > 0
+        dark = np.clip((WING_DARK * y_lip - y) / (0.3 * y_lip), 0, 1)
+        red = min(float(self.lip[0] - self.lip[1]), float(self.skin[0] - self.skin[1]))
+        if red > 0.03:  # ... and its teeth at the corners: light, and less red than lip and skin (a colour photo)
+            grey = np.clip((WING_RED * red - (crop[..., 0] - crop[..., 1])) / (0.3 * red), 0, 1)
+            dark = np.maximum(dark, grey * (y > y_lip))
+        dark = dark * inside
+        sigma = max(WING_BLUR * ipd, 0.7)
+        dark = np.maximum(dark, np.clip(2 * cv2.GaussianBlur(dark, (0, 0), sigma), 0, 1)) * inside
+        light = ((1 - dark) * inside).astype(np.float32)
+        total = cv2.GaussianBlur(light, (0, 0), 3 * sigma)[..., None]
+        lip = cv2.GaussianBlur(crop * light[..., None], (0, 0), 3 * sigma) / np.maximum(total, 1e-4)
+        lip = np.where(total > 0.05, lip, 0.95 * self.lip)  # no light lip nearby: the portrait's lip colour
+        w = (weight * dark)[..., None]
+        return crop + w * (lip - crop)
 
     def _colour(
         self,
@@ -571,8 +605,14 @@ class Mouth:
         # (darker than the lip, so the landmark model still finds the lip's edge there; never near-black), fading
         # into the mouth over the rim's width: a flat band read as a drawn outline
         k = 1 - np.clip(b / (RIM_FADE * rim), 0, 1)  # 1 at the lip's edge, 0 past the rim
-        inner = np.maximum(k * k * (3 - 2 * k), CORNER_LIP * side**4)[:, None]
-        colour += inner * (self.rim - colour)
+        inner = np.maximum(k * k * (3 - 2 * k), CORNER_LIP * side**4)
+        # rounded lips: the upper lip's inner edge is lip too (the teeth are behind it), and the whole rim is the
+        # lip's red inside
+        rounded = 1 - recede
+        k_up = 1 - np.clip(a / (RIM_FADE * rim), 0, 1)
+        inner = np.maximum(inner, rounded * k_up * k_up * (3 - 2 * k_up))[:, None]
+        rim_colour = self.rim + rounded[:, None] * (self.rim_round - self.rim)
+        colour += inner * (rim_colour - colour)
         return colour.astype(np.float32), cover.astype(np.float32)
 
     def _seam(

@@ -52,8 +52,9 @@ YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # and fading into the mouth, the opening's contours smooth (no polygon), mouthClose past closed lips stops there;
 # 9: the mouth layer fades in with rounding as well as with the opening's height; 10: pixels the inverse warp's walk
 # lost are located among all triangles (no streaks and specks along the cheeks and the jaw); 11: both irises turn
-# at the face's mean depth in front of their eyeballs (`FittedFace.iris_depth`)
-RENDER_REVISION = 11
+# at the face's mean depth in front of their eyeballs (`FittedFace.iris_depth`); 12: rounded lips gather no dark or
+# grey ring (the gathered mouth corners become the band's lip colour over a smoothed mask; the opening's rim is red)
+RENDER_REVISION = 12
 
 
 class FaceTurnedWarning(UserWarning):
