@@ -66,6 +66,7 @@ from .. import motion
 from . import canonical as C
 from .overlay import clip_box, paint_box
 from .portrait_fit import FittedFace
+from .rig import smoothstep
 
 UPPER_INNER = list(C.UPPER_LIP_INNER)  # right inner corner (78) -> left (308)
 LOWER_INNER = list(C.LOWER_LIP_INNER)
@@ -466,10 +467,10 @@ class Mouth:
         near &= (v_all > U_all - seam_m[:, None] - 1.5) & (v_all < L_all + seam_m[:, None] + 1.5)
         alpha = self.alpha(dst, px_per_ipd, rounding)
         near &= (alpha > 0)[:, None]
-        wings = self._wings(dst, rounding, fr, u_all, v_all, U_all, L_all, ur, ul, ipd_f)
         fi, ni = np.nonzero(near)
         if not len(fi):
             return None
+        wings = self._wings(dst, rounding, fr, u_all, v_all, U_all, L_all, ur, ul, ipd_f)
         u, v, U, L = u_all[fi, ni], v_all[fi, ni], U_all[fi, ni], L_all[fi, ni]
         ipd, recede = ipd_f[fi], 1 - np.asarray(rounding, np.float64)[fi]  # teeth recede behind round lips
         colour, cover = self._colour(u, v, U, L, ur[fi], ul[fi], ipd, recede)
@@ -604,13 +605,11 @@ class Mouth:
         # the lower lip's inner edge and the stretched corners are lip turning into the mouth, in its shade
         # (darker than the lip, so the landmark model still finds the lip's edge there; never near-black), fading
         # into the mouth over the rim's width: a flat band read as a drawn outline
-        k = 1 - np.clip(b / (RIM_FADE * rim), 0, 1)  # 1 at the lip's edge, 0 past the rim
-        inner = np.maximum(k * k * (3 - 2 * k), CORNER_LIP * side**4)
+        inner = np.maximum(smoothstep(RIM_FADE * rim, 0.0, b), CORNER_LIP * side**4)  # 1 at the lip's edge
         # rounded lips: the upper lip's inner edge is lip too (the teeth are behind it), and the whole rim is the
         # lip's red inside
         rounded = 1 - recede
-        k_up = 1 - np.clip(a / (RIM_FADE * rim), 0, 1)
-        inner = np.maximum(inner, rounded * k_up * k_up * (3 - 2 * k_up))[:, None]
+        inner = np.maximum(inner, rounded * smoothstep(RIM_FADE * rim, 0.0, a))[:, None]
         rim_colour = self.rim + rounded[:, None] * (self.rim_round - self.rim)
         colour += inner * (rim_colour - colour)
         return colour.astype(np.float32), cover.astype(np.float32)

@@ -58,7 +58,8 @@ def gaze_direction(yaw: np.ndarray, pitch: np.ndarray) -> np.ndarray:
 
 
 # -- basis construction -----------------------------------------------------------------------
-def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
+def smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
+    """0 at e0, 1 at e1 (either order), smooth (C1) between: falloffs without a kink at their ends."""
     t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
     return t * t * (3 - 2 * t)
 
@@ -120,7 +121,7 @@ class _Builder:
     def jaw_weight(self) -> np.ndarray:
         """How much a point follows the jaw [n]: 1 on the lower lip and chin, 0 above the mouth."""
         p = self.p
-        w = _smoothstep(-0.02, 0.3, p[:, 1] - self._mid(np.clip(p[:, 0], self.mid_x.min(), self.mid_x.max())))
+        w = smoothstep(-0.02, 0.3, p[:, 1] - self._mid(np.clip(p[:, 0], self.mid_x.min(), self.mid_x.max())))
         w = np.where(self.lower_lip, 1.0, np.where(self.upper_lip, 0.0, w))
         w[self.corners] = 0.4
         # the upper face never moves with the jaw (keeps the rigid set rigid)
@@ -156,7 +157,7 @@ class _Builder:
         contour = np.zeros(self.n, bool)
         contour[list(upper + lower)] = True
         hx = h(np.clip(p[:, 0], x0, x1))
-        xfall = _smoothstep(0.0, 0.12, np.minimum(p[:, 0] - x0, x1 - p[:, 0]) + 0.04)
+        xfall = smoothstep(0.0, 0.12, np.minimum(p[:, 0] - x0, x1 - p[:, 0]) + 0.04)
         # upper lid and skin above it (between brow and eye)
         du = _dist_to(p, upper)
         above = (p[:, 1] < np.interp(p[:, 0], uc[order_u, 0], uc[order_u, 1]) + 1e-6) & ~contour
@@ -187,7 +188,7 @@ class _Builder:
         lip = u <= 1.0
         beyond = np.exp(-0.5 * (_dist_to(p, outer) / spread) ** 2) * (_dist_to(p, outer) < 2.5 * spread)
         w = np.where(lip, u, beyond)  # beyond: falling off
-        w *= _smoothstep(0.0, 0.15, np.abs(oc[:, 0]).max() - np.abs(p[:, 0]))  # none at the corners: no seam there
+        w *= smoothstep(0.0, 0.15, np.abs(oc[:, 0]).max() - np.abs(p[:, 0]))  # none at the corners: no seam there
         d[:, 1] = -amount * height * w
         d[:, 2] = 0.05 * np.where(lip, w, 0.0)  # the red turns back into the mouth; the inner edge stays put
         return d
@@ -269,7 +270,7 @@ def _build_basis(mesh: np.ndarray) -> np.ndarray:
         )
         brow = C.LEFT_BROW if sign > 0 else C.RIGHT_BROW
         bw = np.exp(-0.5 * (_dist_to(p, brow) / 0.1) ** 2) * (_dist_to(p, brow) < 0.25) * (p[:, 1] < 0.05)
-        inner = _smoothstep(0.75, 0.25, np.abs(p[:, 0]))  # 1 near the nose, 0 at the temples
+        inner = smoothstep(0.75, 0.25, np.abs(p[:, 0]))  # 1 near the nose, 0 at the temples
         f[f"browDown{s}"] = b.move(bw, (-sign * 0.03, 0.1, 0))
         f[f"browOuterUp{s}"] = b.move(bw * (1 - inner), (0, -0.12, 0))
         cheek = _gauss(p, np.array([sign * 0.5, 0.45, 0]), 0.16)
@@ -277,7 +278,7 @@ def _build_basis(mesh: np.ndarray) -> np.ndarray:
         f[f"noseSneer{s}"] = b.move(_gauss(p, p[C.NOSE_WINGS[1 if sign > 0 else 0]], 0.14), (sign * 0.015, -0.06, 0))
     brows = C.LEFT_BROW + C.RIGHT_BROW
     bw_all = np.exp(-0.5 * (_dist_to(p, brows) / 0.1) ** 2) * (_dist_to(p, brows) < 0.25) * (p[:, 1] < 0.05)
-    f["browInnerUp"] = b.move(bw_all * _smoothstep(0.7, 0.15, np.abs(p[:, 0])), (0, -0.12, 0))
+    f["browInnerUp"] = b.move(bw_all * smoothstep(0.7, 0.15, np.abs(p[:, 0])), (0, -0.12, 0))
     puff = b.zeros()
     for sign in (+1, -1):
         g = _gauss(p, np.array([sign * 0.62, 0.85, 0]), 0.22)

@@ -246,7 +246,7 @@ class MeshWarp:
             t[todo] = nt[moved]
             b[todo] = bary(t[todo], q[todo])
         lost = np.nonzero(b.min(1) < -1e-9)[0]
-        if len(lost):  # still lost (a fold's far side, the hull): look among all triangles
+        if len(lost):  # still lost (a fold's far side, the hull): look among the triangles near them
             t[lost], b[lost] = self._locate(v, e1, e2, det, q[lost])
         b = b.clip(0, None)
         b /= np.maximum(b.sum(1, keepdims=True), 1e-12)  # still outside (a fold, the mesh's edge): nearest
