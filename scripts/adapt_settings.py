@@ -1,0 +1,58 @@
+"""Key channels the adapted tracker reads to the target, per held-out portrait, for one `AdaptConfig`.
+
+Why: choosing adaptation settings needs the table's score without the whole table. Each held-out portrait
+(the `camera` photo cannot be rendered) is adapted with the given settings and read on the cached table
+renders exactly as `python -m omnitalker_core.face.calibration --table --adapt` reads them.
+
+    .venv/bin/python scripts/adapt_settings.py out.json frames=3000 check_frames=1000 seed=1
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from omnitalker_core.face import calibration as C
+from omnitalker_core.face.adaptation import AdaptConfig, adapt_reader
+from omnitalker_core.face.tracker import lids_from_gaze, read_appearance
+
+
+def main(out: Path, settings: list[str]) -> None:
+    defaults = AdaptConfig()
+    kw = {k: type(getattr(defaults, k))(v) for k, v in (a.split("=", 1) for a in settings)}
+    cfg = AdaptConfig(**kw)
+    runs = C.cached_collect(Path("data/calibration"), 500, 0)  # the table's renders (built on first use)
+    cal = C.Calibration.load()
+    result = {}
+    for name, (portrait, held_out) in C.calibration_portraits().items():
+        if not held_out or name == "camera":
+            continue
+        start = time.time()
+        adapted = adapt_reader(portrait, cfg)
+        keys = [k for k in runs if k.startswith(name + "/")]
+        true = np.concatenate([runs[k]["true"] for k in keys])
+        read = np.concatenate(
+            [
+                lids_from_gaze(read_appearance(runs[k]["crops"], cal.apply(runs[k]["raw"]), adapted.readers))
+                for k in keys
+            ]
+        )
+        agree = C.channel_agreement(true, read)
+        ok = [n for n in C.KEY_CHANNELS if 0.8 <= agree[n]["slope"] <= 1.25 and agree[n]["r"] >= 0.9]
+        miss = {n: (round(agree[n]["slope"], 2), round(agree[n]["r"], 2)) for n in C.KEY_CHANNELS if n not in ok}
+        result[name] = {"pass": len(ok), "miss": miss, "seconds": round(time.time() - start)}
+        print(name, len(ok), miss, f"{time.time() - start:.0f} s", flush=True)
+    print("total", sum(r["pass"] for r in result.values()))
+    out.write_text(json.dumps({"settings": kw, "portraits": result}, indent=1))
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    main(Path(sys.argv[1]), sys.argv[2:])
