@@ -80,7 +80,7 @@ class CaptureStyle(io.ComfyNode):
                     optional=True,
                     tooltip="Fine-tune the face tracker on renders of this face first, so its smiles, lips, jaw, brows "
                     "and gaze are read at the size the renderer draws them (a face the tracker never saw reads "
-                    "them far too small). About 1-2 min on a CPU, once per reference face.",
+                    "them far too small). About 4 min on 2 CPU cores, once per reference face.",
                 ),
             ],
             outputs=[

@@ -10,8 +10,8 @@ fitted there. Channels it does not read better stay as they were, so a face the 
 loses nothing. The jaw, which the network has no output for, is read where it reads better so by a linear
 map of the rig fit's whole expression and the network's outputs, fitted on the same renders (`fit_readout`).
 
-Cost: rendering and tracking the frames plus a few epochs of training, 1-2 min on 2 CPU cores for the
-defaults; adapted readers are kept in memory per (portrait, reader, settings), so a clip is adapted once.
+Cost: rendering and tracking the frames plus a few epochs of training, about 4 min on 2 CPU cores for
+the defaults; adapted readers are kept in memory per (portrait, reader, settings), so a clip is adapted once.
 
 Shape legend: f - frames, s - crop size, k - channels the reader outputs.
 """
@@ -37,8 +37,8 @@ Callback = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class AdaptConfig:
-    frames: int = 1600  # random-code frames rendered onto the portrait; the last `check_frames` only judge
-    check_frames: int = 700  # ... which channels the adapted reader reads better, and fit their corrections
+    frames: int = 3000  # random-code frames rendered onto the portrait; the last `check_frames` only judge
+    check_frames: int = 1000  # ... which channels the adapted reader reads better, and fit their corrections
     epochs: int = 12
     lr: float = 5e-4
     batch: int = 32
