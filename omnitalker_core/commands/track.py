@@ -19,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--adapt",
         action="store_true",
-        help="first fine-tune the face read-out on renders of this face (about 4 min on 2 CPU cores): lips, brows and gaze "
-        "of a face the tracker never saw then read at their size",
+        help="first fine-tune the face read-out on renders of this face (about 4 min on 2 CPU cores): lips, brows "
+        "and gaze of a face the tracker never saw then read at their size",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
