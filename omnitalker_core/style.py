@@ -117,8 +117,8 @@ def capture_style(
 ) -> Style:
     """Reference audio ([C, T] or [T]) and optional video frames ([F, H, W, 3], uint8 or 0..1 float)
     -> Style. The paper trims references to 1..10 s; an empty transcript is transcribed offline.
-    adapt: track the face with the appearance reader adapted to it (`face.adaptation`; about 4 min on 2 CPU
-    cores), so its lips, brows and gaze read at the size the renderer draws them."""
+    adapt: track the face with the appearance reader adapted to it (`face.adaptation`, which states its cost),
+    so its lips, brows and gaze read at the size the renderer draws them."""
     if audio is None or torch.as_tensor(audio).numel() == 0:
         raise ValueError("the reference has no audio: use a clip with the speaker's voice (a video with a sound track)")
     wave = audio_lib.prepare(torch.as_tensor(audio), sample_rate)

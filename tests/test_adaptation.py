@@ -14,7 +14,7 @@ from omnitalker_core.face.calibration import calibration_portraits, channel_agre
 from omnitalker_core.face.render_geometric import GeometricRenderer
 from omnitalker_core.face.tracker import read_appearance, track_frames
 
-# small enough for the suite (~40 s on 2 cores); the default renders 3,000 frames and trains on more of them
+# small enough for the suite (~40 s on 2 cores); the default AdaptConfig renders and trains on several times more
 QUICK = AdaptConfig(frames=720, check_frames=288, epochs=10)
 
 

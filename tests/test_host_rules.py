@@ -97,7 +97,7 @@ def test_mux_honours_disable_metadata(tmp_path):
         metadata = _mp4_metadata(host, entry)
         streamed = host.run(
             _render_video_prompt(next(_SEEDS), None, "omnitalker/metadata_off_streamed", adapt=False), timeout=600
-        )  # metadata is tested here, not the tracker (adapting to the face is 4 min of the prompt)
+        )  # metadata is tested here, not the tracker (adapting to the face is most of the prompt's time)
         streamed_metadata = _mp4_metadata(host, streamed)
     finally:
         host.stop()

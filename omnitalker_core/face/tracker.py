@@ -351,9 +351,9 @@ def track_frames(
     channels the landmarks miss from the pixels (`appearance`): the one space every part of the pack shares.
     False gives the raw rig fit (used to build the calibration). appearance=False leaves out the pixel
     read-out (used to train it). adapt: first fine-tune the read-out on renders of the clip's own face
-    (`adaptation`; about 4 min on 2 CPU cores, reported through callback(step, total)). frame_callback(done,
-    f): after each frame's landmarks. smooth: the One-Euro filter without lag (`motion.one_euro(zero_phase=True)`), so
-    the motion stays in step with the clip's audio."""
+    (`adaptation`, which states its cost; reported through callback(step, total)). frame_callback(done, f):
+    after each frame's landmarks. smooth: the One-Euro filter without lag (`motion.one_euro(zero_phase=True)`),
+    so the motion stays in step with the clip's audio."""
     frames = _as_uint8(frames)
     landmarks, found = detect_landmarks(frames, where, frame_callback)
     if not found.any():
