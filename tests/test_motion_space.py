@@ -160,9 +160,9 @@ def test_calibration_round_trips_are_cached_and_come_back_whole(tmp_path, monkey
                        "frames": 6, "crops": rng.integers(0, 255, (4, 8, 8, 3), dtype=np.uint8)},
     }  # fmt: skip
     calls = []
-    monkeypatch.setattr(cal, "collect", lambda frames, seed: calls.append((frames, seed)) or runs)
+    monkeypatch.setattr(cal, "collect", lambda frames, seed, held_out_frames: calls.append((frames, seed)) or runs)
     first = cal.cached_collect(tmp_path, 6, 3)
-    again = cal.cached_collect(tmp_path, 6, 3)
+    again = cal.cached_collect(tmp_path, 6, 3, held_out_frames=6)  # held-out portraits as long as the rest: the same
     assert calls == [(6, 3)]
     assert first is runs and again.keys() == runs.keys()
     for k, run in runs.items():
@@ -172,4 +172,17 @@ def test_calibration_round_trips_are_cached_and_come_back_whole(tmp_path, monkey
             assert type(again[k][part]) is type(v) or isinstance(v, np.ndarray), (k, part)
     assert len(list(tmp_path.glob("*.npz"))) == 1
     cal.cached_collect(tmp_path, 7, 3)  # other frames: other renders, another file
-    assert calls == [(6, 3), (7, 3)]
+    cal.cached_collect(tmp_path, 6, 3, held_out_frames=20)  # ... and so for longer held-out runs
+    assert calls == [(6, 3), (7, 3), (6, 3)]
+    assert len(list(tmp_path.glob("*.npz"))) == 3
+
+
+def test_a_longer_held_out_run_starts_with_the_codes_of_a_shorter_one():
+    """The table's held-out portraits get more frames than the fitting ones (`HELD_OUT_FRAMES`): their first
+    frames are the codes a run of the fitting length draws, so the longer sample extends the shorter."""
+    from omnitalker_core.face.calibration import random_codes
+
+    short = random_codes(np.random.default_rng([0, 5, 1]), 100)
+    long = random_codes(np.random.default_rng([0, 5, 1]), 400)
+    np.testing.assert_array_equal(long[:100], short)
+    assert not np.allclose(long[100:200], long[:100])

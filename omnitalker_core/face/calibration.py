@@ -275,35 +275,48 @@ def calibration_portraits() -> dict[str, tuple[np.ndarray, bool]]:
     }
 
 
-def collect(frames: int = 500, sizes: tuple[int, ...] = (320, 448), seed: int = 0) -> dict[str, dict]:
+# random-code frames per held-out portrait and size in the agreement table. At 500 (the fitting runs' count) a
+# sparse key channel moves in ~9 keyframes of a portrait's 1,000 frames, and the same adapted reader on other
+# 500-frame samples of one face read Hopper's mouthClose anywhere from 0.23 / 0.36 to 1.21 / 0.95
+# (docs/MOTION_SPACE.md, "How sure the table is")
+HELD_OUT_FRAMES = 2000
+
+
+def collect(
+    frames: int = 500, sizes: tuple[int, ...] = (320, 448), seed: int = 0, held_out_frames: int | None = None
+) -> dict[str, dict]:
     """Round trips of random codes: {portrait/size: {"true", "raw", "held_out", and for held-out portraits
-    "crops"}} (raw = the uncalibrated rig fit; crops: what the appearance reader sees)."""
+    "crops"}} (raw = the uncalibrated rig fit; crops: what the appearance reader sees). Held-out portraits,
+    which only judge, get `held_out_frames` (default: frames); a longer run starts with the same codes."""
     from .appearance import load_reader
 
     out = {}
     for i, (name, (portrait, held)) in enumerate(calibration_portraits().items()):
         for j, size in enumerate(sizes):
-            codes = random_codes(np.random.default_rng([seed, i, j]), frames)
+            n = held_out_frames if held and held_out_frames else frames
+            codes = random_codes(np.random.default_rng([seed, i, j]), n)
             try:
                 run = render_and_track(portrait, codes, size, crops=load_reader().cfg if held else None)
             except ValueError as e:  # no face at all at this size
                 log.warning("%s at %d px: %s", name, size, e)
                 continue
             true, raw = run["true"], run["tracked"]
-            out[f"{name}/{size}"] = {"true": true, "raw": raw, "held_out": held, "tracked": len(true), "frames": frames}
+            out[f"{name}/{size}"] = {"true": true, "raw": raw, "held_out": held, "tracked": len(true), "frames": n}
             if held:
                 out[f"{name}/{size}"]["crops"] = run["crops"]
-            log.info("%s at %d px: face tracked in %d of %d frames", name, size, len(true), frames)
+            log.info("%s at %d px: face tracked in %d of %d frames", name, size, len(true), n)
     return out
 
 
-def cached_collect(cache: Path, frames: int, seed: int) -> dict[str, dict]:
+def cached_collect(cache: Path, frames: int, seed: int, held_out_frames: int | None = None) -> dict[str, dict]:
     """`collect`, kept in `cache` under a name that changes with anything that changes the renders (frames,
     seed, the renderer's and the random codes' revisions, the reader's crop)."""
     from .appearance import load_reader
     from .render_geometric import RENDER_REVISION
 
-    name = f"calibration_runs_f{frames}_s{seed}_r{RENDER_REVISION}_k{CODES_REVISION}_{load_reader().cfg.crop_key}.npz"
+    held = f"_h{held_out_frames}" if held_out_frames and held_out_frames != frames else ""
+    revisions = f"r{RENDER_REVISION}_k{CODES_REVISION}_{load_reader().cfg.crop_key}"
+    name = f"calibration_runs_f{frames}{held}_s{seed}_{revisions}.npz"
     path = cache / name
     if path.is_file():
         with np.load(path) as z:
@@ -313,7 +326,7 @@ def cached_collect(cache: Path, frames: int, seed: int) -> dict[str, dict]:
                 runs.setdefault(run, {})[part] = z[key] if z[key].ndim else z[key].item()
         log.info("round trips from %s", path)
         return runs
-    runs = collect(frames, seed=seed)
+    runs = collect(frames, seed=seed, held_out_frames=held_out_frames)
     cache.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, **{f"{run}:{part}": np.asarray(v) for run, r in runs.items() for part, v in r.items()})
@@ -369,6 +382,13 @@ def agreement_table(
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m omnitalker_core.face.calibration", description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=int, default=500, help="random-code frames per portrait and size")
+    p.add_argument(
+        "--held-out-frames",
+        type=int,
+        default=HELD_OUT_FRAMES,
+        help="random-code frames per held-out portrait and size: the table's sample (a rare blendshape is drawn in "
+        "about one keyframe in 18, so 500 frames hold a handful of its moves)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=CALIBRATION_PATH)
     p.add_argument("--table", type=Path, default=None, help="also write the agreement table (markdown) here")
@@ -385,7 +405,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    runs = cached_collect(args.cache, args.frames, args.seed) if args.cache else collect(args.frames, seed=args.seed)
+    runs = (
+        cached_collect(args.cache, args.frames, args.seed, args.held_out_frames)
+        if args.cache
+        else collect(args.frames, seed=args.seed, held_out_frames=args.held_out_frames)
+    )
     cal = fit_calibration(_stack(runs, False, "raw"), _stack(runs, False, "true"))
     info = {k: {"tracked": r["tracked"], "frames": r["frames"], "held_out": r["held_out"]} for k, r in runs.items()}
     cal.save(args.out, {"seed": args.seed, "runs": info})
