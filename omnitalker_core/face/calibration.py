@@ -276,7 +276,7 @@ def calibration_portraits() -> dict[str, tuple[np.ndarray, bool]]:
 
 
 # random-code frames per held-out portrait and size in the agreement table. At 500 (the fitting runs' count) a
-# sparse key channel moves in ~9 keyframes of a portrait's 1,000 frames, and the same adapted reader on other
+# sparse key channel moves in ~10 keyframes of a portrait's 1,000 frames, and the same adapted reader on other
 # 500-frame samples of one face read Hopper's mouthClose anywhere from 0.23 / 0.36 to 1.21 / 0.95
 # (docs/MOTION_SPACE.md, "How sure the table is")
 HELD_OUT_FRAMES = 2000
@@ -387,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=HELD_OUT_FRAMES,
         help="random-code frames per held-out portrait and size: the table's sample (a rare blendshape is drawn in "
-        "about one keyframe in 18, so 500 frames hold a handful of its moves)",
+        "about one keyframe in 17, so 500 frames hold a handful of its moves)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=CALIBRATION_PATH)
