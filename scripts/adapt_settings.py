@@ -53,7 +53,7 @@ def main(out: Path, settings: list[str]) -> None:
         agree = C.channel_agreement(true, np.concatenate(list(reads.values())))
         ok = [n for n in C.KEY_CHANNELS if meets(agree[n])]
         miss = {n: (round(agree[n]["slope"], 2), round(agree[n]["r"], 2)) for n in C.KEY_CHANNELS if n not in ok}
-        # a miss at each of the table's sizes: one size read worse than the other is a size the reader did not learn
+        # each miss at each of the table's sizes (one size read worse on every sample would be a size effect)
         by_size = {k: C.channel_agreement(runs[k]["true"], reads[k]) for k in keys}
         per_size = {n: {k: (round(a[n]["slope"], 2), round(a[n]["r"], 2)) for k, a in by_size.items()} for n in miss}
         # the same count on disjoint quarters of each run (500 frames a size each, the table's sample before

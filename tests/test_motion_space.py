@@ -160,10 +160,12 @@ def test_calibration_round_trips_are_cached_and_come_back_whole(tmp_path, monkey
                        "frames": 6, "crops": rng.integers(0, 255, (4, 8, 8, 3), dtype=np.uint8)},
     }  # fmt: skip
     calls = []
-    monkeypatch.setattr(cal, "collect", lambda frames, seed, held_out_frames: calls.append((frames, seed)) or runs)
+    monkeypatch.setattr(
+        cal, "collect", lambda frames, seed, held_out_frames: calls.append((frames, seed, held_out_frames)) or runs
+    )
     first = cal.cached_collect(tmp_path, 6, 3)
     again = cal.cached_collect(tmp_path, 6, 3, held_out_frames=6)  # held-out portraits as long as the rest: the same
-    assert calls == [(6, 3)]
+    assert calls == [(6, 3, None)]
     assert first is runs and again.keys() == runs.keys()
     for k, run in runs.items():
         assert again[k].keys() == run.keys()
@@ -173,7 +175,7 @@ def test_calibration_round_trips_are_cached_and_come_back_whole(tmp_path, monkey
     assert len(list(tmp_path.glob("*.npz"))) == 1
     cal.cached_collect(tmp_path, 7, 3)  # other frames: other renders, another file
     cal.cached_collect(tmp_path, 6, 3, held_out_frames=20)  # ... and so for longer held-out runs
-    assert calls == [(6, 3), (7, 3), (6, 3)]
+    assert calls == [(6, 3, None), (7, 3, None), (6, 3, 20)]
     assert len(list(tmp_path.glob("*.npz"))) == 3
 
 
