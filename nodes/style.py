@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import comfy.model_management
 import folder_paths
 import torch
 from comfy_api.latest import io
@@ -16,6 +17,11 @@ from .types import CATEGORY, Style
 
 CAPTURE = "OmniTalker Capture Style"
 NO_PORTRAIT_TIP = " A 64x64 black image when the style has no face (captured from audio only)."
+
+
+def adapt_config() -> AdaptConfig:
+    """Adaptation fine-tunes on the host's device (the GPU ComfyUI runs on; the CPU under --cpu)."""
+    return AdaptConfig(device=str(comfy.model_management.get_torch_device()))
 
 
 def portrait_output(style: style_lib.Style) -> torch.Tensor:
@@ -121,7 +127,7 @@ class CaptureStyle(io.ComfyNode):
         try:
             style = style_lib.capture_style(
                 wave, rate, frames=frames, fps=fps, transcript=transcript or None,
-                max_seconds=max_seconds, callback=step_callback(3), adapt=AdaptConfig() if adapt_to_face else None,
+                max_seconds=max_seconds, callback=step_callback(3), adapt=adapt_config() if adapt_to_face else None,
             )  # fmt: skip
         except (ValueError, RuntimeError) as e:  # one type for the host, the original kept as the cause
             raise ValueError(f"{CAPTURE}: {e}") from e

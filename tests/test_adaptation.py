@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -171,6 +174,37 @@ def test_cancel_while_the_frames_render_stops_before_any_training(monkeypatch):
     portrait = calibration_portraits()["astronaut_crop"][0]
     with pytest.raises(Cancelled):
         adapt_reader(portrait, AdaptConfig(frames=240, check_frames=160, epochs=1), callback=cancel_at_second_tenth)
+
+
+def test_the_copy_of_the_reader_trains_on_the_configured_device(monkeypatch):
+    """In ComfyUI the fine-tuning runs on the host's device (Capture Style passes it; a GPU takes it from minutes
+    to seconds): the setting must reach the training, and the adapted reader records it."""
+    from omnitalker_core.face import train_appearance
+
+    base, devices = load_reader(), []
+
+    def fake_train_net(*args, device="cpu", **kwargs):
+        devices.append(device)
+        return copy.deepcopy(base.net)
+
+    monkeypatch.setattr(train_appearance, "train_net", fake_train_net)
+    portrait = calibration_portraits()["astronaut_crop"][0]
+    adapted = adapt_reader(portrait, AdaptConfig(frames=240, check_frames=160, epochs=1, device="cuda:1"), base=base)
+    assert devices == ["cuda:1"]
+    assert adapted.reader.info["adapted"]["device"] == "cuda:1"
+
+
+def test_bench_adapt_times_the_fine_tuning_where_it_is_asked_to(tmp_path, caplog):
+    from omnitalker_core.__main__ import main
+
+    out = tmp_path / "adapt.json"
+    assert main(["bench", "adapt", "--frames", "64", "--epochs", "2", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert (result["device"], result["frames"], result["epochs"]) == ("cpu", 64, 2)
+    assert result["seconds"] > 0 and result["per_epoch_s"] == pytest.approx(result["seconds"] / 2, abs=0.01)
+    if not torch.cuda.is_available():
+        assert main(["bench", "adapt", "--device", "cuda", "--frames", "64", "--epochs", "1"]) == 1
+        assert "no CUDA device is available" in caplog.text
 
 
 def test_tracking_adapts_once_per_face_on_a_frame_of_the_clip(monkeypatch, caplog):

@@ -242,6 +242,19 @@ def test_a_reader_with_a_reference_reads_the_change_on_a_new_face():
         train_net(AppearanceConfig(**{**TINY.__dict__, "reference": True}), crops, targets, epochs=1, seed=0)
 
 
+def test_training_keeps_every_tensor_on_the_device_it_trains_on():
+    """Capture Style fine-tunes the reader on the host's GPU, which the suite does not have. On PyTorch's `meta`
+    device (shapes, no data) a tensor left on the CPU fails as on CUDA ("found at least two devices"); with every
+    batch, label, weight and augmentation draw moved, training runs its steps until the loss is read as a number."""
+    cfg = AppearanceConfig(**{**TINY.__dict__, "reference": True})
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
+    targets = rng.random((64, len(TINY.channels)), dtype=np.float32)
+    refs = clip_reference(crops)[None]
+    with pytest.raises(RuntimeError, match="cannot be called on meta tensors"):
+        train_net(cfg, crops, targets, 1, 0, batch=32, references=refs, clip_of=np.zeros(64, int), device="meta")
+
+
 @pytest.fixture(scope="module")
 def held_out_runs():
     """Round trips of 400 random-code frames on held-out portraits, made on first use."""

@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> dict:
                     raise ValueError(f"{ref_path} has no audio track: the reference must carry the speaker's voice")
                 style = capture_style(
                     torch.from_numpy(ref_audio), ref_rate, frames=frames, fps=fps, transcript=ref_text,
-                    max_seconds=args.max_seconds, adapt=AdaptConfig() if args.adapt else None,
+                    max_seconds=args.max_seconds, adapt=AdaptConfig(device=str(device)) if args.adapt else None,
                 )  # fmt: skip
             with timer("generate"), torch.inference_mode():
                 gen = generate(

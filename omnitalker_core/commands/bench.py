@@ -18,7 +18,10 @@ from pathlib import Path
 
 from .. import bench as bench_pkg
 
-HELP = "benchmarks: generator model (vs f5-tts), renderer, end to end; `bench TARGET --help` for options"
+HELP = (
+    "benchmarks: generator model (vs f5-tts), renderer, end to end, adaptation's fine-tuning; "
+    "`bench TARGET --help` for options"
+)
 log = logging.getLogger(__name__)
 
 

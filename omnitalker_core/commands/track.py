@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="first fine-tune the face read-out on renders of this face (about 4 min on 2 CPU cores): lips, brows "
         "and gaze of a face the tracker never saw then read at their size",
     )
+    parser.add_argument(
+        "--device", default="cpu", help="where --adapt fine-tunes (cpu or cuda); tracking is on the CPU"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
 
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if args.adapt:
         from ..face.adaptation import AdaptConfig
 
-        adapt = AdaptConfig()
+        adapt = AdaptConfig(device=args.device)
     result = track_frames(frames, fps, smooth=not args.no_smooth, where=f"the video {args.video}", adapt=adapt)
     dt = time.perf_counter() - t0
     motion.save_csv(out, result.codes, fps, overwrite=args.overwrite)

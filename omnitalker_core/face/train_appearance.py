@@ -127,7 +127,7 @@ def augment(
     them: alignment jitter (shift, scale, rotation; each image its own), and exposure, contrast, colour, blur
     and sensor noise (a crop and its resting face alike: they come from one clip)."""
     b = len(x)
-    u = lambda *shape: torch.rand(*shape, generator=g)  # noqa: E731
+    u = lambda *shape: torch.rand(*shape, generator=g).to(x.device)  # noqa: E731  (drawn on the CPU: same stream)
 
     def jitter(img: torch.Tensor) -> torch.Tensor:
         angle = (u(b) - 0.5) * 0.1
@@ -147,7 +147,7 @@ def augment(
         img = img * gain + offset
         img = torch.where(gray, img.mean(1, keepdim=True).expand_as(img), img)
         img = torch.where(blur, F.avg_pool2d(img, 3, 1, 1, count_include_pad=False), img)
-        return (img + torch.randn(img.shape, generator=g) * noise).clamp(0, 255)
+        return (img + torch.randn(img.shape, generator=g).to(img.device) * noise).clamp(0, 255)
 
     x = photometric(jitter(x))
     return x, None if reference is None else photometric(jitter(reference))
@@ -157,16 +157,19 @@ def train_net(
     cfg: AppearanceConfig, crops: np.ndarray, targets: np.ndarray, epochs: int, seed: int, batch: int = 64,
     lr: float = 2e-3, references: np.ndarray | None = None, clip_of: np.ndarray | None = None,
     init: AppearanceNet | None = None, callback: Callable[[int, int], None] | None = None,
+    device: str | torch.device = "cpu",
 ) -> AppearanceNet:  # fmt: skip
     """Weighted MSE (each channel scaled by its spread, so rare shapes count) with AdamW and a cosine schedule.
     Half of each batch is mirrored (labels swapped sides), so the network cannot lean on the one side a photo
     is lit from. A reader with a reference needs each clip's resting face (references [c, s, s, 3]) and which
     clip each crop is from (clip_of [f]). init: fine-tune a copy of this network instead of a new one.
-    callback(step, total) after every step (progress; it may raise to stop)."""
+    callback(step, total) after every step (progress; it may raise to stop). device: where the network trains and
+    batches are augmented (their random draws come from the same seeded CPU stream); the network comes back on the
+    CPU."""
     with torch.inference_mode(False), torch.enable_grad():  # ComfyUI runs nodes under inference mode
         return _train_net(
             cfg, crops, targets, epochs, seed, batch=batch, lr=lr, references=references, clip_of=clip_of, init=init,
-            callback=callback,
+            callback=callback, device=torch.device(device),
         )  # fmt: skip
 
 
@@ -174,6 +177,7 @@ def _train_net(
     cfg: AppearanceConfig, crops: np.ndarray, targets: np.ndarray, epochs: int, seed: int, batch: int = 64,
     lr: float = 2e-3, references: np.ndarray | None = None, clip_of: np.ndarray | None = None,
     init: AppearanceNet | None = None, callback: Callable[[int, int], None] | None = None,
+    device: torch.device = torch.device("cpu"),
 ) -> AppearanceNet:  # fmt: skip
     """`train_net`'s body, with gradients on."""
     if cfg.reference and (references is None or clip_of is None):
@@ -184,15 +188,17 @@ def _train_net(
         net = AppearanceNet(cfg)
     if init is not None:  # cloned here: weights loaded under inference mode cannot be trained in place
         net.load_state_dict({k: v.clone() for k, v in init.state_dict().items()})
+    net.to(device)
     y = torch.from_numpy(targets).float()
     weight = 1.0 / y.var(0).clamp_min(1e-3)
-    weight = weight / weight.mean()
+    weight = (weight / weight.mean()).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * (len(crops) // batch)
     if steps < 1:
         raise ValueError(f"{len(crops)} crops make no batch of {batch}: render more frames")
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     mirror, sign = mirror_of(cfg.channels)
+    sign = sign.to(device)
     net.train()
     step, t0 = 0, time.perf_counter()
     for epoch in range(epochs):
@@ -200,9 +206,9 @@ def _train_net(
         total = 0.0
         for i in range(0, len(shuffled) - batch + 1, batch):
             idx = shuffled[i : i + batch]
-            x, target = as_input(crops[idx.numpy()]), y[idx]
-            ref = as_input(references[clip_of[idx.numpy()]]) if cfg.reference else None
-            flip = torch.rand(len(idx), generator=g) < 0.5
+            x, target = as_input(crops[idx.numpy()]).to(device), y[idx].to(device)
+            ref = as_input(references[clip_of[idx.numpy()]]).to(device) if cfg.reference else None
+            flip = (torch.rand(len(idx), generator=g) < 0.5).to(device)
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
             if ref is not None:
                 ref = torch.where(flip[:, None, None, None], ref.flip(-1), ref)
@@ -221,7 +227,7 @@ def _train_net(
                 callback(step, steps)
         log.info("epoch %d/%d: loss %.4f (%.0f s)", epoch + 1, epochs, total / max(1, len(shuffled) // batch),
                  time.perf_counter() - t0)  # fmt: skip
-    return net.eval()
+    return net.cpu().eval()
 
 
 def choose_channels(
@@ -299,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         help="shrink each frame with area averaging before the crop's warp (docs/MOTION_SPACE.md: tried, not shipped)",
     )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument("--device", default="cpu", help="where the network trains (cpu, cuda, ...); renders stay on the CPU")
     p.add_argument(
         "--from-reader", type=Path, default=None,
         help="skip training: take this reader's network and only choose its channels and corrections again",
@@ -331,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("network from %s; choosing its channels again", args.from_reader)
     else:
         log.info("training on %d crops from %d portraits", crops, len(train))
-        net = train_net(cfg, epochs=args.epochs, seed=args.seed, **training_arrays(train, cfg))
+        net = train_net(cfg, epochs=args.epochs, seed=args.seed, device=args.device, **training_arrays(train, cfg))
     used, gain, bias, report = choose_channels(net, val)
     info = {"seed": args.seed, "crops": crops, "portraits": len(train), "epochs": args.epochs,
             "reference": args.reference, "photos": sorted(photos), "clips": ["pexels"] if args.extra_faces else [],
