@@ -11,7 +11,8 @@ loses nothing. The jaw, which the network has no output for, is read where it re
 map of the rig fit's whole expression and the network's outputs, fitted on the same renders (`fit_readout`).
 
 Cost: rendering and tracking the frames plus a few epochs of training, about 4 min on 2 CPU cores for
-the defaults (the training part runs on `AdaptConfig.device`: 17 s of it on a GPU); adapted readers are kept in memory per (portrait, reader, settings), so a clip is adapted once.
+the defaults (the training runs on `AdaptConfig.device`: 17 s of it on a GPU); adapted readers are kept in
+memory per (portrait, reader, settings), so a clip is adapted once.
 
 Shape legend: f - frames, s - crop size, k - channels the reader outputs.
 """
@@ -47,9 +48,6 @@ class AdaptConfig:
     # where the copy of the reader fine-tunes (cpu, cuda, ...): the host's device in ComfyUI. Rendering and tracking
     # the frames stay on the CPU. The 12 epochs: ~130 s on 2 CPU cores, 17 s on an H200 (`bench adapt`)
     device: str = "cpu"
-    # chance per keyframe that each sparse key channel (smiles, funnel, pucker, mouthClose, brows) is drawn besides
-    # the random few: more examples of the channels that matter most, each moving in ~6% of keyframes otherwise
-    key_shape_rate: float = 0.0
     min_r: float = 0.6  # a channel is taken from the adapted reader only where it follows at least this well
     min_gain: float = 0.02  # ... and better than the shipped tracker by this much
     # a read-out map (the jaw) has the fit's own read among its inputs and is judged on held-out blocks: better at
@@ -115,14 +113,12 @@ def adapt_reader(
 ) -> AdaptedReader:  # fmt: skip
     """Fine-tune a copy of the reader on random codes rendered onto the portrait [h, w, 3] (uint8, a face at
     rest), and choose the channels it reads better than the tracker with the shipped reader."""
-    from .calibration import FREQUENT, KEY_CHANNELS, random_codes, render_and_track
+    from .calibration import random_codes, render_and_track
     from .tracker import read_appearance
     from .train_appearance import correction, train_net
 
     base = base or load_reader()
-    sparse = [n for n in KEY_CHANNELS if n in motion.BLENDSHAPE_NAMES and n not in FREQUENT]
-    frequent = {**FREQUENT, **dict.fromkeys(sparse, cfg.key_shape_rate)} if cfg.key_shape_rate else FREQUENT
-    codes = random_codes(np.random.default_rng([cfg.seed, 1234]), cfg.frames, frequent)
+    codes = random_codes(np.random.default_rng([cfg.seed, 1234]), cfg.frames)
     shown = [0]
 
     def rendering(done: int, total: int) -> None:  # each tenth of the frames rendered and tracked

@@ -103,15 +103,15 @@ def _load(path: Path, mtime: int) -> Calibration:  # cached per file version: tr
     return Calibration.read(path)
 
 
-def random_codes(rng: np.random.Generator, frames: int, frequent: dict[str, float] = FREQUENT) -> np.ndarray:
+def random_codes(rng: np.random.Generator, frames: int) -> np.ndarray:
     """Smooth random codes [f, 61]: sparse blendshape keyframes, head pose and gaze, linearly joined; the
-    eyeLook* lids follow the gaze. frequent: shapes drawn in a keyframe with this chance besides the random few."""
+    eyeLook* lids follow the gaze."""
     keys = np.arange(0, frames + KEYFRAME_EVERY, KEYFRAME_EVERY)
     kf = np.zeros((len(keys), motion.MOTION_DIM))
     for row in kf:
         active = rng.choice(DRAWN_SHAPES, size=rng.integers(*ACTIVE_SHAPES, endpoint=True), replace=False)
         row[active] = rng.uniform(0.0, 1.0, len(active))
-        for name, p in frequent.items():  # speech moves these far more often than the rest
+        for name, p in FREQUENT.items():  # speech moves these far more often than the rest
             if rng.random() < p:
                 row[motion.CHANNEL[name]] = rng.uniform(0.0, 1.0)
         for name, limit in POSE_RANGE.items():
