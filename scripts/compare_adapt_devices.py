@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from omnitalker_core import motion
+from omnitalker_core.face.adaptation import AdaptConfig, fine_tune
 from omnitalker_core.face.appearance import AppearanceReader, clip_reference, load_reader
 
 TRAIN, CHECK, EPOCHS = 200, 100, 6
@@ -31,20 +32,15 @@ def make(path: str) -> None:
 
 
 def compare(path: str) -> None:
-    from omnitalker_core.face.train_appearance import train_net
-
     d = np.load(path)
     crops, true = d["crops"], d["true"]
     base = load_reader()
     cols = [motion.CHANNEL[c] for c in base.cfg.channels]
-    ref = clip_reference(crops, base.cfg.reference_frames)[None]
+    ref = clip_reference(crops, base.cfg.reference_frames)
     outs = {}
     for name, device in (("cpu", "cpu"), ("cuda", "cuda"), ("cuda again", "cuda")):
         start = time.perf_counter()
-        net = train_net(
-            base.cfg, crops[:TRAIN], true[:TRAIN, cols].astype(np.float32), EPOCHS, 0, batch=32, lr=5e-4,
-            references=ref, clip_of=np.zeros(TRAIN, int), init=base.net, device=device,
-        )  # fmt: skip
+        net = fine_tune(base, crops[:TRAIN], true[:TRAIN], ref, AdaptConfig(epochs=EPOCHS, device=device))
         seconds = time.perf_counter() - start
         out = outs[name] = AppearanceReader(net, (), {}, {}, {}).predict(crops)[TRAIN:]
         check = true[TRAIN:]

@@ -9,13 +9,14 @@ the frames (on the CPU, ~90 s on 2 cores for the defaults) is not timed here.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
 
-from ..face.adaptation import AdaptConfig
+from .. import motion
+from ..face.adaptation import AdaptConfig, fine_tune
 from ..face.appearance import clip_reference, load_reader
-from ..face.train_appearance import train_net
 
 _DEFAULT = AdaptConfig()
 
@@ -33,15 +34,12 @@ def bench_adapt(
     rng = np.random.default_rng(seed)
     size = base.cfg.size
     crops = rng.integers(0, 256, (frames, size, size, 3), dtype=np.uint8)
-    targets = rng.random((frames, len(base.cfg.channels)), dtype=np.float32)
-    ref = clip_reference(crops, base.cfg.reference_frames)[None]
+    true = rng.random((frames, motion.MOTION_DIM), dtype=np.float32)
+    ref = clip_reference(crops, base.cfg.reference_frames)
 
     def train(n_epochs: int) -> float:
         start = time.perf_counter()
-        train_net(
-            base.cfg, crops, targets, n_epochs, seed, batch=batch, lr=_DEFAULT.lr, references=ref,
-            clip_of=np.zeros(frames, int), init=base.net, device=device,
-        )  # fmt: skip
+        fine_tune(base, crops, true, ref, replace(_DEFAULT, epochs=n_epochs, batch=batch, seed=seed, device=device))
         return time.perf_counter() - start  # the net comes back to the CPU: the device's work is done
 
     warm_up = train(1)  # CUDA context, kernels chosen

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import motion
-from .appearance import AppearanceReader, LinearReadout, clip_reference, load_reader, mirror_of
+from .appearance import AppearanceNet, AppearanceReader, LinearReadout, clip_reference, load_reader, mirror_of
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def adapt_reader(
     rest), and choose the channels it reads better than the tracker with the shipped reader."""
     from .calibration import random_codes, render_and_track
     from .tracker import read_appearance
-    from .train_appearance import correction, train_net
+    from .train_appearance import correction
 
     base = base or load_reader()
     codes = random_codes(np.random.default_rng([cfg.seed, 1234]), cfg.frames)
@@ -136,19 +136,13 @@ def adapt_reader(
             "adapt on a clearer, more frontal frame (or turn adaptation off)"
         )
     split = len(crops) - cfg.check_frames
-    cols = [motion.CHANNEL[n] for n in base.cfg.channels]
-    ref = clip_reference(crops, base.cfg.reference_frames)[None]
     steps_per_epoch = split // cfg.batch
 
     def progress(step: int, total: int) -> None:  # once per epoch
         if callback and step % steps_per_epoch == 0:
             callback(cfg.RENDER_STEPS + step // steps_per_epoch, cfg.steps)
 
-    net = train_net(
-        base.cfg, crops[:split], true[:split, cols].astype(np.float32), cfg.epochs, cfg.seed, batch=cfg.batch,
-        lr=cfg.lr, references=ref, clip_of=np.zeros(split, int), init=base.net, callback=progress,
-        device=cfg.device,
-    )  # fmt: skip
+    net = fine_tune(base, crops[:split], true[:split], clip_reference(crops, base.cfg.reference_frames), cfg, progress)
     # judge on the check renders, each read with the whole clip's resting face as in tracking
     shipped = read_appearance(crops, fit, readers=(base,))[split:]
     out = AppearanceReader(net, (), {}, {}, {}).predict(crops)[split:]
@@ -209,6 +203,23 @@ def adapt_reader(
     )  # fmt: skip
     adapted = AppearanceReader(net.eval(), tuple(used), gain, bias, info, readouts)
     return AdaptedReader(base, adapted, report, rescale)
+
+
+def fine_tune(
+    base: AppearanceReader, crops: np.ndarray, true: np.ndarray, reference: np.ndarray, cfg: AdaptConfig,
+    callback: Callback | None = None,
+) -> AppearanceNet:  # fmt: skip
+    """A copy of the reader's network fine-tuned on one face's aligned crops [f, s, s, 3], labelled with the codes
+    they were rendered with (true [f, 61]), each seen with the face's resting crop `reference` [s, s, 3], on
+    `cfg.device`: adaptation's training (`adapt_reader`, `bench adapt`)."""
+    from .train_appearance import train_net
+
+    cols = [motion.CHANNEL[n] for n in base.cfg.channels]
+    return train_net(
+        base.cfg, crops, true[:, cols].astype(np.float32), cfg.epochs, cfg.seed, batch=cfg.batch, lr=cfg.lr,
+        references=reference[None], clip_of=np.zeros(len(crops), int), init=base.net, callback=callback,
+        device=cfg.device,
+    )  # fmt: skip
 
 
 def fit_readout(
