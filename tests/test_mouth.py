@@ -140,7 +140,9 @@ def test_mouth_close_equal_to_jaw_open_shuts_the_lips_over_the_dropped_jaw(rende
     chin = 152
     drop_open, drop_shut = dst[1, chin, 1] - dst[0, chin, 1], dst[3, chin, 1] - dst[0, chin, 1]
     assert drop_shut == pytest.approx(drop_open, rel=0.02), "the jaw must still drop under the closed lips"
-    assert renderer.mouth.alpha(dst[3:], np.array([s0]), np.zeros(1))[0] == 0.0, "no mouth interior is painted on shut lips"
+    assert renderer.mouth.alpha(dst[3:], np.array([s0]), np.zeros(1))[0] == 0.0, (
+        "no mouth interior is painted on shut lips"
+    )
 
 
 def test_rolled_lips_thin_the_lip_and_leave_the_mouth_as_it_was(renderer):
@@ -261,6 +263,30 @@ def test_drawn_codes_are_what_the_frame_shows(photos):
     assert d[0, CH["mouthClose"]] < 0.1, "her lips are closed: a code cannot close them further"
     np.testing.assert_allclose(d[[1, 3]], c[[1, 3]], atol=1e-6)  # drawable codes are drawn as they are
     np.testing.assert_allclose(d[2, [CH["mouthFunnel"], CH["mouthPucker"]]], 0.5, atol=1e-6)  # one O at most
+
+
+def test_a_wide_open_mouth_closes_smoothly_over_its_own_mouth(photos):
+    """The speaking Obama's mouth is open at rest, wider than the rig's mouthClose lifts at 1. At render revision 12
+    his lips never met (their gap at mouthClose 1 was still 0.15 of his inter-ocular distance) and at 0.125 a flat grey
+    band of drawn teeth replaced his own teeth, mouth and tongue: 58% of the change between rest and mouthClose 1 in
+    the mouth came in its first eighth, a step the tracker had to read the code from. Now mouthClose 1 shuts his lips
+    (`mouth.close_field`), and a narrowing opening shows his own mouth, squeezed by the warp at first."""
+    r = photos["obama2"]
+    assert r.face.close_extra is not None
+    assert photos["biden"].face.close_extra is None and photos["hopper"].face.close_extra is None  # closed lips
+    values = np.array([0.0, 0.125, 0.25, 0.5, 1.0])
+    c = np.zeros((len(values), motion.MOTION_DIM), np.float32)
+    c[:, CH["mouthClose"]] = values
+    dst = r.control_points(c)
+    gap = (dst[:, list(C.LOWER_LIP_INNER[3:-3]), 1] - dst[:, list(C.UPPER_LIP_INNER[3:-3]), 1]).mean(1) / r.s0
+    assert gap[0] > 0.25 and abs(gap[-1]) < 0.02, f"his lips must meet at mouthClose 1: gap {gap.round(3)}"
+    assert np.all(np.diff(gap) < 0), gap
+    assert 0.35 < gap[3] / gap[0] < 0.65, "half way at mouthClose 0.5"
+    frames = r.render(c)
+    mouth = polygon(frames.shape[1:], r.warp.src[OUTER], 2)
+    change = [float(np.abs(lum(f[mouth]) - lum(frames[0][mouth])).mean()) for f in frames]
+    assert np.all(np.diff(change) > 0), change
+    assert change[1] < 0.4 * change[-1], f"a step at mouthClose 0.125: {change[1] / change[-1]:.0%} of the change"
 
 
 def test_rounded_lips_over_a_dropped_jaw_get_a_painted_opening():

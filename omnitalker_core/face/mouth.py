@@ -33,7 +33,12 @@ where a code would push it past (mouthClose on a portrait that already shows its
 meet in the middle, so a closed code gives a closed mouth instead of folded triangles. Lips that
 are closed close no further (`close_room`: mouthClose runs past jawOpen only as far as the portrait's
 own lip gap): pushed past each other, the lips between the held contours folded the warp into a
-jagged line.
+jagged line. Lips parted wider than the rig's mouthClose closes them at 1 get the rest of their gap
+closed too, half by each lip (`close_field`): mouthClose 1 is shut lips on any face.
+
+An open mouth narrowing (mouthClose, or a code below the portrait's jawOpen) shows the portrait's own
+mouth: squeezed by the warp at first, then, as the layer fades in over a larger change than for
+opening, its interior hanging unstretched from the upper lip, the lower lip rising over the rest.
 
 Lips shut over an open jaw (`seal_field`): in ARKit, mouthClose equal to jawOpen is closed lips with
 the jaw dropped (every /p b m/ in a Live Link Face take, and in our viseme corpus). The rig's linear
@@ -97,6 +102,9 @@ TONGUE_HALF_WIDTH = 0.2
 FADE_START = 0.004
 FADE_WIDTH = 0.02
 ROUNDING_FADE = 0.2  # ... and over this much rounding (funnel + pucker)
+# ... and, where the portrait's mouth is open, over this narrowing past this much
+NARROW_FADE_START = 0.03
+NARROW_FADE_WIDTH = 0.08
 # the portrait shows its teeth when its lips are this far apart and the inside is light
 OWN_TEETH_GAP = 0.035
 OWN_TEETH_EDGE = 1.5  # px: softness of their lower (incisal) edge (a sharp one reads as the lower lip)
@@ -116,6 +124,7 @@ CORNER_REACH = 0.9  # how far the wide-open opening's corners reach towards the 
 # half-width, lip thickness relative to the portrait's
 ROUNDING = {"mouthFunnel": (0.15, 0.1, 0.26, 1.0), "mouthPucker": (0.11, 0.0, 0.24, 1.15)}
 ROUNDING_CHANNELS = [motion.CHANNEL[n] for n in ROUNDING]
+CLOSE_UPPER = 0.5  # the part of a wide gap's rest (`close_field`) the upper lip closes
 ROUND_RIM_RED = 0.6  # how much of the tongue's red the rim of rounded lips takes (at the rim's luminance)
 # rounded lips' band (`Mouth._wings`): how far past the outer lip contour it reaches and how far its dark mask is
 # widened (inter-ocular units); a pixel there is mouth corner, not lip, below WING_DARK of the lip's luminance or,
@@ -175,14 +184,14 @@ def _spread(delta: np.ndarray, idx, near: np.ndarray, fall: np.ndarray, points: 
     return full
 
 
-def seal_field(head: np.ndarray, basis: np.ndarray) -> np.ndarray:
+def seal_field(head: np.ndarray, basis: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
     """Displacement [478, 3] (head frame) per unit of min(mouthClose, jawOpen) that keeps the lips closed
     while the jaw drops: ARKit's mouthClose equal to jawOpen is shut lips over an open jaw (/p b m/, and
     every Live Link Face take), but the rig's mouthClose alone lifts the lower lip far less than jawOpen
     lowers it. With this field the lower lip goes where the upper lip goes, so mouthClose = jawOpen gives
-    the portrait's own lip gap; mouthClose past jawOpen closes further (`Mouth.contact` stops the lips)."""
-    k_close, k_jaw = motion.CHANNEL["mouthClose"], motion.CHANNEL["jawOpen"]
-    close, jaw = basis[k_close, : C.NUM_MESH], basis[k_jaw, : C.NUM_MESH]
+    the portrait's own lip gap; mouthClose past jawOpen closes further (`Mouth.contact` stops the lips).
+    extra: the face's `close_field`."""
+    close, jaw = _close_shape(basis, extra)[: C.NUM_MESH], basis[motion.CHANNEL["jawOpen"], : C.NUM_MESH]
     upper = list(C.UPPER_LIP_INNER[1:-1])
     # the lower lip: the points the rig's mouthClose lifts (towards the upper lip, against its own motion)
     lower = (close @ close[upper].mean(0)) < 0
@@ -197,14 +206,47 @@ def seal_field(head: np.ndarray, basis: np.ndarray) -> np.ndarray:
     return _spread(delta, lower, near, fall, len(head))
 
 
-def close_room(head: np.ndarray, basis: np.ndarray) -> float:
+def close_room(head: np.ndarray, basis: np.ndarray, extra: np.ndarray | None = None) -> float:
     """How much mouthClose past jawOpen the portrait's own lips `head` [478, 3] take before they meet: its
-    lip gap over the rig's mouthClose lift per unit (middle of the mouth; 0 for closed lips)."""
-    k = motion.CHANNEL["mouthClose"]
+    lip gap over the mouthClose lift per unit (the rig's, plus the face's `close_field` `extra`; middle of the
+    mouth; 0 for closed lips)."""
+    close = _close_shape(basis, extra)
     mid_u, mid_l = list(C.UPPER_LIP_INNER[3:-3]), list(C.LOWER_LIP_INNER[3:-3])
     gap = float(np.mean(head[mid_l, 1] - head[mid_u, 1]))
-    lift = float(np.mean(basis[k, mid_u, 1] - basis[k, mid_l, 1]))  # the gap closed per unit
+    lift = float(np.mean(close[mid_u, 1] - close[mid_l, 1]))  # the gap closed per unit
     return max(gap, 0.0) / lift if lift > 1e-6 else float("inf")
+
+
+def close_field(head: np.ndarray, basis: np.ndarray) -> np.ndarray | None:
+    """Displacement [478, 3] (head frame) per unit of mouthClose, on top of the rig's, for lips parted wider than
+    the rig's mouthClose lifts at 1 (the speaking Obama's, twice as wide): the rest of each point's gap, closed
+    half by the upper lip and half by the lower, so mouthClose 1 shuts them. Without it his lips never met, and
+    what mouthClose did to him was mostly the opening's painted layer fading in: a step, then a slow slope.
+    Scaling the rig's lift instead stretched his chin into vertical streaks. None when the rig closes the lips."""
+    k = motion.CHANNEL["mouthClose"]
+    upper, lower = list(C.UPPER_LIP_INNER[1:-1]), list(C.LOWER_LIP_INNER[1:-1])
+    gap = head[lower, 1] - head[upper, 1]
+    lift = basis[k, upper, 1] - basis[k, lower, 1]
+    rest = np.maximum(gap - np.maximum(lift, 0), 0)  # the gap the rig leaves at mouthClose 1, per point pair
+    if rest.max() < 1e-3:
+        return None
+    idx = upper + lower
+    delta = np.zeros((len(idx), 3))
+    delta[: len(upper), 1] = CLOSE_UPPER * rest
+    delta[len(upper) :, 1] = -(1 - CLOSE_UPPER) * rest
+    p = head[: C.NUM_MESH, :2].astype(np.float64)
+    near = np.exp(-0.5 * (np.linalg.norm(p[:, None] - p[idx][None], axis=-1) / 0.05) ** 2)  # n c
+    # inside the lips' outline all of it, the skin around with a falloff
+    lips = p[list(C.UPPER_LIP_OUTER + C.LOWER_LIP_OUTER[::-1])]
+    d_lips = np.linalg.norm(p[:, None] - lips[None], axis=-1).min(1)
+    fall = np.where(_in_polygon(p, lips), 1.0, np.exp(-0.5 * (d_lips / 0.1) ** 2) * (d_lips < 0.3))
+    return _spread(delta, idx, near, fall, len(head))
+
+
+def _close_shape(basis: np.ndarray, extra: np.ndarray | None) -> np.ndarray:
+    """What mouthClose moves per unit [478, 3]: the rig's field plus the face's `close_field`."""
+    close = basis[motion.CHANNEL["mouthClose"]]
+    return close if extra is None else close + extra
 
 
 def _lum(rgb: np.ndarray) -> np.ndarray:
@@ -266,8 +308,11 @@ class Mouth:
         return np.clip(y + self.chroma * (rgb - y), 0, 1).astype(np.float32)
 
     def _own_teeth(self, portrait: np.ndarray, src: np.ndarray) -> None:
-        """Does the portrait show its upper teeth? Then keep a crop of its mouth to sample them from,
-        and take the teeth colour from them."""
+        """Does the portrait's mouth show, and its upper teeth? Then keep a crop of its mouth to sample its
+        interior from (all of it as the opening narrows, its teeth as it widens), and take the teeth colour from
+        them. The crop is kept for any open mouth: narrowing one used to paint drawn teeth over the speaking
+        Obama's own teeth, dark mouth and tongue (his teeth count 0.16 here: his opening is mostly cavity and
+        tongue), a flat grey band from mouthClose 0.125 on."""
         s0 = self.face.s0
         self.own = 0.0
         self.tex = None
@@ -289,18 +334,17 @@ class Mouth:
         redness = float(np.median(bright[:, 0] - bright[:, 1]))
         own = np.clip((light_inside - 0.25) / 0.25, 0, 1) * np.clip((0.18 - redness) / 0.08, 0, 1)
         own *= np.clip((self.gap0 / s0 - 0.5 * OWN_TEETH_GAP) / (0.5 * OWN_TEETH_GAP), 0, 1)
-        if own <= 0:
-            return
         self.own = float(own)
-        self.teeth = np.quantile(bright, 0.6, axis=0).astype(np.float32) * self.own + self.teeth * (1 - self.own)
+        if self.own > 0:
+            self.teeth = np.quantile(bright, 0.6, axis=0).astype(np.float32) * self.own + self.teeth * (1 - self.own)
         pad = int(0.1 * s0) + 2
         x0, y0 = np.floor(poly.min(0)).astype(int) - pad
         x1, y1 = np.ceil(poly.max(0)).astype(int) + pad
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, self.width), min(y1, self.height)
         self.tex_box = (x0, y0, x1, y1)
         self.tex = portrait[y0:y1, x0:x1].astype(np.float32) / 255.0  # h w 3
-        own = _to_frame_np(src[None], self.src_frame)[0]
-        self.src_upper, self.src_lower = _sorted(own[UPPER_INNER]), _sorted(own[LOWER_INNER])
+        own_pts = _to_frame_np(src[None], self.src_frame)[0]
+        self.src_upper, self.src_lower = _sorted(own_pts[UPPER_INNER]), _sorted(own_pts[LOWER_INNER])
 
     # -- per frame ---------------------------------------------------------------------------
     @staticmethod
@@ -325,13 +369,16 @@ class Mouth:
         as it was; without the layer the portrait's own open mouth (teeth, dark gaps) was squeezed into a
         narrow, ragged slot."""
         gap = dst[:, C.LOWER_LIP_INNER[5], 1] - dst[:, MID, 1]
-        change = np.abs(gap / px_per_ipd - self.gap0 / self.face.s0)
-        by_gap = np.clip((change - FADE_START) / FADE_WIDTH, 0.0, 1.0)
+        change = gap / px_per_ipd - self.gap0 / self.face.s0
+        by_gap = np.clip((np.abs(change) - FADE_START) / FADE_WIDTH, 0.0, 1.0)
+        if self.tex is not None:
+            # narrowing an open mouth: at first the warp's gently squeezed mouth is the portrait's own (the layer,
+            # even with its own teeth, redrew the corners and the teeth's edge, a visible step at mouthClose 0.125
+            # on the speaking Obama)
+            by_gap = np.where(change < 0, np.clip((-change - NARROW_FADE_START) / NARROW_FADE_WIDTH, 0, 1), by_gap)
         return np.maximum(by_gap, np.clip(np.asarray(rounding, np.float64) / ROUNDING_FADE, 0.0, 1.0))
 
-    def box(
-        self, dst: np.ndarray, px_per_ipd: np.ndarray, rounding: np.ndarray
-    ) -> tuple[int, int, int, int] | None:
+    def box(self, dst: np.ndarray, px_per_ipd: np.ndarray, rounding: np.ndarray) -> tuple[int, int, int, int] | None:
         if not (self.alpha(dst, px_per_ipd, rounding) > 0).any():
             return None
         poly = dst[:, UPPER_INNER + LOWER_INNER + list(C.MOUTH_CORNERS)]
@@ -470,10 +517,13 @@ class Mouth:
         fi, ni = np.nonzero(near)
         if not len(fi):
             return None
-        wings = self._wings(dst, rounding, fr, u_all, v_all, U_all, L_all, ur, ul, ipd_f)
+        # narrowing an open mouth gathers its dark corners (and the teeth beside them) into the lip band as rounding
+        # does: the band's lip colour covers them too, as the layer takes over from the warp
+        gather = np.maximum(rounding, closing * alpha) if self.tex is not None else rounding
+        wings = self._wings(dst, gather, fr, u_all, v_all, U_all, L_all, ur, ul, ipd_f)
         u, v, U, L = u_all[fi, ni], v_all[fi, ni], U_all[fi, ni], L_all[fi, ni]
         ipd, recede = ipd_f[fi], 1 - np.asarray(rounding, np.float64)[fi]  # teeth recede behind round lips
-        colour, cover = self._colour(u, v, U, L, ur[fi], ul[fi], ipd, recede)
+        colour, cover = self._colour(u, v, U, L, ur[fi], ul[fi], ipd, recede, closing[fi])
         seam = None
         if (closing > 0).any():
             seam = self._seam(u, v, U, L, ur[fi], ul[fi], seam_m[fi], fr, fi, (x0, y0))
@@ -547,9 +597,11 @@ class Mouth:
         ul: np.ndarray,
         ipd: np.ndarray,
         recede: np.ndarray,
+        narrow: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Colour [n, 3] and coverage [n] of pixels at mouth-frame (u, v), between the upper and lower
-        inner lips at v = U and v = L (all [n], px); ipd: px per inter-ocular unit [n]."""
+        inner lips at v = U and v = L (all [n], px); ipd: px per inter-ocular unit [n]; narrow [n]: 0..1 how far
+        the opening is narrower than the portrait's (there the portrait's own mouth shows, whatever it holds)."""
         # vertical coverage of each pixel by the opening [U, L] (exact box filter along v)
         cover = np.clip(np.minimum(v + 0.5, L) - np.maximum(v - 0.5, U), 0, 1)
         cover = cover * np.clip(u - ur + 0.5, 0, 1) * np.clip(ul - u + 0.5, 0, 1)  # and across u at its ends
@@ -591,12 +643,14 @@ class Mouth:
         up_shade = up_shade * _gaps(x, TOOTH_EDGES, ipd, 0.08)
         drawn = self.teeth * (up_shade * (0.55 + 0.45 * recede))[:, None]  # behind rounded lips, in their shade
         own_a = np.zeros_like(a)
-        if self.tex is not None and self.own > 0:
-            # the portrait's own upper teeth, hanging unstretched from the upper lip
-            tex, tex_a = self._sample_own(u, a, ipd, 0.4 + 0.6 * recede)
-            own_a = self.own * tex_a
+        if self.tex is not None:
+            # the portrait's own upper teeth, or as the opening narrows all of its own mouth, hanging unstretched
+            # from the upper lip (the lower lip rises over the rest)
+            own = self.own + (1 - self.own) * narrow
+            tex, tex_a = self._sample_own(u, a, ipd, 0.4 + 0.6 * recede, narrow)
+            own_a = own * tex_a
             drawn += own_a[:, None] * (tex - drawn)
-            tu += self.own * (np.maximum(tu, tex_a) - tu)
+            tu += own * (np.maximum(tu, tex_a) - tu)
         colour += tu[:, None] * (drawn - colour)
         # the lips occlude the edges of the opening: soft contact shadows (the portrait's own
         # teeth have theirs already)
@@ -648,11 +702,12 @@ class Mouth:
         return band, line, pos, below.astype(np.float32)
 
     def _sample_own(
-        self, u: np.ndarray, a: np.ndarray, ipd: np.ndarray, length: np.ndarray
+        self, u: np.ndarray, a: np.ndarray, ipd: np.ndarray, length: np.ndarray, narrow: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """The portrait's mouth interior at the same depth below its upper lip: colour [n, 3] and
         opacity [n] (1 over its teeth, fading out towards where its lower lip was); length [n]: the
-        part of them that shows (teeth recede behind rounded lips)."""
+        part of them that shows (teeth recede behind rounded lips); narrow [n]: as the opening narrows, all of
+        its interior down to its lower lip, not only its teeth."""
         k = self.face.s0 / ipd  # frame px -> portrait px
         u_s, a_s = u * k, a * k
         U_s = np.interp(u_s, *self.src_upper)
@@ -661,7 +716,7 @@ class Mouth:
         p = sf["o"][0] + u_s[:, None] * sf["eu"][0] + (U_s + a_s)[:, None] * sf["ev"][0]
         tex = _bilinear(self.tex, p[:, 0] - self.tex_box[0] - 0.5, p[:, 1] - self.tex_box[1] - 0.5)
         inside = (u_s > sf["ur"][0]) & (u_s < sf["ul"][0])
-        keep = OWN_TEETH_KEEP * H_s * length  # the part above its lower lip's edge
+        keep = (OWN_TEETH_KEEP + (1 - OWN_TEETH_KEEP) * narrow) * H_s * length  # the part above its lower lip's edge
         op = _sigmoid((keep - a_s) / (OWN_TEETH_EDGE * k)) * _sigmoid((a_s + 0.5) / 0.5) * inside * (keep > 1.0)
         return tex, op
 

@@ -90,6 +90,9 @@ class FittedFace:
         self.seal: np.ndarray | None = None
         # how far mouthClose may run past jawOpen before the lips meet (`mouth.close_room`); None: no limit
         self.close_room: float | None = None
+        # displacement [478, 3] per unit of mouthClose on top of the rig's, for lips parted wider than it closes
+        # (`mouth.close_field`); None: the rig alone
+        self.close_extra: np.ndarray | None = None
 
     def _iris_depth(self) -> float:
         """How far in front of its eyeball's centre the gaze turns each iris: the same for both, the face's
@@ -116,6 +119,8 @@ class FittedFace:
     def _deform(self, d: np.ndarray, idx: list[int] | slice = slice(None)) -> np.ndarray:
         """The portrait's head-frame points [f, n, 3] (n = idx) deformed by code deltas d [f, 61]."""
         head = self.head[None, idx] + np.einsum("fk,knd->fnd", d[:, motion.BLENDSHAPES], self.rig.basis[:, idx])
+        if self.close_extra is not None:
+            head = head + d[:, motion.CHANNEL["mouthClose"], None, None] * self.close_extra[None, idx]
         if self.correctives:
             chans = list(self.correctives)
             total = np.clip(d[:, chans], 0, None).sum(1)

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from .. import motion
 from .eyeballs import EyeBalls, without_gaze
 from .lids import EyeLids
-from .mouth import ROUNDING_CHANNELS, Mouth, close_room, rounding_fields, seal_field
+from .mouth import ROUNDING_CHANNELS, Mouth, close_field, close_room, rounding_fields, seal_field
 from .portrait_fit import FittedFace, as_codes, fit_portrait
 from .rig import FaceRig, euler_to_matrix, matrix_to_euler
 from .tracker import RigFitter
@@ -53,8 +53,10 @@ YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # 9: the mouth layer fades in with rounding as well as with the opening's height; 10: pixels the inverse warp's walk
 # lost are located among all triangles (no streaks and specks along the cheeks and the jaw); 11: both irises turn
 # at the face's mean depth in front of their eyeballs (`FittedFace.iris_depth`); 12: rounded lips gather no dark or
-# grey ring (the gathered mouth corners become the band's lip colour over a smoothed mask; the opening's rim is red)
-RENDER_REVISION = 12
+# grey ring (the gathered mouth corners become the band's lip colour over a smoothed mask; the opening's rim is red);
+# 13: an open mouth narrowing shows the portrait's own mouth, squeezed by the warp at first, then hanging from the
+# upper lip (no flat band of drawn teeth), and mouthClose 1 shuts lips parted wider than the rig closes them
+RENDER_REVISION = 13
 
 
 class FaceTurnedWarning(UserWarning):
@@ -126,8 +128,9 @@ class GeometricRenderer:
         self.eyes = EyeBalls(self.face, self.portrait)
         self.mouth = Mouth(self.face, self.portrait)
         self.face.correctives.update(rounding_fields(self.face.head, self.rig.basis))
-        self.face.seal = seal_field(self.face.head, self.rig.basis)
-        self.face.close_room = close_room(self.face.head, self.rig.basis)
+        self.face.close_extra = close_field(self.face.head, self.rig.basis)
+        self.face.seal = seal_field(self.face.head, self.rig.basis, self.face.close_extra)
+        self.face.close_room = close_room(self.face.head, self.rig.basis, self.face.close_extra)
         self.image = torch.from_numpy(self.portrait).to(self.device).permute(2, 0, 1)[None].float() / 255.0  # 1 3 h w
 
     @property
