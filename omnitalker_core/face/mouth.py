@@ -150,11 +150,7 @@ def rounding_fields(head: np.ndarray, basis: np.ndarray) -> dict[int, np.ndarray
     contours = ((C.UPPER_LIP_INNER, wi, -1, 0.0), (C.LOWER_LIP_INNER, wi, 1, 0.0),
                 (C.UPPER_LIP_OUTER, wo, -1, th_u), (C.LOWER_LIP_OUTER, wo, 1, th_l))  # fmt: skip
     idx = sorted({i for c, *_ in contours for i in c})
-    lips_outer = p[list(C.UPPER_LIP_OUTER + C.LOWER_LIP_OUTER[::-1])]
-    inside = _in_polygon(p, lips_outer)
-    d_outer = np.linalg.norm(p[:, None] - lips_outer[None], axis=-1).min(1)
-    fall = np.where(inside, 1.0, np.exp(-0.5 * (d_outer / 0.1) ** 2) * (d_outer < 0.3))
-    near = np.exp(-0.5 * (np.linalg.norm(p[:, None] - p[idx][None], axis=-1) / 0.05) ** 2)  # n c
+    near, fall = _around_lips(p, idx)
     out = {}
     for name, (a_i, b_i, a_o, thick) in ROUNDING.items():
         k = motion.BLENDSHAPE_NAMES.index(name)
@@ -172,6 +168,15 @@ def rounding_fields(head: np.ndarray, basis: np.ndarray) -> dict[int, np.ndarray
         delta = np.concatenate([delta, dz], 1)  # c 3
         out[motion.CHANNEL[name]] = _spread(delta, idx, near, fall, len(head))
     return out
+
+
+def _around_lips(p: np.ndarray, idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """`_spread`'s weights for a field moving the lip points idx of the mesh p [n, 2]: nearness of each point to
+    each of them [n, c], and its falloff [n] (1 inside the lips' outline, fading over the skin around)."""
+    near = np.exp(-0.5 * (np.linalg.norm(p[:, None] - p[idx][None], axis=-1) / 0.05) ** 2)  # n c
+    lips = p[list(C.UPPER_LIP_OUTER + C.LOWER_LIP_OUTER[::-1])]
+    d_lips = np.linalg.norm(p[:, None] - lips[None], axis=-1).min(1)
+    return near, np.where(_in_polygon(p, lips), 1.0, np.exp(-0.5 * (d_lips / 0.1) ** 2) * (d_lips < 0.3))
 
 
 def _spread(delta: np.ndarray, idx, near: np.ndarray, fall: np.ndarray, points: int) -> np.ndarray:
@@ -234,12 +239,7 @@ def close_field(head: np.ndarray, basis: np.ndarray) -> np.ndarray | None:
     delta = np.zeros((len(idx), 3))
     delta[: len(upper), 1] = CLOSE_UPPER * rest
     delta[len(upper) :, 1] = -(1 - CLOSE_UPPER) * rest
-    p = head[: C.NUM_MESH, :2].astype(np.float64)
-    near = np.exp(-0.5 * (np.linalg.norm(p[:, None] - p[idx][None], axis=-1) / 0.05) ** 2)  # n c
-    # inside the lips' outline all of it, the skin around with a falloff
-    lips = p[list(C.UPPER_LIP_OUTER + C.LOWER_LIP_OUTER[::-1])]
-    d_lips = np.linalg.norm(p[:, None] - lips[None], axis=-1).min(1)
-    fall = np.where(_in_polygon(p, lips), 1.0, np.exp(-0.5 * (d_lips / 0.1) ** 2) * (d_lips < 0.3))
+    near, fall = _around_lips(head[: C.NUM_MESH, :2].astype(np.float64), idx)
     return _spread(delta, idx, near, fall, len(head))
 
 
