@@ -289,6 +289,23 @@ def test_a_wide_open_mouth_closes_smoothly_over_its_own_mouth(photos):
     assert change[1] < 0.4 * change[-1], f"a step at mouthClose 0.125: {change[1] / change[-1]:.0%} of the change"
 
 
+def test_own_teeth_behind_rounded_lips_are_in_their_shade():
+    """Drawn teeth behind rounded lips are in the lips' shade (0.55 of their light when fully rounded). Until
+    render revision 13 a portrait's own teeth were not: the smiling Obama's funnel 0.5 showed them at 93% of their
+    light at rest (the 90th percentile of the opening's luminance), brighter than any drawn teeth would be, and his
+    funnel read low. Now they are shaded as drawn ones are."""
+    from omnitalker_core.face.calibration import face_photo
+
+    r = GeometricRenderer(face_photo("obama"))  # smiling, his own upper teeth showing
+    assert r.mouth.tex is not None and r.mouth.own > 0.5
+    c = np.stack([code(), code(mouthFunnel=0.5), code(mouthPucker=0.5)])
+    light = [
+        np.percentile(lum(f[polygon(f.shape, d[INNER], -1)]), 90) for f, d in zip(r.render(c), r.control_points(c))
+    ]
+    assert light[0] > 200, light
+    assert light[1] < 0.82 * light[0] and light[2] < 0.7 * light[0], np.round(np.array(light) / light[0], 2)
+
+
 def test_rounded_lips_over_a_dropped_jaw_get_a_painted_opening():
     """Rounded lips narrow the opening while the dropped jaw deepens it, so its height can stay the portrait's; the
     layer used to fade in with that height alone, and the portrait's own parted lips and teeth were squeezed into a

@@ -641,7 +641,8 @@ class Mouth:
         tu = _sigmoid((up_h - a) / 1.0) * np.clip((1.05 - span) / 0.2, 0, 1)
         up_shade = (1 - 0.4 * np.minimum(span, 1) ** 2) * (0.93 + 0.07 * (1 - np.clip(a / np.maximum(up_h, 1), 0, 1)))
         up_shade = up_shade * _gaps(x, TOOTH_EDGES, ipd, 0.08)
-        drawn = self.teeth * (up_shade * (0.55 + 0.45 * recede))[:, None]  # behind rounded lips, in their shade
+        lip_shade = 0.55 + 0.45 * recede  # behind rounded lips, teeth are in their shade
+        drawn = self.teeth * (up_shade * lip_shade)[:, None]
         own_a = np.zeros_like(a)
         if self.tex is not None:
             # the portrait's own upper teeth, or as the opening narrows all of its own mouth, hanging unstretched
@@ -649,7 +650,7 @@ class Mouth:
             own = self.own + (1 - self.own) * narrow
             tex, tex_a = self._sample_own(u, a, ipd, 0.4 + 0.6 * recede, narrow)
             own_a = own * tex_a
-            drawn += own_a[:, None] * (tex - drawn)
+            drawn += own_a[:, None] * (tex * lip_shade[:, None] - drawn)  # the own ones too
             tu += own * (np.maximum(tu, tex_a) - tu)
         colour += tu[:, None] * (drawn - colour)
         # the lips occlude the edges of the opening: soft contact shadows (the portrait's own

@@ -55,8 +55,9 @@ YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # at the face's mean depth in front of their eyeballs (`FittedFace.iris_depth`); 12: rounded lips gather no dark or
 # grey ring (the gathered mouth corners become the band's lip colour over a smoothed mask; the opening's rim is red);
 # 13: an open mouth narrowing shows the portrait's own mouth, squeezed by the warp at first, then hanging from the
-# upper lip (no flat band of drawn teeth), and mouthClose 1 shuts lips parted wider than the rig closes them
-RENDER_REVISION = 13
+# upper lip (no flat band of drawn teeth), and mouthClose 1 shuts lips parted wider than the rig closes them;
+# 14: the portrait's own teeth behind rounded lips are in the lips' shade, as drawn ones are
+RENDER_REVISION = 14
 
 
 class FaceTurnedWarning(UserWarning):
