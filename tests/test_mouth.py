@@ -306,6 +306,27 @@ def test_own_teeth_behind_rounded_lips_are_in_their_shade():
     assert light[1] < 0.82 * light[0] and light[2] < 0.7 * light[0], np.round(np.array(light) / light[0], 2)
 
 
+@pytest.mark.parametrize("name", ["hopper", "obama2"])
+def test_rounded_lips_band_is_not_cut_off_in_straight_lines(photos, name):
+    """Rounded lips' band is cleaned of the gathered dark corners up to a little past the outer lip contour, but the
+    painted box ended at the opening (its inner lips and corners, plus 0.02 eye distances): over a tall rounded opening
+    (funnel and jawOpen 1) the cleaned band stopped in a straight horizontal line above it, a flat patch. Measured at
+    render revision 14 on the box's old top row: a luminance step 2.7x (Hopper) and 5.4x (speaking Obama) that of
+    the rows just inside; 1.4x both at 15."""
+    from omnitalker_core.face.mouth import LOWER_INNER, UPPER_INNER
+
+    r = photos[name]
+    c = code(mouthFunnel=1.0, jawOpen=1.0)[None]
+    frame, dst = r.render(c)[0], r.control_points(c)[0]
+    inner = dst[UPPER_INNER + LOWER_INNER + list(C.MOUTH_CORNERS)]
+    pad = int(np.ceil(0.02 * r.s0)) + 2
+    (x0, y0), x1 = np.floor(inner.min(0)).astype(int) - pad, int(np.ceil(inner[:, 0].max())) + pad + 1
+    assert dst[list(C.UPPER_LIP_OUTER), 1].min() < y0 - 2, "the upper lip reaches above the old box"
+    y = lum(frame[:, x0 + 3 : x1 - 3])
+    step, inside = np.abs(y[y0] - y[y0 - 1]).mean(), np.abs(y[y0 + 3] - y[y0 + 2]).mean()
+    assert step < 2.0 * inside, f"a straight edge where the box ended: step {step:.1f} against {inside:.1f} inside"
+
+
 def test_rounded_lips_over_a_dropped_jaw_get_a_painted_opening():
     """Rounded lips narrow the opening while the dropped jaw deepens it, so its height can stay the portrait's; the
     layer used to fade in with that height alone, and the portrait's own parted lips and teeth were squeezed into a

@@ -385,6 +385,14 @@ class Mouth:
         pad = int(np.ceil(0.02 * float(np.max(px_per_ipd)))) + 2  # room for the closing lips' band
         x0, y0 = np.floor(poly.min((0, 1))).astype(int) - pad
         x1, y1 = np.ceil(poly.max((0, 1))).astype(int) + pad + 1
+        rounded = np.asarray(rounding) > 0
+        if rounded.any():
+            # rounded lips' whole band, to a little past the outer contour, is cleaned (`_wings`): a box cut to the
+            # opening cut the cleaned band off in straight lines, a flat rectangle around a tall round opening
+            outer = dst[rounded][:, list(C.UPPER_LIP_OUTER + C.LOWER_LIP_OUTER)]
+            margin = int(np.ceil(WING_MARGIN * float(np.max(px_per_ipd)))) + 2
+            x0, y0 = np.minimum([x0, y0], np.floor(outer.min((0, 1))).astype(int) - margin)
+            x1, y1 = np.maximum([x1, y1], np.ceil(outer.max((0, 1))).astype(int) + margin + 1)
         return clip_box(x0, y0, x1, y1, self.width, self.height)
 
     def paint(

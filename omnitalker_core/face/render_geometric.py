@@ -56,8 +56,9 @@ YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # grey ring (the gathered mouth corners become the band's lip colour over a smoothed mask; the opening's rim is red);
 # 13: an open mouth narrowing shows the portrait's own mouth, squeezed by the warp at first, then hanging from the
 # upper lip (no flat band of drawn teeth), and mouthClose 1 shuts lips parted wider than the rig closes them;
-# 14: the portrait's own teeth behind rounded lips are in the lips' shade, as drawn ones are
-RENDER_REVISION = 14
+# 14: the portrait's own teeth behind rounded lips are in the lips' shade, as drawn ones are; 15: rounded lips' band is
+# cleaned to past the outer lip contour (the painted box no longer cuts it off in a straight line)
+RENDER_REVISION = 15
 
 
 class FaceTurnedWarning(UserWarning):
