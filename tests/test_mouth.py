@@ -313,14 +313,10 @@ def test_rounded_lips_band_is_not_cut_off_in_straight_lines(photos, name):
     (funnel and jawOpen 1) the cleaned band stopped in a straight horizontal line above it, a flat patch. Measured at
     render revision 14 on the box's old top row: a luminance step 2.7x (Hopper) and 5.4x (speaking Obama) that of
     the rows just inside; 1.4x both at 15."""
-    from omnitalker_core.face.mouth import LOWER_INNER, UPPER_INNER
-
     r = photos[name]
     c = code(mouthFunnel=1.0, jawOpen=1.0)[None]
     frame, dst = r.render(c)[0], r.control_points(c)[0]
-    inner = dst[UPPER_INNER + LOWER_INNER + list(C.MOUTH_CORNERS)]
-    pad = int(np.ceil(0.02 * r.s0)) + 2
-    (x0, y0), x1 = np.floor(inner.min(0)).astype(int) - pad, int(np.ceil(inner[:, 0].max())) + pad + 1
+    x0, y0, x1, _ = r.mouth.box(dst[None], np.array([r.s0]), np.zeros(1))  # the box as it was: the opening's alone
     assert dst[list(C.UPPER_LIP_OUTER), 1].min() < y0 - 2, "the upper lip reaches above the old box"
     y = lum(frame[:, x0 + 3 : x1 - 3])
     step, inside = np.abs(y[y0] - y[y0 - 1]).mean(), np.abs(y[y0 + 3] - y[y0 + 2]).mean()
