@@ -13,6 +13,10 @@ between the inner lip contours is drawn as a layer, back to front:
   upper lip, with a soft incisal edge) where the portrait shows them, else drawn: crowns with
   faint gaps, shorter and darker towards the corners (the arch turns away), shaded under the lip.
 
+A portrait whose mouth is open to speak (upper teeth, a dark gap, tongue and lower teeth: `Mouth._split`)
+keeps all of it as the jaw drops: the part above the gap hangs from the upper lip, the tongue and lower
+teeth stand on the lower lip (they go with the jaw), and only the dark gap between them is drawn.
+
 The opening's contours run smoothly through the inner-lip landmarks (a shape-preserving cubic):
 joined by straight lines, a wide opening was drawn as a polygon.
 
@@ -109,6 +113,12 @@ NARROW_FADE_WIDTH = 0.08
 OWN_TEETH_GAP = 0.035
 OWN_TEETH_EDGE = 1.5  # px: softness of their lower (incisal) edge (a sharp one reads as the lower lip)
 OWN_TEETH_KEEP = 0.65  # the part of the portrait's opening (from the top) its upper teeth are taken from
+OWN_PARTS_OVERLAP = 1  # edges (`OWN_TEETH_EDGE`) its lower part reaches under the upper one's soft edge
+# a dark gap across the portrait's opening (`Mouth._split`): at least this much of the skin's luminance darker than
+# the lightest above and below it, in a profile of this many rows
+SPLIT_GAP = 0.25
+SPLIT_ROWS = 21
+OWN_CAVITY_DARK = 0.6  # how much darker the drawn cavity is between such a portrait's own teeth and tongue
 # the lower lip's inner edge: a rim this wide (inter-ocular units), between the lip and the lower teeth
 # or tongue, in the lip's own colour darkened by LOWER_RIM_DARK (the lip rolling in, in its shadow), but
 # no darker than RIM_SKIN of the skin's luminance (dark lips got a black rim), fading into the mouth over
@@ -309,12 +319,15 @@ class Mouth:
 
     def _own_teeth(self, portrait: np.ndarray, src: np.ndarray) -> None:
         """Does the portrait's mouth show, and its upper teeth? Then keep a crop of its mouth to sample its
-        interior from (all of it as the opening narrows, its teeth as it widens), and take the teeth colour from
-        them. The crop is kept for any open mouth: narrowing one used to paint drawn teeth over the speaking
+        interior from (all of it as the opening narrows; as it widens, its upper part hanging from the upper lip
+        and its lower part standing on the lower lip, the dark mouth drawn between), and take the teeth colour
+        from them. The crop is kept for any open mouth: narrowing one used to paint drawn teeth over the speaking
         Obama's own teeth, dark mouth and tongue (his teeth count 0.16 here: his opening is mostly cavity and
-        tongue), a flat grey band from mouthClose 0.125 on."""
+        tongue), a flat grey band from mouthClose 0.125 on; widening it did the same from jawOpen 0.125 on."""
         s0 = self.face.s0
         self.own = 0.0
+        self.interior = 0.0  # how much of the portrait's own interior shows as the opening changes
+        self.split, self.lower_part = OWN_TEETH_KEEP, False
         self.tex = None
         if self.gap0 < OWN_TEETH_GAP * s0 * 0.5:
             return
@@ -333,8 +346,8 @@ class Mouth:
         light_inside = float(np.mean(y > 0.75 * _lum(self.skin)))
         redness = float(np.median(bright[:, 0] - bright[:, 1]))
         own = np.clip((light_inside - 0.25) / 0.25, 0, 1) * np.clip((0.18 - redness) / 0.08, 0, 1)
-        own *= np.clip((self.gap0 / s0 - 0.5 * OWN_TEETH_GAP) / (0.5 * OWN_TEETH_GAP), 0, 1)
-        self.own = float(own)
+        self.interior = float(np.clip((self.gap0 / s0 - 0.5 * OWN_TEETH_GAP) / (0.5 * OWN_TEETH_GAP), 0, 1))
+        self.own = float(own * self.interior)
         if self.own > 0:
             self.teeth = np.quantile(bright, 0.6, axis=0).astype(np.float32) * self.own + self.teeth * (1 - self.own)
         pad = int(0.1 * s0) + 2
@@ -343,8 +356,44 @@ class Mouth:
         x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, self.width), min(y1, self.height)
         self.tex_box = (x0, y0, x1, y1)
         self.tex = portrait[y0:y1, x0:x1].astype(np.float32) / 255.0  # h w 3
-        own_pts = _to_frame_np(src[None], self.src_frame)[0]
-        self.src_upper, self.src_lower = _sorted(own_pts[UPPER_INNER]), _sorted(own_pts[LOWER_INNER])
+        # its opening as the layer draws one at rest, to its ends
+        ends = [e[0] for e in _ends(src[None], np.array([self.gap0 / s0]), np.zeros(1))]
+        upper, lower = ([ends[0], *src[idx[1:-1]], ends[1]] for idx in (UPPER_INNER, LOWER_INNER))
+        upper, lower = (_to_frame_np(np.array(c)[None], self.src_frame)[0] for c in (upper, lower))
+        self.src_upper, self.src_lower = _sorted(upper), _sorted(lower)
+        self.src_ends = float(upper[0, 0]), float(upper[-1, 0])  # its ur, ul
+        self.split, self.lower_part = self._split()
+
+    def _split(self) -> tuple[float, bool]:
+        """Where the portrait's opening divides into what hangs from the upper lip and what stands on the lower
+        one (0 at its upper lip, 1 at its lower), and whether anything stands there. A mouth open to speak
+        shows upper teeth, a dark gap, then tongue and lower teeth: it divides at the gap, the darkest row
+        across its middle, and the jaw takes the tongue and the lower teeth down with it. Without such a gap, a
+        smile's row of teeth hangs from the upper lip down to where the teeth end (their light ending half-way
+        to the shade below them; a split at a fixed depth cut a narrow smile's teeth at their lit lower half, and
+        they went grey as the jaw opened), a dark opening down to OWN_TEETH_KEEP."""
+        ur, ul = self.src_ends
+        u = np.linspace(0.25 * ur, 0.25 * ul, 9)  # the middle half of its width
+        top, bottom = np.interp(u, *self.src_upper), np.interp(u, *self.src_lower)
+        t = np.linspace(0, 1, SPLIT_ROWS)
+        v = top[None] + t[:, None] * (bottom - top)[None]  # rows cols
+        sf = self.src_frame
+        p = sf["o"][0] + u[None, :, None] * sf["eu"][0] + v[..., None] * sf["ev"][0]
+        rgb = _bilinear(self.tex, p[..., 0].ravel() - self.tex_box[0] - 0.5, p[..., 1].ravel() - self.tex_box[1] - 0.5)
+        y = np.median(_lum(rgb).reshape(len(t), len(u)), 1)
+        y = np.convolve(np.pad(y, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+        middle = np.nonzero((t >= 0.15) & (t <= 0.85))[0]
+        i = int(middle[np.argmin(y[middle])])
+        depth = min(y[:i].max(), y[i + 1 :].max()) - y[i]
+        contrast = SPLIT_GAP * float(_lum(self.skin))
+        if depth > contrast:
+            return float(t[i]), True
+        if y.max() - y.min() > contrast:
+            top = int(np.argmax(y))
+            lit = np.nonzero(y[top:] < (y.max() + y.min()) / 2)[0]
+            end = top + (int(lit[0]) if len(lit) else len(y))  # the first row in shade below them, or none
+            return float(min(end / (len(y) - 1), 1.0)), False
+        return OWN_TEETH_KEEP, False
 
     # -- per frame ---------------------------------------------------------------------------
     @staticmethod
@@ -498,13 +547,8 @@ class Mouth:
         f = len(dst)
         fr = _mouth_frames(dst)
         ipd_f = np.asarray(px_per_ipd, np.float64)
-        # the opening's corners reach part of the way to the outer lip corners as it opens (the
-        # stretched corners of the lips are in shadow, and a portrait's own dark mouth corners,
-        # stretched by the warp, would show there as jagged dark streaks)
         gap = dst[:, C.LOWER_LIP_INNER[5], 1] - dst[:, MID, 1]
-        reach = CORNER_REACH * np.clip((gap / ipd_f - 0.04) / 0.2, 0, 1) * (1 - np.asarray(rounding))
-        reach = reach[:, None]  # f 1; rounded lips have no stretched corners
-        ends = [dst[:, c] + reach * (dst[:, o] - dst[:, c]) for c, o in zip(CORNERS, C.MOUTH_CORNERS)]
+        ends = _ends(dst, gap / ipd_f, np.asarray(rounding))
         upper = _to_frame_np(np.concatenate([ends[0][:, None], dst[:, UPPER_INNER[1:-1]], ends[1][:, None]], 1), fr)
         lower = _to_frame_np(np.concatenate([ends[0][:, None], dst[:, LOWER_INNER[1:-1]], ends[1][:, None]], 1), fr)
         ur, ul = upper[:, 0, 0], upper[:, -1, 0]  # f: the ends' u
@@ -621,9 +665,11 @@ class Mouth:
         h_ipd = h / ipd
         t = np.clip(a / np.maximum(h, 1e-3), 0, 1)  # 0 at the upper lip, 1 at the lower
 
-        # cavity: darkest under the upper teeth, at the lower lip and towards the corners, lighter between
+        # cavity: darkest under the upper teeth, at the lower lip and towards the corners, lighter between (where
+        # the drawn tongue rises; behind the portrait's own tongue, a lit cavity read as a second one)
+        stands = self.interior * self.lower_part  # the portrait's own tongue and lower teeth show
         deep, lit = self.cavity
-        g = (np.sin(np.pi * t**CAVITY_PEAK) * (1 - 0.7 * side**2))[:, None]
+        g = (np.sin(np.pi * t**CAVITY_PEAK) * (1 - 0.7 * side**2) * (1 - OWN_CAVITY_DARK * stands))[:, None]
         colour = deep + g * (lit - deep)  # n 3
         # tongue: a rounded hump behind the lower teeth, its visible height grows with the opening;
         # lit from the front: brightest on its upper middle, darker to its sides and back
@@ -634,14 +680,25 @@ class Mouth:
         depth_t = np.clip((tongue_h - b) / np.maximum(tongue_h, 1e-3), 0, 1)  # 0 at its top edge
         lit_t = arch * (1 - np.abs(depth_t - 0.35) / 0.65)
         tongue = self.tongue * (TONGUE_LIGHT + 0.4 * lit_t)[:, None]
-        colour += (0.95 * tg)[:, None] * (tongue - colour)
+        colour += (0.95 * tg * (1 - stands))[:, None] * (tongue - colour)
         # lower teeth: a short row along the lower lip, once the mouth is well open, in shade
         show_lo = np.clip((h_ipd - LOWER_TEETH_FROM) / 0.1, 0, 1)
         lo_h = LOWER_TEETH * ipd * show_lo * recede * np.maximum(1 - (x / (LOWER_SPAN * TEETH_SPAN)) ** 2, 0)
         tl = _sigmoid((lo_h + rim - b) / 0.6) * np.clip(lo_h / 0.8, 0, 1)
         lo_shade = LOWER_SHADE * (1 - 0.45 * np.clip(np.abs(x) / TEETH_SPAN, 0, 1) ** 2)
         lo_shade = lo_shade * _gaps(x, LOWER_TOOTH_EDGES, ipd, 0.06)
-        colour += tl[:, None] * (self.teeth * lo_shade[:, None] - colour)
+        lip_shade = 0.55 + 0.45 * recede  # behind rounded lips, teeth are in their shade
+        own_up = own_lo = np.zeros_like(a)
+        colour += (tl * (1 - stands))[:, None] * (self.teeth * lo_shade[:, None] - colour)
+        if self.tex is not None:
+            # the portrait's own mouth: its upper part hanging unstretched from the upper lip (its teeth), its lower
+            # part (lower teeth, tongue) standing on the lower lip, the drawn dark mouth between; as the opening
+            # narrows, all of it from the upper lip (the lower lip rises over the rest)
+            shown = max(self.own, self.interior * self.lower_part)  # teeth, or a mouth open to speak: not a dark slit
+            own = shown + (1 - shown) * narrow
+            (tex_up, op_up), (tex_lo, op_lo) = self._sample_own(u, a, b, ur, ul, ipd, recede, narrow)
+            own_up, own_lo = own * op_up, own * op_lo
+            colour += own_lo[:, None] * (tex_lo * lip_shade[:, None] - colour)
         # upper teeth (drawn): crowns hanging from the upper lip, shorter and darker towards the corners
         span = np.clip(np.abs(x) / TEETH_SPAN, 0, 1.2)
         up_h = UPPER_TEETH * ipd * (0.4 + 0.6 * recede) * np.maximum(1 - 0.45 * span**2, 0)
@@ -649,26 +706,21 @@ class Mouth:
         tu = _sigmoid((up_h - a) / 1.0) * np.clip((1.05 - span) / 0.2, 0, 1)
         up_shade = (1 - 0.4 * np.minimum(span, 1) ** 2) * (0.93 + 0.07 * (1 - np.clip(a / np.maximum(up_h, 1), 0, 1)))
         up_shade = up_shade * _gaps(x, TOOTH_EDGES, ipd, 0.08)
-        lip_shade = 0.55 + 0.45 * recede  # behind rounded lips, teeth are in their shade
         drawn = self.teeth * (up_shade * lip_shade)[:, None]
-        own_a = np.zeros_like(a)
         if self.tex is not None:
-            # the portrait's own upper teeth, or as the opening narrows all of its own mouth, hanging unstretched
-            # from the upper lip (the lower lip rises over the rest)
-            own = self.own + (1 - self.own) * narrow
-            tex, tex_a = self._sample_own(u, a, ipd, 0.4 + 0.6 * recede, narrow)
-            own_a = own * tex_a
-            drawn += own_a[:, None] * (tex * lip_shade[:, None] - drawn)  # the own ones too
-            tu += own * (np.maximum(tu, tex_a) - tu)
+            drawn += own_up[:, None] * (tex_up * lip_shade[:, None] - drawn)  # the own ones too
+            tu += own * (op_up - tu)  # its own teeth, not drawn ones below them
         colour += tu[:, None] * (drawn - colour)
         # the lips occlude the edges of the opening: soft contact shadows (the portrait's own
         # teeth have theirs already)
-        occ = 1 - 0.35 * np.exp(-a / (0.012 * ipd + 0.4)) * (1 - own_a)
+        occ = 1 - 0.35 * np.exp(-a / (0.012 * ipd + 0.4)) * (1 - own_up)
         colour = colour * np.maximum(occ, 0.1)[:, None]
         # the lower lip's inner edge and the stretched corners are lip turning into the mouth, in its shade
         # (darker than the lip, so the landmark model still finds the lip's edge there; never near-black), fading
-        # into the mouth over the rim's width: a flat band read as a drawn outline
-        inner = np.maximum(smoothstep(RIM_FADE * rim, 0.0, b), CORNER_LIP * side**4)  # 1 at the lip's edge
+        # into the mouth over the rim's width: a flat band read as a drawn outline. The portrait's own lower lip
+        # has its edge already, unless rounded lips roll it in
+        lower_rim = smoothstep(RIM_FADE * rim, 0.0, b) * (1 - own_lo * recede)
+        inner = np.maximum(lower_rim, CORNER_LIP * side**4)  # 1 at the lip's edge
         # rounded lips: the upper lip's inner edge is lip too (the teeth are behind it), and the whole rim is the
         # lip's red inside
         rounded = 1 - recede
@@ -711,23 +763,48 @@ class Mouth:
         return band, line, pos, below.astype(np.float32)
 
     def _sample_own(
-        self, u: np.ndarray, a: np.ndarray, ipd: np.ndarray, length: np.ndarray, narrow: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The portrait's mouth interior at the same depth below its upper lip: colour [n, 3] and
-        opacity [n] (1 over its teeth, fading out towards where its lower lip was); length [n]: the
-        part of them that shows (teeth recede behind rounded lips); narrow [n]: as the opening narrows, all of
-        its interior down to its lower lip, not only its teeth."""
+        self,
+        u: np.ndarray,
+        a: np.ndarray,
+        b: np.ndarray,
+        ur: np.ndarray,
+        ul: np.ndarray,
+        ipd: np.ndarray,
+        recede: np.ndarray,
+        narrow: np.ndarray,
+    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """The portrait's mouth interior, as (colour [n, 3], opacity [n]) for its upper part at the same depth `a`
+        below its upper lip (1 over its teeth, fading out towards where its lower lip was) and for its lower part
+        at the same height `b` above its lower lip (reaching a little under the upper part's soft edge, so the two
+        make up the portrait's own mouth where the opening is its own). ur, ul [n]: the opening's ends; recede [n]:
+        1 - rounding (rounded lips cover more of them); narrow [n]: as the opening narrows, all of its interior
+        from the upper lip."""
         k = self.face.s0 / ipd  # frame px -> portrait px
-        u_s, a_s = u * k, a * k
-        U_s = np.interp(u_s, *self.src_upper)
-        H_s = np.maximum(np.interp(u_s, *self.src_lower) - U_s, 0)
         sf = self.src_frame
-        p = sf["o"][0] + u_s[:, None] * sf["eu"][0] + (U_s + a_s)[:, None] * sf["ev"][0]
-        tex = _bilinear(self.tex, p[:, 0] - self.tex_box[0] - 0.5, p[:, 1] - self.tex_box[1] - 0.5)
-        inside = (u_s > sf["ur"][0]) & (u_s < sf["ul"][0])
-        keep = (OWN_TEETH_KEEP + (1 - OWN_TEETH_KEEP) * narrow) * H_s * length  # the part above its lower lip's edge
-        op = _sigmoid((keep - a_s) / (OWN_TEETH_EDGE * k)) * _sigmoid((a_s + 0.5) / 0.5) * inside * (keep > 1.0)
-        return tex, op
+        # across, the opening's ends are its own (a wider opening shows its teeth and dark corners widened, not
+        # drawn teeth beside them), but rounded lips narrow the opening over its middle (not squeezing all of
+        # it in); down, depth at the face's scale
+        ur_s, ul_s = self.src_ends
+        fit = np.where(u < 0, ur_s / np.minimum(ur, -1e-3), ul_s / np.maximum(ul, 1e-3))
+        u_s = u * (k + recede * (fit - k))
+        a_s, b_s = a * k, b * k
+        length = 0.4 + 0.6 * recede
+        U_s = np.interp(u_s, *self.src_upper)
+        L_s = np.interp(u_s, *self.src_lower)
+        H_s = np.maximum(L_s - U_s, 0)
+        inside = (u_s > ur_s) & (u_s < ul_s)
+        edge = OWN_TEETH_EDGE * k
+
+        def sample(v_s: np.ndarray) -> np.ndarray:
+            p = sf["o"][0] + u_s[:, None] * sf["eu"][0] + v_s[:, None] * sf["ev"][0]
+            return _bilinear(self.tex, p[:, 0] - self.tex_box[0] - 0.5, p[:, 1] - self.tex_box[1] - 0.5)
+
+        keep = (self.split + (1 - self.split) * narrow) * H_s * length  # the part that hangs from the upper lip
+        op_up = _sigmoid((keep - a_s) / edge) * _sigmoid((a_s + 0.5) / 0.5) * inside * (keep > 1.0)
+        keep_lo = (1 - self.split) * H_s * length
+        op_lo = _sigmoid((keep_lo + OWN_PARTS_OVERLAP * edge - b_s) / edge) * _sigmoid((b_s + 0.5) / 0.5)
+        op_lo = op_lo * inside * (keep_lo > 1.0) * (1 - narrow) * self.lower_part
+        return (sample(U_s + a_s), op_up), (sample(L_s - b_s), op_lo)
 
 
 def _in_polygon(p: np.ndarray, poly: np.ndarray) -> np.ndarray:
@@ -757,6 +834,15 @@ def _mouth_frames(pts: np.ndarray) -> dict[str, np.ndarray]:
         "ur": ((cr - o) * eu).sum(-1),
         "ul": ((cl - o) * eu).sum(-1),
     }
+
+
+def _ends(pts: np.ndarray, gap: np.ndarray, rounding: np.ndarray) -> list[np.ndarray]:
+    """The opening's right and left ends [f, 2] for points [f, p, 2] with the lips `gap` [f] inter-ocular units
+    apart: part of the way from the inner to the outer lip corners as it opens (the stretched corners of the
+    lips are in shadow, and a portrait's own dark mouth corners, stretched by the warp, would show there as
+    jagged dark streaks); rounded lips have no stretched corners."""
+    reach = (CORNER_REACH * np.clip((gap - 0.04) / 0.2, 0, 1) * (1 - rounding))[:, None]  # f 1
+    return [pts[:, c] + reach * (pts[:, o] - pts[:, c]) for c, o in zip(CORNERS, C.MOUTH_CORNERS)]
 
 
 def _to_frame_np(pts: np.ndarray, fr: dict[str, np.ndarray]) -> np.ndarray:

@@ -57,8 +57,10 @@ YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # 13: an open mouth narrowing shows the portrait's own mouth, squeezed by the warp at first, then hanging from the
 # upper lip (no flat band of drawn teeth), and mouthClose 1 shuts lips parted wider than the rig closes them;
 # 14: the portrait's own teeth behind rounded lips are in the lips' shade, as drawn ones are; 15: rounded lips' band is
-# cleaned to past the outer lip contour (the painted box no longer cuts it off in a straight line)
-RENDER_REVISION = 15
+# cleaned to past the outer lip contour (the painted box no longer cuts it off in a straight line); 16: a portrait's own
+# open mouth stays as the jaw drops (upper teeth hanging from the upper lip, tongue and lower teeth standing on the
+# lower one, the dark gap between them growing) instead of drawn teeth over it
+RENDER_REVISION = 16
 
 
 class FaceTurnedWarning(UserWarning):
