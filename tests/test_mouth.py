@@ -315,21 +315,23 @@ def test_an_open_mouth_keeps_its_own_teeth_as_the_jaw_drops(photos, renderer):
 
 
 def test_a_mouth_showing_neither_teeth_nor_a_gap_keeps_drawn_teeth_as_the_jaw_drops():
-    """The bundled reference clip's first frame (workflow (a)'s face) has parted lips over a grey, toothless
-    opening. Its own interior hung from the upper lip, as the speaking Obama's now does, covered the drawn teeth with
-    that grey: in the demo the teeth were gone (measured on the opening at jawOpen 0.5: 95th-percentile luminance 134
-    against 171 at rest; 161 with drawn teeth). Its own mouth shows only where it has teeth or divides at a gap."""
+    """The bundled reference clip's first frame (workflow (a)'s face, drawn at the demo's 512 px) has parted lips
+    over a grey, toothless opening, darkest just above the lower lip. Its own interior, hung from the upper lip as
+    the speaking Obama's now is, with its lower lip's lit inner edge standing on the lower lip, covered the drawn
+    teeth with that grey: in workflow (a)'s output the teeth were gone (measured here on the opening at jawOpen 0.5:
+    95th-percentile luminance 0.92 of the opening's at rest; 1.10 with drawn teeth). Its own mouth shows only where
+    it has teeth or divides at a gap with room for a tongue below."""
     from omnitalker_core.checkpoints import REFERENCE_CLIP
     from omnitalker_core.video import read_video
 
     frames, *_ = read_video(REFERENCE_CLIP, max_frames=1)
-    r = GeometricRenderer(np.ascontiguousarray(frames[0]))
-    assert r.mouth.tex is not None and r.mouth.own < 0.2 and not r.mouth.lower_part
+    r = GeometricRenderer(np.ascontiguousarray(frames[0]), size=(512, 512))
     c = np.stack([code(), code(jawOpen=0.5)])
     light = [
         np.percentile(lum(f[polygon(f.shape, d[INNER], -1)]), 95) for f, d in zip(r.render(c), r.control_points(c))
     ]
-    assert light[1] > 0.85 * light[0], f"its teeth went grey: {light[1] / light[0]:.2f} of the opening's light at rest"
+    assert light[1] > 0.95 * light[0], f"its teeth went grey: {light[1] / light[0]:.2f} of the opening's light at rest"
+    assert r.mouth.tex is not None and r.mouth.own < 0.2 and not r.mouth.lower_part  # no teeth, no gap
 
 
 def test_own_teeth_behind_rounded_lips_are_in_their_shade():

@@ -118,6 +118,7 @@ OWN_PARTS_OVERLAP = 1  # edges (`OWN_TEETH_EDGE`) its lower part reaches under t
 # the lightest above and below it, in a profile of this many rows
 SPLIT_GAP = 0.25
 SPLIT_ROWS = 21
+SPLIT_LOWEST = 0.65  # ... no lower than this (0 at its upper lip, 1 at its lower)
 OWN_CAVITY_DARK = 0.6  # how much darker the drawn cavity is between such a portrait's own teeth and tongue
 # the lower lip's inner edge: a rim this wide (inter-ocular units), between the lip and the lower teeth
 # or tongue, in the lip's own colour darkened by LOWER_RIM_DARK (the lip rolling in, in its shadow), but
@@ -382,7 +383,10 @@ class Mouth:
         rgb = _bilinear(self.tex, p[..., 0].ravel() - self.tex_box[0] - 0.5, p[..., 1].ravel() - self.tex_box[1] - 0.5)
         y = np.median(_lum(rgb).reshape(len(t), len(u)), 1)
         y = np.convolve(np.pad(y, 1, mode="edge"), np.ones(3) / 3, mode="valid")
-        middle = np.nonzero((t >= 0.15) & (t <= 0.85))[0]
+        # the gap leaves a third of the opening below it at least, for the tongue and lower teeth: a dark row just
+        # above the lower lip is the lip's shadow (the bundled clip's face at 448 px and up: its lower lip's lit
+        # inner edge then stood on the lip as the jaw dropped, and covered the drawn teeth with its grey)
+        middle = np.nonzero((t >= 0.15) & (t <= SPLIT_LOWEST))[0]
         i = int(middle[np.argmin(y[middle])])
         depth = min(y[:i].max(), y[i + 1 :].max()) - y[i]
         contrast = SPLIT_GAP * float(_lum(self.skin))
