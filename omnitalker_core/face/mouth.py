@@ -393,9 +393,9 @@ class Mouth:
         if depth > contrast:
             return float(t[i]), True
         if y.max() - y.min() > contrast:
-            top = int(np.argmax(y))
-            lit = np.nonzero(y[top:] < (y.max() + y.min()) / 2)[0]
-            end = top + (int(lit[0]) if len(lit) else len(y))  # the first row in shade below them, or none
+            peak = int(np.argmax(y))
+            lit = np.nonzero(y[peak:] < (y.max() + y.min()) / 2)[0]
+            end = peak + (int(lit[0]) if len(lit) else len(y))  # the first row in shade below them, or none
             return float(min(end / (len(y) - 1), 1.0)), False
         return OWN_TEETH_KEEP, False
 
@@ -695,9 +695,10 @@ class Mouth:
         own_up = own_lo = np.zeros_like(a)
         colour += (tl * (1 - stands))[:, None] * (self.teeth * lo_shade[:, None] - colour)
         if self.tex is not None:
-            # the portrait's own mouth: its upper part hanging unstretched from the upper lip (its teeth), its lower
-            # part (lower teeth, tongue) standing on the lower lip, the drawn dark mouth between; as the opening
-            # narrows, all of it from the upper lip (the lower lip rises over the rest)
+            # the portrait's own mouth, at the face's scale down (across, to the opening's ends): its upper part
+            # hanging from the upper lip (its teeth), its lower part (lower teeth, tongue) standing on the lower lip,
+            # the drawn dark mouth between; as the opening narrows, all of it from the upper lip (the lower lip rises
+            # over the rest)
             shown = max(self.own, self.interior * self.lower_part)  # teeth, or a mouth open to speak: not a dark slit
             own = shown + (1 - shown) * narrow
             (tex_up, op_up), (tex_lo, op_lo) = self._sample_own(u, a, b, ur, ul, ipd, recede, narrow)
