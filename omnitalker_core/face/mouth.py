@@ -358,12 +358,17 @@ class Mouth:
         self.tex_box = (x0, y0, x1, y1)
         self.tex = portrait[y0:y1, x0:x1].astype(np.float32) / 255.0  # h w 3
         # its opening as the layer draws one at rest, to its ends
-        ends = [e[0] for e in _ends(src[None], np.array([self.gap0 / s0]), np.zeros(1))]
-        upper, lower = ([ends[0], *src[idx[1:-1]], ends[1]] for idx in (UPPER_INNER, LOWER_INNER))
-        upper, lower = (_to_frame_np(np.array(c)[None], self.src_frame)[0] for c in (upper, lower))
+        upper, lower = (c[0] for c in _opening(src[None], np.array([self.gap0 / s0]), np.zeros(1), self.src_frame))
         self.src_upper, self.src_lower = _sorted(upper), _sorted(lower)
         self.src_ends = float(upper[0, 0]), float(upper[-1, 0])  # its ur, ul
         self.split, self.lower_part = self._split()
+
+    def _own_at(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """The portrait's mouth crop at its own mouth-frame points (u, v) [...] -> colour [..., 3]."""
+        sf = self.src_frame
+        p = sf["o"][0] + u[..., None] * sf["eu"][0] + v[..., None] * sf["ev"][0]
+        x, y = p[..., 0].ravel() - self.tex_box[0] - 0.5, p[..., 1].ravel() - self.tex_box[1] - 0.5
+        return _bilinear(self.tex, x, y).reshape(*u.shape, 3)
 
     def _split(self) -> tuple[float, bool]:
         """Where the portrait's opening divides into what hangs from the upper lip and what stands on the lower
@@ -378,10 +383,7 @@ class Mouth:
         top, bottom = np.interp(u, *self.src_upper), np.interp(u, *self.src_lower)
         t = np.linspace(0, 1, SPLIT_ROWS)
         v = top[None] + t[:, None] * (bottom - top)[None]  # rows cols
-        sf = self.src_frame
-        p = sf["o"][0] + u[None, :, None] * sf["eu"][0] + v[..., None] * sf["ev"][0]
-        rgb = _bilinear(self.tex, p[..., 0].ravel() - self.tex_box[0] - 0.5, p[..., 1].ravel() - self.tex_box[1] - 0.5)
-        y = np.median(_lum(rgb).reshape(len(t), len(u)), 1)
+        y = np.median(_lum(self._own_at(np.broadcast_to(u, v.shape), v)), 1)
         y = np.convolve(np.pad(y, 1, mode="edge"), np.ones(3) / 3, mode="valid")
         # the gap leaves a third of the opening below it at least, for the tongue and lower teeth: a dark row just
         # above the lower lip is the lip's shadow (the bundled clip's face at 448 px and up: its lower lip's lit
@@ -552,9 +554,7 @@ class Mouth:
         fr = _mouth_frames(dst)
         ipd_f = np.asarray(px_per_ipd, np.float64)
         gap = dst[:, C.LOWER_LIP_INNER[5], 1] - dst[:, MID, 1]
-        ends = _ends(dst, gap / ipd_f, np.asarray(rounding))
-        upper = _to_frame_np(np.concatenate([ends[0][:, None], dst[:, UPPER_INNER[1:-1]], ends[1][:, None]], 1), fr)
-        lower = _to_frame_np(np.concatenate([ends[0][:, None], dst[:, LOWER_INNER[1:-1]], ends[1][:, None]], 1), fr)
+        upper, lower = _opening(dst, gap / ipd_f, np.asarray(rounding), fr)
         ur, ul = upper[:, 0, 0], upper[:, -1, 0]  # f: the ends' u
         # closing lips: the seam band's half-width past the contours, px
         closing = np.clip((self.gap0 / self.face.s0 - gap / ipd_f) / 0.03, 0, 1)
@@ -785,7 +785,6 @@ class Mouth:
         1 - rounding (rounded lips cover more of them); narrow [n]: as the opening narrows, all of its interior
         from the upper lip."""
         k = self.face.s0 / ipd  # frame px -> portrait px
-        sf = self.src_frame
         # across, the opening's ends are its own (a wider opening shows its teeth and dark corners widened, not
         # drawn teeth beside them), but rounded lips narrow the opening over its middle (not squeezing all of
         # it in); down, depth at the face's scale
@@ -799,17 +798,15 @@ class Mouth:
         H_s = np.maximum(L_s - U_s, 0)
         inside = (u_s > ur_s) & (u_s < ul_s)
         edge = OWN_TEETH_EDGE * k
-
-        def sample(v_s: np.ndarray) -> np.ndarray:
-            p = sf["o"][0] + u_s[:, None] * sf["eu"][0] + v_s[:, None] * sf["ev"][0]
-            return _bilinear(self.tex, p[:, 0] - self.tex_box[0] - 0.5, p[:, 1] - self.tex_box[1] - 0.5)
-
         keep = (self.split + (1 - self.split) * narrow) * H_s * length  # the part that hangs from the upper lip
         op_up = _sigmoid((keep - a_s) / edge) * _sigmoid((a_s + 0.5) / 0.5) * inside * (keep > 1.0)
+        upper = (self._own_at(u_s, U_s + a_s), op_up)
+        if not self.lower_part:  # nothing stands on its lower lip
+            return upper, (np.zeros_like(upper[0]), np.zeros_like(op_up))
         keep_lo = (1 - self.split) * H_s * length
         op_lo = _sigmoid((keep_lo + OWN_PARTS_OVERLAP * edge - b_s) / edge) * _sigmoid((b_s + 0.5) / 0.5)
-        op_lo = op_lo * inside * (keep_lo > 1.0) * (1 - narrow) * self.lower_part
-        return (sample(U_s + a_s), op_up), (sample(L_s - b_s), op_lo)
+        op_lo = op_lo * inside * (keep_lo > 1.0) * (1 - narrow)
+        return upper, (self._own_at(u_s, L_s - b_s), op_lo)
 
 
 def _in_polygon(p: np.ndarray, poly: np.ndarray) -> np.ndarray:
@@ -841,13 +838,19 @@ def _mouth_frames(pts: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def _ends(pts: np.ndarray, gap: np.ndarray, rounding: np.ndarray) -> list[np.ndarray]:
-    """The opening's right and left ends [f, 2] for points [f, p, 2] with the lips `gap` [f] inter-ocular units
-    apart: part of the way from the inner to the outer lip corners as it opens (the stretched corners of the
-    lips are in shadow, and a portrait's own dark mouth corners, stretched by the warp, would show there as
-    jagged dark streaks); rounded lips have no stretched corners."""
+def _opening(
+    pts: np.ndarray, gap: np.ndarray, rounding: np.ndarray, fr: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The opening's upper and lower contours [f, k, 2] in the mouth frames `fr`, for points [f, p, 2] with the lips
+    `gap` [f] inter-ocular units apart: the inner lips between its ends, which reach part of the way from the inner
+    to the outer lip corners as it opens (the stretched corners of the lips are in shadow, and a portrait's own dark
+    mouth corners, stretched by the warp, would show there as jagged dark streaks); rounded lips have no stretched
+    corners."""
     reach = (CORNER_REACH * np.clip((gap - 0.04) / 0.2, 0, 1) * (1 - rounding))[:, None]  # f 1
-    return [pts[:, c] + reach * (pts[:, o] - pts[:, c]) for c, o in zip(CORNERS, C.MOUTH_CORNERS)]
+    ends = [(pts[:, c] + reach * (pts[:, o] - pts[:, c]))[:, None] for c, o in zip(CORNERS, C.MOUTH_CORNERS)]
+    return tuple(
+        _to_frame_np(np.concatenate([ends[0], pts[:, idx[1:-1]], ends[1]], 1), fr) for idx in (UPPER_INNER, LOWER_INNER)
+    )
 
 
 def _to_frame_np(pts: np.ndarray, fr: dict[str, np.ndarray]) -> np.ndarray:
