@@ -284,7 +284,6 @@ def test_gaze_moves_the_iris_inside_the_eye_and_smears_nothing_onto_the_lids(nam
             assert abs(img[around].mean() - rest[around].mean()) < 1.0, (name, axis)  # no iris smeared onto skin
 
 
-
 def test_both_eyes_turn_alike_on_a_turned_face():
     """The gaze turns each iris about its eyeball. The landmark model put the speaking Obama's left iris at his
     eyeball's centre (0.003 inter-ocular units in front of it) and his right one 0.445 in front: at a gaze of
@@ -300,6 +299,26 @@ def test_both_eyes_turn_alike_on_a_turned_face():
         right, left = s[k, 0, axis], s[k, 1, axis]
         assert np.sign(right) == np.sign(left) and min(abs(right), abs(left)) > 0.6 * max(abs(right), abs(left)), s[k]
     assert np.array_equal(r.render(code()[None])[0], photo)
+
+
+@pytest.mark.parametrize(("name", "blink"), [("obama2", 0.0), ("obama2", 0.5), ("hopper", 0.0), ("hopper", 0.3)])
+def test_a_further_gaze_up_or_down_moves_the_iris_further_in_a_narrowed_eye(name, blink):
+    """The iris's shift is bounded by a share of the eye's opening, so a narrow or half-shut eye still shows its
+    iris. Cut off at 0.3 of the opening, every pitch past 0.1-0.2 rad looked alike (the speaking Obama's at blink
+    0.5 past 0.1; the random codes' pitch reaches 0.27): the reader could not tell how far such an eye looked up
+    or down. Bounded smoothly, each 0.05 rad further moves the iris further, and never past the opening's half."""
+    from omnitalker_core.face.calibration import face_photo
+
+    r = GeometricRenderer(face_photo(name))
+    pitches = np.linspace(-0.3, 0.3, 13)
+    codes = np.stack([code(eyeBlinkLeft=blink, eyeBlinkRight=blink, leftEyePitch=p, rightEyePitch=p) for p in pitches])
+    dst = r.control_points(codes)
+    dy = r.eyes.shifts(codes, r.base, dst)[..., 1]  # f eye
+    assert (np.diff(dy, axis=0) > 0.04).all(), dy.T.round(2)
+    for e, (upper, lower) in enumerate(((C.RIGHT_EYE_UPPER, C.RIGHT_EYE_LOWER), (C.LEFT_EYE_UPPER, C.LEFT_EYE_LOWER))):
+        height = dst[:, list(lower), 1].max(1) - dst[:, list(upper), 1].min(1)  # at least the height at the iris
+        assert (np.abs(dy[:, e]) < 0.5 * height).all(), (dy[:, e].round(2), height.round(2))
+
 
 def test_tracked_lids_follow_the_tracked_gaze(native):
     """The tracker's eyeLook* are look_from_gaze of the gaze it outputs, from the clip's rest. It set them from

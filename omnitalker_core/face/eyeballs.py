@@ -24,13 +24,22 @@ from .portrait_fit import FittedFace
 EYES = ((C.RIGHT_EYE_UPPER, C.RIGHT_EYE_LOWER), (C.LEFT_EYE_UPPER, C.LEFT_EYE_LOWER))
 IRIS_CENTRES = (468, 473)  # right eye, left eye (MediaPipe's refined order)
 SCLERA_FALLBACK = (0.86, 0.82, 0.78)
-MAX_SHIFT = 0.3  # of the opening's width (sideways) and height (up, down)
+MAX_SHIFT = 0.3  # of the opening's width, sideways
+# up and down, a smooth bound of this share of the opening's height (`_saturated`): cut off at 0.3, every pitch past
+# 0.1 rad looked alike in a half-shut eye
+MAX_SHIFT_UP_DOWN = 0.5
 
 
 def _by_x(contour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A contour [k, 2] as (x, y) sorted by x, for np.interp."""
     order = np.argsort(contour[:, 0])
     return contour[order, 0], contour[order, 1]
+
+
+def _saturated(shift: np.ndarray, limit: np.ndarray) -> np.ndarray:
+    """shift, bounded by limit (both [f]) smoothly, so a larger gaze always moves the iris further."""
+    limit = np.maximum(limit, 1e-6)
+    return limit * np.tanh(shift / limit)
 
 
 def without_gaze(codes: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -78,8 +87,8 @@ class EyeBalls:
     def shifts(self, codes: np.ndarray, base: np.ndarray, dst: np.ndarray) -> np.ndarray:
         """Image displacement [f, 2, 2] of each iris centre (right eye, left eye) from where the control points
         dst [f, p, 2] (drawn without gaze) have it to where the gaze of codes [f, 61] turns it; at most MAX_SHIFT
-        of the opening's width and height, so a narrow (smiling) eye still shows its iris when it looks up or
-        aside, as a lid that follows the eye would let it."""
+        of the opening's width and about MAX_SHIFT_UP_DOWN of its height, so a narrow (smiling) eye still shows its
+        iris when it looks up or aside, as a lid that follows the eye would let it."""
         with_gaze, _ = self.face.points(codes, base)
         held = dst[:, : with_gaze.shape[1]]
         out = (with_gaze - held)[:, list(IRIS_CENTRES)]
@@ -89,9 +98,7 @@ class EyeBalls:
             bottom = np.array([np.interp(x, *_by_x(held[i, list(lo)])) for i, x in enumerate(cx)])
             width = np.abs(held[:, up[-1], 0] - held[:, up[0], 0])
             out[:, e, 0] = np.clip(out[:, e, 0], -MAX_SHIFT * width, MAX_SHIFT * width)
-            out[:, e, 1] = np.clip(
-                out[:, e, 1], -MAX_SHIFT * (bottom - top).clip(0), MAX_SHIFT * (bottom - top).clip(0)
-            )
+            out[:, e, 1] = _saturated(out[:, e, 1], MAX_SHIFT_UP_DOWN * (bottom - top).clip(0))
         return out
 
     def box(self, dst: np.ndarray, shift: np.ndarray) -> tuple[int, int, int, int] | None:

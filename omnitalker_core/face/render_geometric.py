@@ -59,8 +59,9 @@ YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # 14: the portrait's own teeth behind rounded lips are in the lips' shade, as drawn ones are; 15: rounded lips' band is
 # cleaned to past the outer lip contour (the painted box no longer cuts it off in a straight line); 16: a portrait's own
 # open mouth stays as the jaw drops (upper teeth hanging from the upper lip, tongue and lower teeth standing on the
-# lower one, the dark gap between them growing) instead of drawn teeth over it
-RENDER_REVISION = 16
+# lower one, the dark gap between them growing) instead of drawn teeth over it; 17: the iris's shift up and down is
+# bounded smoothly (`eyeballs._saturated`), so a half-shut eye that looks further up or down moves its iris further
+RENDER_REVISION = 17
 
 
 class FaceTurnedWarning(UserWarning):

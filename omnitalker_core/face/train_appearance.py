@@ -342,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     used, gain, bias, report = choose_channels(net, val)
     info = {"seed": args.seed, "crops": crops, "portraits": len(train), "epochs": args.epochs,
             "reference": args.reference, "photos": sorted(photos), "clips": ["pexels"] if args.extra_faces else [],
+            "render_revision": RENDER_REVISION, "codes_revision": CODES_REVISION,  # what its renders looked like
             "validation": {k: {m: round(v, 3) for m, v in d.items()} for k, d in report.items()}}  # fmt: skip
     if args.from_reader:
         info["network_from"] = args.from_reader.name
