@@ -50,6 +50,11 @@ JAW_CONFUSER_PRIOR = 10.0
 # jawOpen is re-read from these in the image plane (see `RigFitter._refit_jaw`): the lower lip's
 # inner contour moves most with the jaw and is the mouth edge a landmark model sees best
 JAW_POINTS = list(C.LOWER_LIP_INNER[1:-1])
+# The clip's One-Euro smoothing: 1 Hz while a channel is still, opening up with its speed. At 1.5 Hz and beta 0.3
+# it kept 0.63 of the size of a speaking jaw, and 0.81 of the calibration's slower motion; at these settings 0.96
+# and 1.00, with as much of a still face's jitter taken out (`scripts/smoothing_agreement.py`).
+SMOOTH_MIN_CUTOFF = 1.0  # Hz
+SMOOTH_BETA = 10.0  # Hz more per unit (or radian) per second of speed
 
 
 @dataclass
@@ -340,7 +345,8 @@ def detect_landmarks(
 
 
 def track_frames(
-    frames: np.ndarray, fps: float = motion.VIDEO_FPS, smooth: bool = True, min_cutoff: float = 1.5, beta: float = 0.3,
+    frames: np.ndarray, fps: float = motion.VIDEO_FPS, smooth: bool = True,
+    min_cutoff: float = SMOOTH_MIN_CUTOFF, beta: float = SMOOTH_BETA,
     where: str = "the reference video", calibrated: bool = True, appearance: bool = True,
     adapt: AdaptConfig | None = None, callback: Callable[[int, int], None] | None = None,
     frame_callback: Callable[[int, int], None] | None = None,
