@@ -257,14 +257,19 @@ def test_training_keeps_every_tensor_on_the_device_it_trains_on():
 
 @pytest.fixture(scope="module")
 def held_out_runs():
-    """Round trips of 400 random-code frames on held-out portraits, made on first use."""
+    """Round trips of 400 random-code frames on held-out portraits, made on first use. The head moves about the
+    rig's zero pose, as in the shipped reader's training renders (random-code revision 2): about a face's own pose
+    (revision 3, chin down on these photos) it reads the mouth less well, the mirrored astronaut's pucker at 0.58 /
+    0.72 on this clip and her smiles at r 0.59-0.60 over the table's 4,000 frames, and adapting to the face is what
+    reads it there (docs/MOTION_SPACE.md)."""
     runs = {}
 
     def run(name: str) -> dict:
         if name not in runs:
             portrait, held = calibration_portraits()[name]
             assert held, f"{name} trains neither the calibration nor the reader"
-            runs[name] = render_and_track(portrait, random_codes(np.random.default_rng(321), 400), 384, calibrated=True)
+            codes = random_codes(np.random.default_rng(321), 400)
+            runs[name] = render_and_track(portrait, codes, 384, calibrated=True, about_own_pose=False)
         return runs[name]
 
     return run

@@ -55,8 +55,9 @@ KEYFRAME_EVERY = 6  # frames at 25 fps between random keyframes (smooth, speech-
 # write; jaw/mouth left-right pairs, cheekPuff etc. are drawn as well.
 DRAWN_SHAPES = tuple(i for i in range(motion.NUM_BLENDSHAPES) if i not in motion.EYE_LOOK)
 # Names the renders made from `random_codes` (cached round trips, the reader's training renders) with
-# RENDER_REVISION. 2: eyeLook* follow the gaze (at 1 they stayed 0, so the lids never moved with the eyes).
-CODES_REVISION = 2
+# RENDER_REVISION. 2: eyeLook* follow the gaze (at 1 they stayed 0, so the lids never moved with the eyes). 3: the
+# round trips move the head about the portrait's own pose (`render_and_track`'s about_own_pose), not the rig's zero.
+CODES_REVISION = 3
 
 
 @dataclass(frozen=True)
@@ -140,11 +141,14 @@ def render_and_track(
     crops=None,
     appearance: bool = True,
     callback: Callable[[int, int], None] | None = None,
+    about_own_pose: bool = True,
 ) -> dict[str, np.ndarray]:
     """One round trip: {"true": the codes as drawn (`GeometricRenderer.drawn_codes`), "tracked": what the
     tracker reads (the raw rig fit unless calibrated), and with crops (an `appearance.AppearanceConfig`)
     "crops": aligned face crops}, on frames with a face. appearance=False: a calibrated read without the
     pixel read-out (its training data).
+    about_own_pose: the codes' head rotation is added to the portrait's own, as a person's head moves about where
+    they hold it (a photo here rests at a pitch of -0.18 to +0.27 rad); False draws it about the rig's zero.
     callback(done, 2 * frames) after each frame rendered, then each frame tracked (it may raise to stop)."""
     from ..pipeline import render_size
     from .render_geometric import GeometricRenderer
@@ -153,6 +157,9 @@ def render_and_track(
     w, h = render_size(portrait.shape[:2], size)
     portrait = np.ascontiguousarray(portrait)
     base = portrait_code(portrait, size=(w, h), calibrated=calibrated, appearance=appearance)
+    if about_own_pose:
+        codes = np.array(codes, np.float32)
+        codes[:, motion.ROTATION] += base[motion.ROTATION]
     renderer, chunks, n = GeometricRenderer(portrait, size=(w, h), base_codes=base), [], len(codes)
     for chunk in renderer.render_iter(codes):
         chunks.append(chunk)
