@@ -29,6 +29,10 @@ FRAMES = 500
 SIZE = 320
 
 
+def meets(agreement: dict) -> bool:
+    return 0.8 <= agreement["slope"] <= 1.25 and agreement["r"] >= 0.9
+
+
 def main(names: list[str], absolute: bool = False) -> None:
     cal = C.Calibration.load()
     for i, name in enumerate(names):
@@ -39,13 +43,14 @@ def main(names: list[str], absolute: bool = False) -> None:
         fit = cal.apply(run["tracked"])
         reads = {"tracker": lids_from_gaze(read_appearance(run["crops"], fit))}
         reads["adapted"] = lids_from_gaze(read_appearance(run["crops"], fit, adapt_reader(portrait).readers))
-        print(f"## {name} (own pitch {own[motion.CHANNEL['headPitch']]:+.2f}, yaw {own[motion.CHANNEL['headYaw']]:+.2f})")
+        pitch, yaw = own[motion.CHANNEL["headPitch"]], own[motion.CHANNEL["headYaw"]]
+        print(f"## {name} (own pitch {pitch:+.2f}, yaw {yaw:+.2f})")
         print("| channel | " + " | ".join(reads) + " |")
         print("|---|" + "---|" * len(reads))
         agree = {k: C.channel_agreement(run["true"], v) for k, v in reads.items()}
         for ch in C.KEY_CHANNELS:
             print(f"| {ch} | " + " | ".join(f"{a[ch]['slope']:.2f} / {a[ch]['r']:.2f}" for a in agree.values()) + " |")
-        met = [sum(0.8 <= a[ch]["slope"] <= 1.25 and a[ch]["r"] >= 0.9 for ch in C.KEY_CHANNELS) for a in agree.values()]
+        met = [sum(meets(a[ch]) for ch in C.KEY_CHANNELS) for a in agree.values()]
         print(f"meet the target: {' / '.join(map(str, met))} of {len(C.KEY_CHANNELS)}\n", flush=True)
 
 

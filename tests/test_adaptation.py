@@ -79,7 +79,7 @@ def hopper():
 
 
 def test_adapting_to_a_face_it_never_saw_reads_brows_lips_and_gaze(hopper):
-    """On Hopper the shipped reader reads gaze and her left smile at 0.4-0.6 of their size, her right brow and
+    """On Hopper the shipped reader reads gaze and her left smile at 0.37-0.57 of their size, her right brow and
     smile hardly (docs/MOTION_SPACE.md); adapted to her portrait it reads them on renders it did not train on
     (another size, other codes). Measured on this short run (reader of render revision 5, her head moving about
     its own pose, random-code revision 3): right brow r 0.40 -> 0.88, left smile 0.78 -> 0.92 (slope 0.57 ->

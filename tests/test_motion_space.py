@@ -41,25 +41,6 @@ def test_fit_calibration_inverts_a_shrunk_read_out_and_leaves_noise_alone():
     assert ag["jawOpen"]["slope"] == pytest.approx(1.0, abs=0.05)
 
 
-def test_a_jaw_read_smaller_on_a_chin_down_face_is_calibrated_by_its_pitch():
-    """The rig's jaw swings down and back: a chin-down face shows less of it, and the landmark fit reads it smaller
-    (its slope falls by ~1.3 per radian over the photos' own poses). One gain left it small on a chin-down face and
-    large on a chin-up one; the pitch-dependent gain reads it at its size at either."""
-    rng = np.random.default_rng(1)
-    true = np.zeros((4000, motion.MOTION_DIM))
-    true[:, JAW] = rng.uniform(0, 0.8, 4000)  # (short of 1, where the read is clipped)
-    pitch = rng.uniform(-0.3, 0.45, 4000)
-    true[:, motion.CHANNEL["headPitch"]] = pitch
-    raw = true.copy()
-    raw[:, JAW] = true[:, JAW] * (0.6 - 0.8 * pitch) + 0.02 + rng.normal(0, 0.02, 4000)
-    cal = fit_calibration(raw, true)
-    assert cal.pitch_slope[JAW] == pytest.approx(-0.8 / 0.6, abs=0.05)
-    assert not np.delete(cal.pitch_slope, JAW).any(), "only the jaw's gain follows the pitch"
-    read = cal.apply(raw)
-    for part in (pitch < 0, pitch > 0.25):  # chin up, chin down as far as the photos rest
-        assert channel_agreement(true[part], read[part])["jawOpen"]["slope"] == pytest.approx(1.0, abs=0.05)
-
-
 def test_agreement_table_has_every_channel_and_a_column_per_held_out_portrait():
     """Raw and calibrated columns for the detailed portrait, the tracker's for each held-out one; a raw read-out
     that equals the truth scores slope 1, r 1."""
@@ -111,13 +92,10 @@ def test_bundled_face_photos_load_and_the_held_out_ones_train_nothing():
 
 
 def test_calibration_file_round_trips(tmp_path):
-    slopes = np.zeros(motion.MOTION_DIM)
-    slopes[JAW] = -1.3
-    cal = Calibration(np.diag(np.linspace(1, 2, motion.MOTION_DIM)), np.full(motion.MOTION_DIM, 0.1), slopes)
+    cal = Calibration(np.diag(np.linspace(1, 2, motion.MOTION_DIM)), np.full(motion.MOTION_DIM, 0.1))
     cal.save(tmp_path / "c.npz", {"seed": 1})
     back = Calibration.load(tmp_path / "c.npz")
     np.testing.assert_allclose(back.weight, cal.weight, rtol=1e-6)
-    np.testing.assert_allclose(back.pitch_slope, slopes, rtol=1e-6)
     with pytest.raises(FileNotFoundError, match="calibration"):
         Calibration.load(tmp_path / "missing.npz")
 

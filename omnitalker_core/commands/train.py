@@ -104,8 +104,11 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     cfg = train_config(args)
     trainer = Trainer(cfg, args.data, args.out, device=args.device)
-    if args.resume and not trainer.resume():
-        print(f"no state in {args.out}; starting fresh")
-    path = trainer.fit()
+    try:
+        if args.resume and not trainer.resume():
+            print(f"no state in {args.out}; starting fresh")
+        path = trainer.fit()
+    finally:
+        trainer.close()
     print(path)
     return 0

@@ -24,7 +24,7 @@ import argparse
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from .. import motion
 log = logging.getLogger(__name__)
 
 CALIBRATION_PATH = Path(__file__).resolve().parent / "assets" / "calibration.npz"
-CALIBRATION_VERSION = 2  # 2: a jawOpen gain that follows the head pitch (`Calibration.pitch_slope`)
+CALIBRATION_VERSION = 1
 
 # Channels the issue's targets name; the docs table lists all 61.
 KEY_CHANNELS = (
@@ -62,22 +62,14 @@ CODES_REVISION = 3
 
 @dataclass(frozen=True)
 class Calibration:
-    """codes = (raw @ weight + bias) / (1 + pitch_slope * pitch), with pitch the calibrated head pitch, then
-    blendshapes clipped to 0..1.
-
-    pitch_slope: per channel, the relative change of its read-out's size per radian of head pitch (chin down > 0).
-    The rig's jaw swings down and back, so a chin-down face shows less of it and the landmark model reads less
-    still: over the photos' own poses the raw jaw's size changes by about -1.3 per radian (docs/MOTION_SPACE.md)."""
+    """codes = raw @ weight + bias, then blendshapes clipped to 0..1."""
 
     weight: np.ndarray  # c c
     bias: np.ndarray  # c
-    pitch_slope: np.ndarray = field(default_factory=lambda: np.zeros(motion.MOTION_DIM))  # c
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
         raw = np.asarray(raw, np.float64)
         out = raw @ self.weight + self.bias
-        pitch = out[..., motion.CHANNEL["headPitch"], None]
-        out = out / np.clip(1.0 + self.pitch_slope * pitch, *PITCH_FACTOR)
         out[..., motion.BLENDSHAPES] = np.clip(out[..., motion.BLENDSHAPES], 0.0, 1.0)
         return out.astype(np.float32)
 
@@ -85,8 +77,7 @@ class Calibration:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(
             path, weight=self.weight.astype(np.float32), bias=self.bias.astype(np.float32),
-            pitch_slope=self.pitch_slope.astype(np.float32), version=np.array(CALIBRATION_VERSION),
-            info=np.array(json.dumps(info)),
+            version=np.array(CALIBRATION_VERSION), info=np.array(json.dumps(info)),
         )  # fmt: skip
 
     @classmethod
@@ -105,9 +96,7 @@ class Calibration:
                 raise ValueError(
                     f"{path.name}: calibration version {int(z['version'])}, expected {CALIBRATION_VERSION}"
                 )
-            return cls(
-                z["weight"].astype(np.float64), z["bias"].astype(np.float64), z["pitch_slope"].astype(np.float64)
-            )
+            return cls(z["weight"].astype(np.float64), z["bias"].astype(np.float64))
 
 
 @lru_cache(maxsize=2)
@@ -239,31 +228,22 @@ MIN_SLOPE = 0.25
 # Gaze is read from straight ahead, not from a resting face, and the iris read-out carries a per-face
 # offset (0.07 rad on the bundled clip) that a gain would amplify into a sideways stare: left as read.
 GAZE_CHANNELS = frozenset(range(motion.GAZE.start, motion.GAZE.stop))
-# Channels whose gain follows the head pitch (`Calibration.pitch_slope`), and the bounds of the factor it divides by
-PITCH_DEPENDENT = ("jawOpen",)
-PITCH_FACTOR = (0.35, 2.0)  # at most ~3x: the fitted slope a + b pitch reaches 0 only past 0.7 rad
 
 
 def fit_calibration(raw: np.ndarray, true: np.ndarray) -> Calibration:
     """Per usable channel, raw ~ slope * true + intercept (least squares) inverted. Blendshapes get the
     offset too (the fit reads a still-open eye as a tenth closed even after rest); pose only the gain:
-    its zero is straight ahead on both sides. A `PITCH_DEPENDENT` channel's slope is a + b * pitch (the pitch
-    as drawn), so its gain is 1 / (a (1 + pitch_slope * pitch))."""
-    weight, bias, pitch_slope = np.eye(motion.MOTION_DIM), np.zeros(motion.MOTION_DIM), np.zeros(motion.MOTION_DIM)
-    pitch = true[:, motion.CHANNEL["headPitch"]]
+    its zero is straight ahead on both sides."""
+    weight, bias = np.eye(motion.MOTION_DIM), np.zeros(motion.MOTION_DIM)
     for c, stats in enumerate(channel_agreement(true, raw).values()):
         if c in GAZE_CHANNELS:
             continue
         if np.isfinite(stats["slope"]) and stats["r"] >= MIN_R and stats["slope"] > MIN_SLOPE:
-            slope, intercept = stats["slope"], raw[:, c].mean() - stats["slope"] * true[:, c].mean()
-            if motion.CHANNEL_NAMES[c] in PITCH_DEPENDENT:
-                design = np.stack([true[:, c], true[:, c] * pitch, np.ones(len(true))], 1)
-                slope, b, intercept = np.linalg.lstsq(design, raw[:, c], rcond=None)[0]
-                pitch_slope[c] = b / slope
-            weight[c, c] = 1.0 / slope
+            weight[c, c] = 1.0 / stats["slope"]
             if c < motion.NUM_BLENDSHAPES:
-                bias[c] = -intercept / slope
-    return Calibration(weight, bias, pitch_slope)
+                intercept = raw[:, c].mean() - stats["slope"] * true[:, c].mean()
+                bias[c] = -intercept / stats["slope"]
+    return Calibration(weight, bias)
 
 
 # -- building the calibration -------------------------------------------------------------------

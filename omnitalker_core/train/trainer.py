@@ -270,7 +270,8 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, data_dir: str | Path, out_dir: str | Path, device: str = "cpu"):
         self.cfg, self.out = cfg, Path(out_dir)
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-        if self.distributed and not dist.is_initialized():
+        self._owns_group = self.distributed and not dist.is_initialized()  # torchrun: `close` destroys it
+        if self._owns_group:
             dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
         self.rank = dist.get_rank() if self.distributed else 0
         self.world = dist.get_world_size() if self.distributed else 1
@@ -518,6 +519,14 @@ class Trainer:
         if self.distributed:
             dist.barrier()
         return self.out / "latest.safetensors"
+
+    def close(self) -> None:
+        """Destroy the process group this trainer started. Left to the interpreter's exit, gloo's threads are
+        torn down in no set order, and a rank sometimes aborted ("terminate called without an active
+        exception") after training had finished and saved."""
+        if self._owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+        self._owns_group = False
 
     def _accumulate(self, micro: list[dict]) -> tuple[float, dict[str, float], int]:
         """Forward + backward of one optimizer step's micro-batches; gradients add up in `.grad`.
