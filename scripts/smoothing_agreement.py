@@ -8,8 +8,9 @@ without smoothing, at the calibration's pace (a keyframe every 6 frames at 25 fp
 and a still face (its own code, sensor noise, H.264) is tracked the same way. The smoothing is then applied to the
 tracked codes. Printed per setting, over the key channels the tracker reads (r > 0.5 on the drawn codes): the slope
 of the smoothed codes on the drawn ones as a share of the unsmoothed codes' slope (min and mean; 1 keeps the
-motion's size), and the smoothed still's mean frame-to-frame change as a share of the
-unsmoothed one's (less is steadier).
+motion's size), and the smoothed still's mean frame-to-frame change as a share of the unsmoothed one's (less is
+steadier). The head moves about the rig's zero pose here (`random_codes` as drawn), as in the table before
+random-code revision 3.
 """
 
 from __future__ import annotations
