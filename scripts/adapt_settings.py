@@ -22,13 +22,9 @@ from omnitalker_core.face.adaptation import AdaptConfig, adapt_reader
 from omnitalker_core.face.tracker import lids_from_gaze, read_appearance
 
 
-def meets(agreement: dict) -> bool:
-    return 0.8 <= agreement["slope"] <= 1.25 and agreement["r"] >= 0.9
-
-
 def passes(true: np.ndarray, read: np.ndarray) -> int:
     agree = C.channel_agreement(true, read)
-    return sum(meets(agree[n]) for n in C.KEY_CHANNELS)
+    return sum(C.meets_target(agree[n]) for n in C.KEY_CHANNELS)
 
 
 def main(out: Path, settings: list[str]) -> None:
@@ -51,7 +47,7 @@ def main(out: Path, settings: list[str]) -> None:
             for k in keys
         }
         agree = C.channel_agreement(true, np.concatenate(list(reads.values())))
-        ok = [n for n in C.KEY_CHANNELS if meets(agree[n])]
+        ok = [n for n in C.KEY_CHANNELS if C.meets_target(agree[n])]
         miss = {n: (round(agree[n]["slope"], 2), round(agree[n]["r"], 2)) for n in C.KEY_CHANNELS if n not in ok}
         # each miss at each of the table's sizes (one size read worse on every sample would be a size effect)
         by_size = {k: C.channel_agreement(runs[k]["true"], reads[k]) for k in keys}

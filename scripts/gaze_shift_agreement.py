@@ -29,7 +29,7 @@ def main(names: list[str]) -> None:
         size = render_size(portrait.shape[:2], 320)
         base = portrait_code(portrait, size=size, calibrated=True, appearance=True)
         r = GeometricRenderer(portrait, size=size, base_codes=base)
-        dst = r.warp.control_points(eyeballs.without_gaze(codes, r.base), r.base)
+        dst = r.control_points(codes)  # as the renderer has them before it turns the irises
         drawn = r.eyes.shifts(codes, r.base, dst)[:, 1, 1]  # left eye, down
         with mock.patch.object(eyeballs, "MAX_SHIFT", 1e3), mock.patch.object(eyeballs, "MAX_SHIFT_UP_DOWN", 1e3):
             free = r.eyes.shifts(codes, r.base, dst)[:, 1, 1]

@@ -29,10 +29,6 @@ FRAMES = 500
 SIZE = 320
 
 
-def meets(agreement: dict) -> bool:
-    return 0.8 <= agreement["slope"] <= 1.25 and agreement["r"] >= 0.9
-
-
 def main(names: list[str], absolute: bool = False) -> None:
     cal = C.Calibration.load()
     for i, name in enumerate(names):
@@ -50,7 +46,7 @@ def main(names: list[str], absolute: bool = False) -> None:
         agree = {k: C.channel_agreement(run["true"], v) for k, v in reads.items()}
         for ch in C.KEY_CHANNELS:
             print(f"| {ch} | " + " | ".join(f"{a[ch]['slope']:.2f} / {a[ch]['r']:.2f}" for a in agree.values()) + " |")
-        met = [sum(meets(a[ch]) for ch in C.KEY_CHANNELS) for a in agree.values()]
+        met = [sum(C.meets_target(a[ch]) for ch in C.KEY_CHANNELS) for a in agree.values()]
         print(f"meet the target: {' / '.join(map(str, met))} of {len(C.KEY_CHANNELS)}\n", flush=True)
 
 

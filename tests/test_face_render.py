@@ -15,6 +15,7 @@ from PIL import Image
 
 from omnitalker_core import motion
 from omnitalker_core.face import canonical as C
+from omnitalker_core.face import eyeballs
 from omnitalker_core.face.landmarks import FaceLandmarker
 from omnitalker_core.face.render_geometric import GeometricRenderer
 from omnitalker_core.face.tracker import track_frames
@@ -341,7 +342,7 @@ def test_a_further_gaze_up_or_down_moves_the_iris_further_in_a_narrowed_eye(name
     dst = r.control_points(codes)
     dy = r.eyes.shifts(codes, r.base, dst)[..., 1]  # f eye
     assert (np.diff(dy, axis=0) > 0.04).all(), dy.T.round(2)
-    for e, (upper, lower) in enumerate(((C.RIGHT_EYE_UPPER, C.RIGHT_EYE_LOWER), (C.LEFT_EYE_UPPER, C.LEFT_EYE_LOWER))):
+    for e, (upper, lower) in enumerate(eyeballs.EYES):  # right eye, left eye, as shifts orders them
         height = dst[:, list(lower), 1].max(1) - dst[:, list(upper), 1].min(1)  # at least the height at the iris
         assert (np.abs(dy[:, e]) < 0.5 * height).all(), (dy[:, e].round(2), height.round(2))
 

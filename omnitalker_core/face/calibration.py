@@ -44,6 +44,12 @@ KEY_CHANNELS = (
     "headRoll", "leftEyeYaw", "leftEyePitch", "rightEyeYaw", "rightEyePitch",
 )  # fmt: skip
 
+
+def meets_target(agreement: dict) -> bool:
+    """Issue 11's target for a key channel's `channel_agreement`: read at 0.8-1.25 of its size, r at least 0.9."""
+    return 0.8 <= agreement["slope"] <= 1.25 and agreement["r"] >= 0.9
+
+
 # How random codes are drawn: a few shapes active at a time (ARKit takes are sparse), each up to a
 # channel-group maximum; head pose and gaze within what a frontal portrait renders well (radians).
 ACTIVE_SHAPES = (1, 4)
