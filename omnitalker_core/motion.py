@@ -35,6 +35,7 @@ BLENDSHAPE_NAMES: tuple[str, ...] = (
     "noseSneerRight",
 )  # fmt: skip
 POSE_NAMES: tuple[str, ...] = ("headPitch", "headYaw", "headRoll", "headX", "headY", "headZ")
+ROTATION_NAMES = POSE_NAMES[:3]
 GAZE_NAMES: tuple[str, ...] = ("leftEyeYaw", "leftEyePitch", "rightEyeYaw", "rightEyePitch")
 CHANNEL_NAMES: tuple[str, ...] = BLENDSHAPE_NAMES + POSE_NAMES + GAZE_NAMES
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -161,6 +163,30 @@ def test_a_readout_maps_the_rig_fit_and_the_outputs_and_survives_the_file(tmp_pa
     AppearanceReader(net, (), {}, {}, {}, {"jawOpen": narrow}).save(tmp_path / "other.safetensors")
     with pytest.raises(ValueError, match="other.safetensors.*jawOpen"):
         read_reader(tmp_path / "other.safetensors")
+
+
+def test_an_adapted_reader_reads_head_rotation_at_its_face_s_size_and_keeps_that_in_the_file(tmp_path):
+    """A reader adapted to a face corrects the rig fit's head rotation to that face's size: (fit - bias) / gain,
+    from the fit, on clips with crops or none; the rest stays as given, and the file keeps the correction."""
+    torch.manual_seed(0)
+    reader = AppearanceReader(AppearanceNet(TINY).eval(), (), {}, {}, {}, pose={"headPitch": (0.7, 0.02)})
+    rng = np.random.default_rng(6)
+    crops = rng.integers(0, 255, (5, 32, 32, 3), dtype=np.uint8)
+    fit = rng.uniform(-0.3, 0.3, (5, motion.MOTION_DIM)).astype(np.float32)
+    given = fit + 0.1  # as if another reader had replaced channels
+    p = motion.CHANNEL["headPitch"]
+    others = [c for c in range(motion.MOTION_DIM) if c != p]
+    for frames in (crops, crops[:0]):
+        out = reader.read(frames, given, fit=fit)
+        np.testing.assert_allclose(out[:, p], (fit[:, p] - 0.02) / 0.7, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(out[:, others], given[:, others])
+
+    back = read_reader(reader.save(tmp_path / "adapted.safetensors"))
+    assert back.pose == {"headPitch": (0.7, 0.02)}
+    for pose in ({"jawOpen": (0.7, 0.0)}, {"headYaw": (0.0, 0.0)}):  # not a rotation; a gain that reads nothing
+        replace(reader, pose=pose).save(tmp_path / "bad.safetensors")
+        with pytest.raises(ValueError, match="bad.safetensors"):
+            read_reader(tmp_path / "bad.safetensors")
 
 
 def test_training_learns_a_channel_drawn_in_the_crop_and_picks_only_what_it_reads():

@@ -252,7 +252,8 @@ class LinearReadout:
 class AppearanceReader:
     """The network plus which of its outputs replace the rig fit's, each with a linear correction
     (value = (out - bias) / gain, fitted on validation renders so a channel reads at its rendered size), and
-    channels read by a linear map of the fit and all outputs (`readouts`; only a reader adapted to a face)."""
+    channels read by a linear map of the fit and all outputs (`readouts`), and the fit's head rotation read at one
+    face's size (`pose`; both only in a reader adapted to a face)."""
 
     net: AppearanceNet
     used: tuple[str, ...]  # channels that replace the rig fit's
@@ -260,6 +261,7 @@ class AppearanceReader:
     bias: dict[str, float]
     info: dict
     readouts: dict[str, LinearReadout] = field(default_factory=dict)
+    pose: dict[str, tuple[float, float]] = field(default_factory=dict)  # rotation -> (gain, bias) of the fit's read
 
     @property
     def cfg(self) -> AppearanceConfig:
@@ -284,16 +286,21 @@ class AppearanceReader:
 
     def read(self, crops: np.ndarray, codes: np.ndarray, fit: np.ndarray | None = None) -> np.ndarray:
         """codes [f, 61] with the `used` and `readouts` channels replaced by what the network reads from the
-        aligned crops; readouts map the rig fit's codes `fit` [f, 61] (default: codes) with the outputs."""
-        if not (self.used or self.readouts) or not len(crops):
-            return codes
-        raw = self.predict(crops)
+        aligned crops; readouts map the rig fit's codes `fit` [f, 61] (default: codes) with the outputs, and the
+        `pose` channels are the fit's, corrected: (fit - bias) / gain."""
+        fit = codes if fit is None else fit
         out = codes.copy()
+        for name, (gain, bias) in self.pose.items():
+            c = motion.CHANNEL[name]
+            out[:, c] = (fit[:, c] - bias) / gain
+        if not (self.used or self.readouts) or not len(crops):
+            return out
+        raw = self.predict(crops)
         for name in self.used:
             k = self.cfg.channels.index(name)
             out[:, motion.CHANNEL[name]] = (raw[:, k] - self.bias[name]) / self.gain[name]
         for name, readout in self.readouts.items():
-            out[:, motion.CHANNEL[name]] = readout(codes if fit is None else fit, raw)
+            out[:, motion.CHANNEL[name]] = readout(fit, raw)
         return out
 
     def save(self, path: str | Path) -> Path:
@@ -303,6 +310,7 @@ class AppearanceReader:
             "format": FORMAT, "config": json.dumps(asdict(self.cfg)), "used": json.dumps(list(self.used)),
             "gain": json.dumps(self.gain), "bias": json.dumps(self.bias), "info": json.dumps(self.info),
             "readouts": json.dumps({n: r.to_json() for n, r in self.readouts.items()}),
+            "pose": json.dumps(self.pose),
         }  # fmt: skip
         state = {k: v.half() if v.is_floating_point() else v for k, v in self.net.state_dict().items()}
         return atomic_save_file(state, path, meta)
@@ -331,10 +339,11 @@ def read_reader(path: str | Path) -> AppearanceReader:
         used = tuple(json.loads(meta["used"]))
         gain, bias, info = (json.loads(meta[k]) for k in ("gain", "bias", "info"))
         readouts = {n: LinearReadout.from_json(d) for n, d in json.loads(meta.get("readouts", "{}")).items()}
+        pose = {n: (float(g), float(b)) for n, (g, b) in json.loads(meta.get("pose", "{}")).items()}
         with torch.random.fork_rng():  # initialising the layers draws from the process's RNG: leave it as it was
             net = AppearanceNet(cfg)
         net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
-    except (KeyError, TypeError, json.JSONDecodeError, RuntimeError) as e:
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:  # JSONDecodeError is a ValueError
         raise ValueError(f"{path}: broken appearance reader ({str(e)[:300]})") from e
     unknown = [n for n in used if n not in cfg.channels or n not in gain or n not in bias]
     width = (motion.NUM_BLENDSHAPES + len(cfg.channels),)  # a readout's inputs: the fit's blendshapes, the outputs
@@ -343,9 +352,10 @@ def read_reader(path: str | Path) -> AppearanceReader:
         for n, r in readouts.items()
         if n not in motion.CHANNEL or {r.mean.shape, r.scale.shape, r.weight.shape} != {width}
     ]
+    unknown += [n for n, (g, _) in pose.items() if n not in motion.ROTATION_NAMES or g <= 0]
     if unknown:
         raise ValueError(f"{path}: channels {unknown} are used but not read by the network or not corrected")
-    return AppearanceReader(net.eval(), used, gain, bias, info, readouts)
+    return AppearanceReader(net.eval(), used, gain, bias, info, readouts, pose)
 
 
 @lru_cache(maxsize=2)
