@@ -84,9 +84,9 @@ class CaptureStyle(io.ComfyNode):
                     "adapt_to_face",
                     default=True,
                     optional=True,
-                    tooltip="Fine-tune the face tracker on renders of this face first, so its smiles, lips, jaw, brows "
-                    "and gaze are read at the size the renderer draws them (a face the tracker never saw reads "
-                    "them far too small). About 4 min on 2 CPU cores, once per reference face.",
+                    tooltip="Fine-tune the face tracker on renders of this face first, so its smiles, lips, jaw, brows, "
+                    "gaze and head turns are read at the size the renderer draws them (a face the tracker never saw "
+                    "reads them far too small). About 4 min on 2 CPU cores, once per reference face.",
                 ),
             ],
             outputs=[

@@ -354,7 +354,10 @@ def read_reader(path: str | Path) -> AppearanceReader:
     ]
     unknown += [n for n, (g, _) in pose.items() if n not in motion.ROTATION_NAMES or g <= 0]
     if unknown:
-        raise ValueError(f"{path}: channels {unknown} are used but not read by the network or not corrected")
+        raise ValueError(
+            f"{path}: channels {unknown} are used but not read by the network or not corrected, or rescaled as head "
+            "rotation but not one (or by a gain <= 0)"
+        )
     return AppearanceReader(net.eval(), used, gain, bias, info, readouts, pose)
 
 
