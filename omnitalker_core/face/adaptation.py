@@ -196,7 +196,7 @@ def adapt_reader(
             rescale[name] = c.slope_shipped
             report[name]["rescaled"] = True
     # head rotation: the landmark fit reads it at each face's own size (the speaking Obama's pitch at 0.71 of it,
-    # Hopper's at 0.96). Nothing is trained on it, so every render measures it (the check frames alone, 0.1 off)
+    # Hopper's at 0.96). Nothing is trained on it, so every render measures it: the slope's noise falls with frames
     pose = {}
     for name in motion.ROTATION_NAMES:
         c = motion.CHANNEL[name]
