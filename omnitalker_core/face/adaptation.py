@@ -201,9 +201,9 @@ def adapt_reader(
     for name in motion.ROTATION_NAMES:
         c = motion.CHANNEL[name]
         x, y = true[:, c], fit[:, c]
-        slope, offset, _ = correction([(x, y)])
-        report[name] = {"r_shipped": round(_r(x, y), 3), "slope_shipped": round(slope, 3)}
-        if _r(x, y) >= cfg.min_r and slope > 0.2:
+        (slope, offset, _), r = correction([(x, y)]), _r(x, y)
+        report[name] = {"r_shipped": round(r, 3), "slope_shipped": round(slope, 3)}
+        if r >= cfg.min_r and slope > 0.2:
             pose[name] = (slope, offset)
             report[name]["rescaled"] = True
     info = {"adapted": asdict(cfg), "report": report}
