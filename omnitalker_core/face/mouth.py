@@ -57,7 +57,8 @@ rounded shape: for the funnel an open "O" (the lips as a thick ring around it), 
 closed, pouted lips; the skin around follows with a falloff. The teeth recede behind rounded lips,
 the opening's rim is the lips' red inside all round, and the dark mouth corners (and the teeth
 beside them) a smiling portrait has in its lip band, gathered in with the lips, are turned into
-the band's own lip colour (`Mouth._wings`).
+the band's own lip colour (`Mouth._wings`): the pixels whose warp source lies in the portrait's own
+opening (`Mouth.own_opening`, warped with the photograph) wherever they land, and dark ones in the band.
 
 Coordinates: a per-frame mouth frame, u along the line between the inner mouth corners (0 at
 the upper lip's middle) and v perpendicular to it, down; the inner contours become v = U(u),
@@ -144,6 +145,7 @@ WING_MARGIN = 0.05
 WING_BLUR = 0.015
 WING_DARK = 0.85
 WING_RED = 0.5
+OWN_OPENING_GROW = 0.025  # the portrait's own opening (`Mouth.own_opening`) grown by this much, past its lips' soft edge
 
 
 def rounding_fields(head: np.ndarray, basis: np.ndarray) -> dict[int, np.ndarray]:
@@ -276,6 +278,19 @@ class Mouth:
         self.overlap0 = np.minimum(self._lip_gaps(src[None])[0], 0.0)  # [9] where the portrait's own lips overlap
         self._colours(portrait, src)
         self._own_teeth(portrait, src)
+        self.own_opening = self._own_opening(src)
+
+    def _own_opening(self, src: np.ndarray) -> np.ndarray:
+        """The portrait's own opening between its inner lips, grown a little [h, w] uint8 (255 inside): warped with
+        the photograph, it marks where the portrait's own mouth (dark corners, teeth) lands in each frame. A closed
+        mouth's is its lip line."""
+        from .opencv import cv2
+
+        poly = np.concatenate([src[list(C.UPPER_LIP_INNER)], src[list(C.LOWER_LIP_INNER)][::-1]])
+        mask = np.zeros((self.height, self.width), np.uint8)
+        cv2.fillPoly(mask, [np.round((poly - 0.5) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+        r = max(1, int(round(OWN_OPENING_GROW * self.face.s0)))
+        return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
 
     # -- set-up ------------------------------------------------------------------------------
     def _patch(self, img: np.ndarray, centre: np.ndarray, r: int) -> np.ndarray:
@@ -457,17 +472,22 @@ class Mouth:
         px_per_ipd: np.ndarray,
         rounding: np.ndarray,
         box: tuple[int, int, int, int] | None = None,
+        own: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Draw the mouth interior into the opening (torch path).
 
         frames: [f, 3, h, w] float, the full image, or only `box` (x0, y0, x1, y1) of it.
         px_per_ipd: [f] image pixels per inter-ocular unit (the face's scale in each frame).
-        rounding: [f] 0..1 how rounded the lips are (funnel, pucker): the teeth recede behind them."""
+        rounding: [f] 0..1 how rounded the lips are (funnel, pucker): the teeth recede behind them.
+        own: [f, 1, h, w] 0..1, `own_opening` warped as the frames were (full image), or None."""
         full_box = self.box(dst, px_per_ipd, rounding)
-        layer = None if full_box is None else self._layer(dst, px_per_ipd, rounding, full_box)
-        if layer is None:
+        if full_box is None:
             return frames
         x0, y0, x1, y1 = full_box
+        own_box = None if own is None else self._grown(own[:, 0, y0:y1, x0:x1].cpu().numpy(), px_per_ipd)
+        layer = self._layer(dst, px_per_ipd, rounding, full_box, own_box)
+        if layer is None:
+            return frames
         f, (hb, wb), dev = len(dst), (y1 - y0, x1 - x0), frames.device
         fi, ni, colour, alpha, seam, wings = layer
 
@@ -491,10 +511,12 @@ class Mouth:
                 fade = dense(band * self.alpha(dst, px_per_ipd, rounding)[fi], 1)
                 out = out + fade * (lips * dense(line, 1) - out)
             if wings is not None:
-                on, weight = wings
+                on, weight, gathered = wings
                 crop = out[torch.from_numpy(on)].permute(0, 2, 3, 1).cpu().numpy()
                 for k, i in enumerate(on):
-                    crop[k] = self._clean_wings(crop[k], weight[k].reshape(hb, wb), float(px_per_ipd[i]))
+                    crop[k] = self._clean_wings(
+                        crop[k], weight[k].reshape(hb, wb), gathered[k].reshape(hb, wb), float(px_per_ipd[i])
+                    )
                 out = out.clone()
                 out[torch.from_numpy(on)] = torch.from_numpy(crop).to(dev).permute(0, 3, 1, 2)
             return out
@@ -502,14 +524,23 @@ class Mouth:
         return paint_box(frames, full_box, box is not None, draw)
 
     def paint_uint8(
-        self, frames: np.ndarray, dst: np.ndarray, px_per_ipd: np.ndarray, rounding: np.ndarray
+        self,
+        frames: np.ndarray,
+        dst: np.ndarray,
+        px_per_ipd: np.ndarray,
+        rounding: np.ndarray,
+        own: np.ndarray | None = None,
     ) -> np.ndarray:
-        """`paint` on uint8 [f, h, w, 3] frames in place (CPU path: only the painted pixels are touched)."""
+        """`paint` on uint8 [f, h, w, 3] frames in place (CPU path: only the painted pixels are touched);
+        own: `own_opening` warped as the frames were, uint8 [f, h, w], or None."""
         box = self.box(dst, px_per_ipd, rounding)
-        layer = None if box is None else self._layer(dst, px_per_ipd, rounding, box)
-        if layer is None:
+        if box is None:
             return frames
         x0, y0, x1, y1 = box
+        own_box = None if own is None else self._grown(own[:, y0:y1, x0:x1].astype(np.float32) / 255.0, px_per_ipd)
+        layer = self._layer(dst, px_per_ipd, rounding, box, own_box)
+        if layer is None:
+            return frames
         fi, ni, colour, alpha, seam, wings = layer
         ys, xs = y0 + ni // (x1 - x0), x0 + ni % (x1 - x0)
         px = frames[fi, ys, xs].astype(np.float32) / 255.0
@@ -531,12 +562,28 @@ class Mouth:
                 cur += fade[:, None] * (lips * line[on, None] - cur)
                 frames[fi[on], ys[on], xs[on]] = np.clip(cur * 255 + 0.5, 0, 255).astype(np.uint8)
         if wings is not None:
-            on, weight = wings
+            on, weight, gathered = wings
+            hb, wb = y1 - y0, x1 - x0
             for k, i in enumerate(on):
                 crop = frames[i, y0:y1, x0:x1].astype(np.float32) / 255.0
-                crop = self._clean_wings(crop, weight[k].reshape(y1 - y0, x1 - x0), float(px_per_ipd[i]))
+                crop = self._clean_wings(
+                    crop, weight[k].reshape(hb, wb), gathered[k].reshape(hb, wb), float(px_per_ipd[i])
+                )
                 frames[i, y0:y1, x0:x1] = np.clip(crop * 255 + 0.5, 0, 255).astype(np.uint8)
         return frames
+
+    @staticmethod
+    def _grown(own: np.ndarray, px_per_ipd: np.ndarray) -> np.ndarray:
+        """The warped `own_opening` in the box [f, hb, wb] (0..1) grown by `OWN_OPENING_GROW` at each frame's scale,
+        flat [f, hb * wb]: its darkest rim lands on the mask's soft edge, and gathered corners squeeze the grown
+        margin of the source into a fraction of a pixel."""
+        from .opencv import cv2
+
+        out = np.empty((len(own), own[0].size), np.float32)
+        for i, m in enumerate(own):
+            r = max(1, int(round(OWN_OPENING_GROW * float(px_per_ipd[i]))))
+            out[i] = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))).reshape(-1)
+        return out
 
     def _layer(
         self,
@@ -544,11 +591,13 @@ class Mouth:
         px_per_ipd: np.ndarray,
         rounding: np.ndarray,
         box: tuple[int, int, int, int],
+        own: np.ndarray | None = None,
     ) -> tuple | None:
         """The pixels in and around each frame's opening, flat: frame index [n], index in the box
-        (row-major) [n], colour [n, 3], opacity [n] (coverage by the opening times the frame's fade)
-        and, where lips close, the seam band (`_seam`: opacity [n], shading [n], source position in
-        the box [n, 2]); None when no pixel is painted. The box is the union over the frames."""
+        (row-major) [n], colour [n, 3], opacity [n] (coverage by the opening times the frame's fade),
+        where lips close the seam band (`_seam`: opacity [n], shading [n], source position in the box
+        [n, 2]) and where they round or narrow the band to clean (`_wings`); None when no pixel is painted.
+        The box is the union over the frames; own [f, box pixels] 0..1: `own_opening` warped, or None."""
         x0, y0, x1, y1 = box
         f = len(dst)
         fr = _mouth_frames(dst)
@@ -576,7 +625,9 @@ class Mouth:
         # narrowing an open mouth gathers its dark corners (and the teeth beside them) into the lip band as rounding
         # does: the band's lip colour covers them too, as the layer takes over from the warp
         gather = np.maximum(rounding, closing * alpha) if self.tex is not None else rounding
-        wings = self._wings(dst, gather, fr, u_all, v_all, U_all, L_all, ur, ul, ipd_f)
+        if own is not None:  # rounded lips only: a narrowing mouth's own corners close into its lip line
+            own = own * (np.asarray(rounding) > 0)[:, None]
+        wings = self._wings(dst, gather, fr, u_all, v_all, U_all, L_all, ur, ul, ipd_f, own)
         u, v, U, L = u_all[fi, ni], v_all[fi, ni], U_all[fi, ni], L_all[fi, ni]
         ipd, recede = ipd_f[fi], 1 - np.asarray(rounding, np.float64)[fi]  # teeth recede behind round lips
         colour, cover = self._colour(u, v, U, L, ur[fi], ul[fi], ipd, recede, closing[fi])
@@ -597,13 +648,16 @@ class Mouth:
         ur: np.ndarray,
         ul: np.ndarray,
         ipd: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray] | None:
+        own: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """Rounded lips gather the lip band's corners towards the middle, and with them whatever dark
         mouth corners the portrait had there (a smile's shadowed corners, its own open mouth): those
         would show as dark jagged wings beside a round mouth. The lip band outside the opening (and a
-        little past the outer lip contour, where the gathered corners' dark edges land), per frame with
-        rounding, from box pixels [f, n] at u, v (U, L: the opening): frame indices [k] and weights
-        [k, n] (the rounding); `_clean_wings` turns the dark ones into lip."""
+        little past the outer lip contour), and wherever the portrait's own opening lands outside the drawn
+        one (own [f, n], 0..1: a smile's wings landed past the band's edge, a dotted grey outline), per frame
+        with rounding, from box pixels [f, n] at u, v (U, L: the opening): frame indices [k], weights [k, n]
+        (the rounding) and the part of each pixel that is the portrait's own mouth [k, n]; `_clean_wings`
+        turns those and the band's dark pixels into lip."""
         rounding = np.asarray(rounding, np.float64)
         on = np.nonzero(rounding > 0)[0]
         if not len(on):
@@ -617,13 +671,16 @@ class Mouth:
         m = (WING_MARGIN * ipd[on] + 0.5)[:, None]  # px past the outer contour
         band = (u > uo[:, :1, 0] - m) & (u < uo[:, -1:, 0] + m) & (v > Uo - m) & (v < Lo + m)
         opening = (u > ur[:, None] - 0.5) & (u < ul[:, None] + 0.5) & (v > U - 0.5) & (v < L + 0.5)
-        return on, ((band & ~opening) * rounding[on, None]).astype(np.float32)
+        gathered = np.zeros(u.shape, np.float32) if own is None else own[on] * ~opening
+        weight = (np.maximum(band & ~opening, gathered > 0) * rounding[on, None]).astype(np.float32)
+        return on, weight, gathered.astype(np.float32)
 
-    def _clean_wings(self, crop: np.ndarray, weight: np.ndarray, ipd: float) -> np.ndarray:
-        """One frame's box [hb, wb, 3] (0..1) with the dark pixels of rounded lips' band (`weight` [hb, wb]) turned
-        into lip. The dark mask is widened and smoothed over a few pixels, and the lip colour is the band's own,
-        blurred from its light pixels: blended pixel by pixel by their darkness, the gathered corners' jagged
-        streaks and their halos stayed as a rough grey-brown ring around the opening (workflow (a) at 512 px)."""
+    def _clean_wings(self, crop: np.ndarray, weight: np.ndarray, gathered: np.ndarray, ipd: float) -> np.ndarray:
+        """One frame's box [hb, wb, 3] (0..1) with the portrait's own mouth gathered into rounded lips' band
+        (`gathered` [hb, wb], 0..1) and the band's dark pixels (`weight` [hb, wb]) turned into lip. The mask is
+        widened and smoothed over a few pixels, and the lip colour is the band's own, blurred from its other
+        pixels: blended pixel by pixel by their darkness, the gathered corners' jagged streaks and their halos
+        stayed as a rough grey-brown ring around the opening (workflow (a) at 512 px)."""
         from .opencv import cv2
 
         y, y_lip = _lum(crop), float(_lum(self.lip))
@@ -635,7 +692,8 @@ class Mouth:
             dark = np.maximum(dark, grey * (y > y_lip))
         dark = dark * inside
         sigma = max(WING_BLUR * ipd, 0.7)
-        dark = np.maximum(dark, np.clip(2 * cv2.GaussianBlur(dark, (0, 0), sigma), 0, 1)) * inside
+        dark = np.maximum(dark, np.clip(2 * cv2.GaussianBlur(dark, (0, 0), sigma), 0, 1))
+        dark = np.maximum(dark, gathered) * inside
         light = ((1 - dark) * inside).astype(np.float32)
         total = cv2.GaussianBlur(light, (0, 0), 3 * sigma)[..., None]
         lip = cv2.GaussianBlur(crop * light[..., None], (0, 0), 3 * sigma) / np.maximum(total, 1e-4)

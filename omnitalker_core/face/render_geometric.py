@@ -60,8 +60,10 @@ YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # cleaned to past the outer lip contour (the painted box no longer cuts it off in a straight line); 16: a portrait's own
 # open mouth stays as the jaw drops (upper teeth hanging from the upper lip, tongue and lower teeth standing on the
 # lower one, the dark gap between them growing) instead of drawn teeth over it; 17: the iris's shift up and down is
-# bounded smoothly (`eyeballs._saturated`), so a half-shut eye that looks further up or down moves its iris further
-RENDER_REVISION = 17
+# bounded smoothly (`eyeballs._saturated`), so a half-shut eye that looks further up or down moves its iris further;
+# 18: rounded lips clean wherever the portrait's own opening lands (`Mouth.own_opening`, warped with the photograph),
+# not only in a band past the outer lip contour (a smile's gathered corners left a grey outline around a round mouth)
+RENDER_REVISION = 18
 
 
 class FaceTurnedWarning(UserWarning):
@@ -137,6 +139,11 @@ class GeometricRenderer:
         self.face.seal = seal_field(self.face.head, self.rig.basis, self.face.close_extra)
         self.face.close_room = close_room(self.face.head, self.rig.basis, self.face.close_extra)
         self.image = torch.from_numpy(self.portrait).to(self.device).permute(2, 0, 1)[None].float() / 255.0  # 1 3 h w
+        # the portrait's own mouth opening goes with the photograph (a 4th channel), so the mouth finds it wherever
+        # the warp puts it
+        self._with_own = np.ascontiguousarray(np.dstack([self.portrait, self.mouth.own_opening]))  # h w 4
+        own = torch.from_numpy(self.mouth.own_opening).to(self.device)[None, None].float() / 255.0
+        self._image_own = torch.cat([self.image, own], 1)  # 1 4 h w
 
     @property
     def s0(self) -> float:
@@ -175,9 +182,9 @@ class GeometricRenderer:
         scale = self.face.s0 * (1 + d[:, 56]).astype(np.float64)
         return scale, np.clip(d[:, ROUNDING_CHANNELS].sum(1), 0.0, 1.0)
 
-    def _paint(self, frames: torch.Tensor, codes: np.ndarray, dst: np.ndarray) -> torch.Tensor:
+    def _paint(self, frames: torch.Tensor, codes: np.ndarray, dst: np.ndarray, own: torch.Tensor) -> torch.Tensor:
         frames = self.lids.paint(self.eyes.paint(frames, codes, self.base, dst), codes, self.base, dst)
-        return self.mouth.paint(frames, dst, *self._mouth_args(codes))
+        return self.mouth.paint(frames, dst, *self._mouth_args(codes), own=own)
 
     @torch.inference_mode()
     def render_tensor(self, codes: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -191,10 +198,11 @@ class GeometricRenderer:
         c = as_codes(codes)
         dst_np = self.control_points(c)  # f p 2
         grid = self.warp.backward_grid(torch.from_numpy(dst_np.astype(np.float32)).to(self.device))
-        frames = F.grid_sample(
-            self.image.expand(len(c), -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=False
+        warped = F.grid_sample(
+            self._image_own.expand(len(c), -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=False
         )
-        return self._paint(frames, c, dst_np), (grid - self.warp.q_full).permute(0, 3, 1, 2)
+        frames = self._paint(warped[:, :3], c, dst_np, warped[:, 3:])
+        return frames, (grid - self.warp.q_full).permute(0, 3, 1, 2)
 
     def render_iter(self, codes: np.ndarray | torch.Tensor, batch: int = 8) -> Iterator[np.ndarray]:
         """Yield uint8 frames [b, h, w, 3] in chunks of `batch` (progress bars, cancelling)."""
@@ -203,9 +211,10 @@ class GeometricRenderer:
             chunk = c[i : i + batch]
             if self.device.type == "cpu":
                 dst = self.control_points(chunk)
-                frames = self.eyes.paint_uint8(self.warp.remap(self.portrait, dst), chunk, self.base, dst)
+                warped = self.warp.remap(self._with_own, dst)  # f h w 4
+                frames = self.eyes.paint_uint8(np.ascontiguousarray(warped[..., :3]), chunk, self.base, dst)
                 frames = self.lids.paint_uint8(frames, chunk, self.base, dst)
-                yield self.mouth.paint_uint8(frames, dst, *self._mouth_args(chunk))
+                yield self.mouth.paint_uint8(frames, dst, *self._mouth_args(chunk), own=warped[..., 3])
             else:
                 out = self.render_tensor(chunk)
                 yield out.permute(0, 2, 3, 1).mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()

@@ -256,7 +256,8 @@ class MeshWarp:
         return approx + w * (src - approx)
 
     def remap(self, portrait: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        """CPU path (numpy + OpenCV, fastest there): control points [f, p, 2] -> uint8 [f, h, w, 3]."""
+        """CPU path (numpy + OpenCV, fastest there): control points [f, p, 2] -> uint8 [f, h, w, c] (c: the
+        portrait's channels)."""
         from .opencv import cv2
 
         f = len(dst)
@@ -266,7 +267,7 @@ class MeshWarp:
         flow = flow.reshape(gh, gw, f, 2).transpose(2, 0, 1, 3)  # f gh gw 2
         kx, ky = gw / self.width, gh / self.height  # full-res pixels -> coarse grid index units
         qx, qy = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
-        out = np.empty((f, self.height, self.width, 3), np.uint8)
+        out = np.empty((f, self.height, self.width) + portrait.shape[2:], portrait.dtype)
         for i in range(f):  # one remap chain per frame
             fl = np.ascontiguousarray(flow[i])
             # invert p = q - flow(p) on the coarse grid (coarse index units)
