@@ -282,12 +282,15 @@ class Mouth:
 
     def _own_opening(self, src: np.ndarray) -> np.ndarray:
         """The portrait's own opening between its inner lips, grown a little [h, w] uint8 (255 inside): warped with
-        the photograph, it marks where the portrait's own mouth (dark corners, teeth) lands in each frame. A closed
-        mouth's is its lip line."""
+        the photograph, it marks where the portrait's own mouth (dark corners, teeth) lands in each frame. A mouth
+        that shows nothing (`tex` None) has none: its lip line is stretched by a dropping jaw, not gathered, and
+        cleaning all of it left a flat patch with straight edges beside Grace Hopper's open funnel."""
         from .opencv import cv2
 
-        poly = np.concatenate([src[list(C.UPPER_LIP_INNER)], src[list(C.LOWER_LIP_INNER)][::-1]])
         mask = np.zeros((self.height, self.width), np.uint8)
+        if self.tex is None:
+            return mask
+        poly = np.concatenate([src[list(C.UPPER_LIP_INNER)], src[list(C.LOWER_LIP_INNER)][::-1]])
         cv2.fillPoly(mask, [np.round((poly - 0.5) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
         r = max(1, int(round(OWN_OPENING_GROW * self.face.s0)))
         return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
