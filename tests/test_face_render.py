@@ -252,6 +252,27 @@ def test_a_read_only_portrait_renders_without_warnings_and_stays_untouched(portr
     assert frames.shape == (1, 256, 256, 3)
 
 
+def test_a_portrait_enlarged_to_the_output_size_is_smooth_not_blocks():
+    """Workflow (a) renders its 256 px reference at 512. The portrait was enlarged with area averaging, which grows
+    an image as nearest neighbour does: every 2x2 block one colour, stair-stepped edges along the jaw and the hair
+    (render revision 17: 100% of the blocks one colour; 17% at 18, the flat background). Shrinking still averages
+    over each pixel's area."""
+    from omnitalker_core.checkpoints import REFERENCE_CLIP
+    from omnitalker_core.video import read_video
+
+    small = read_video(REFERENCE_CLIP, max_frames=1)[0][0]
+    assert small.shape[:2] == (256, 256)
+    big = GeometricRenderer(small, size=(512, 512)).render(code()[None])[0].astype(int)  # rest: the enlarged portrait
+    blocks = big.reshape(256, 2, 256, 2, 3)
+    flat = (blocks.max((1, 3)) - blocks.min((1, 3))).max(-1) == 0
+    assert flat.mean() < 0.3, f"{flat.mean():.0%} of the 2x2 blocks are one colour"
+    # still the same picture: halved again it is the portrait, up to the interpolation
+    halved = cv2.resize(big.astype(np.uint8), (256, 256), interpolation=cv2.INTER_AREA).astype(int)
+    assert np.abs(halved - small).mean() < 2.0
+    shrunk = GeometricRenderer(big.astype(np.uint8), size=(256, 256)).render(code()[None])[0]
+    np.testing.assert_array_equal(shrunk, cv2.resize(big.astype(np.uint8), (256, 256), interpolation=cv2.INTER_AREA))
+
+
 @pytest.mark.parametrize("name", ["hopper", "obama2"])
 def test_a_closed_lid_is_skin_even_under_glasses_or_a_low_brow(name):
     """The lid painted over a blink takes the face's skin colour. Sampled from the band above the eye alone,

@@ -199,9 +199,9 @@ def portrait_code(
     from .tracker import track_frames
 
     if size is not None and tuple(size) != (portrait.shape[1], portrait.shape[0]):
-        from .opencv import cv2
+        from .opencv import resize
 
-        portrait = cv2.resize(portrait, tuple(int(v) for v in size), interpolation=cv2.INTER_AREA)
+        portrait = resize(portrait, size)  # as the renderer resizes it
     code = (
         track_frames(portrait[None], smooth=False, where="the portrait", calibrated=calibrated, appearance=appearance)
         .codes[0]

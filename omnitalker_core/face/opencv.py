@@ -9,4 +9,13 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         "which does this)"
     ) from e
 
-__all__ = ["cv2"]
+__all__ = ["cv2", "resize"]
+
+
+def resize(image, size: tuple[int, int]):
+    """image resized to size (width, height): averaged over each pixel's area when it shrinks, bicubic when it grows.
+    Area averaging grows an image as nearest neighbour does: workflow (a)'s 256 px reference, rendered at 512,
+    showed 2x2 blocks and stair-stepped edges along the jaw and the hair."""
+    w, h = (int(v) for v in size)
+    grows = w * h > image.shape[0] * image.shape[1]
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC if grows else cv2.INTER_AREA)

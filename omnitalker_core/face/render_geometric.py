@@ -62,7 +62,8 @@ YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # lower one, the dark gap between them growing) instead of drawn teeth over it; 17: the iris's shift up and down is
 # bounded smoothly (`eyeballs._saturated`), so a half-shut eye that looks further up or down moves its iris further;
 # 18: rounded lips clean wherever the portrait's own opening lands (`Mouth.own_opening`, warped with the photograph),
-# not only in a band past the outer lip contour (a smile's gathered corners left a grey outline around a round mouth)
+# not only in a band past the outer lip contour (a smile's gathered corners left a grey outline around a round mouth),
+# and a portrait enlarged to the output size is bicubic (`opencv.resize`), not nearest-neighbour blocks
 RENDER_REVISION = 18
 
 
@@ -96,9 +97,9 @@ class GeometricRenderer:
         if portrait.ndim != 3 or portrait.shape[2] != 3 or portrait.dtype != np.uint8:
             raise ValueError(f"portrait must be an RGB uint8 image [H, W, 3], got {portrait.dtype} {portrait.shape}")
         if size is not None and tuple(size) != (portrait.shape[1], portrait.shape[0]):
-            from .opencv import cv2
+            from .opencv import resize
 
-            portrait = cv2.resize(portrait, tuple(int(v) for v in size), interpolation=cv2.INTER_AREA)
+            portrait = resize(portrait, size)
         self.height, self.width = portrait.shape[:2]
         self.device = torch.device(device)
         self.rig = FaceRig.default()
