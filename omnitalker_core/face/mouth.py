@@ -145,7 +145,8 @@ WING_MARGIN = 0.05
 WING_BLUR = 0.015
 WING_DARK = 0.85
 WING_RED = 0.5
-OWN_OPENING_GROW = 0.025  # the portrait's own opening (`Mouth.own_opening`) grown by this much, past its lips' soft edge
+# the portrait's own opening (`Mouth.own_opening`) grown by this much (inter-ocular units), past its lips' soft edge
+OWN_OPENING_GROW = 0.025
 
 
 def rounding_fields(head: np.ndarray, basis: np.ndarray) -> dict[int, np.ndarray]:

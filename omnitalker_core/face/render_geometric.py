@@ -140,11 +140,10 @@ class GeometricRenderer:
         self.face.seal = seal_field(self.face.head, self.rig.basis, self.face.close_extra)
         self.face.close_room = close_room(self.face.head, self.rig.basis, self.face.close_extra)
         self.image = torch.from_numpy(self.portrait).to(self.device).permute(2, 0, 1)[None].float() / 255.0  # 1 3 h w
-        # the portrait's own mouth opening goes with the photograph (a 4th channel), so the mouth finds it wherever
-        # the warp puts it
-        self._with_own = np.ascontiguousarray(np.dstack([self.portrait, self.mouth.own_opening]))  # h w 4
+        # the portrait's own mouth opening is warped with the photograph where lips round (a 4th channel here, a
+        # second image on the CPU path), so the mouth finds it wherever the warp puts it (`Mouth.own_opening`)
         own = torch.from_numpy(self.mouth.own_opening).to(self.device)[None, None].float() / 255.0
-        self._image_own = torch.cat([self.image, own], 1)  # 1 4 h w
+        self._image_own = torch.cat([self.image, own], 1) if self.mouth.tex is not None else None  # 1 4 h w
 
     @property
     def s0(self) -> float:
@@ -183,9 +182,10 @@ class GeometricRenderer:
         scale = self.face.s0 * (1 + d[:, 56]).astype(np.float64)
         return scale, np.clip(d[:, ROUNDING_CHANNELS].sum(1), 0.0, 1.0)
 
-    def _paint(self, frames: torch.Tensor, codes: np.ndarray, dst: np.ndarray, own: torch.Tensor) -> torch.Tensor:
-        frames = self.lids.paint(self.eyes.paint(frames, codes, self.base, dst), codes, self.base, dst)
-        return self.mouth.paint(frames, dst, *self._mouth_args(codes), own=own)
+    def _with_own_mouth(self, rounding: np.ndarray) -> bool:
+        """Warp the portrait's own opening along (`Mouth.own_opening`)? Only rounded lips on a face whose mouth
+        shows use it; other frames skip its warp."""
+        return self.mouth.tex is not None and bool((rounding > 0).any())
 
     @torch.inference_mode()
     def render_tensor(self, codes: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -199,10 +199,14 @@ class GeometricRenderer:
         c = as_codes(codes)
         dst_np = self.control_points(c)  # f p 2
         grid = self.warp.backward_grid(torch.from_numpy(dst_np.astype(np.float32)).to(self.device))
+        scale, rounding = self._mouth_args(c)
+        image = self._image_own if self._with_own_mouth(rounding) else self.image
         warped = F.grid_sample(
-            self._image_own.expand(len(c), -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=False
+            image.expand(len(c), -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=False
         )
-        frames = self._paint(warped[:, :3], c, dst_np, warped[:, 3:])
+        frames = self.lids.paint(self.eyes.paint(warped[:, :3], c, self.base, dst_np), c, self.base, dst_np)
+        own = warped[:, 3:] if warped.shape[1] == 4 else None
+        frames = self.mouth.paint(frames, dst_np, scale, rounding, own=own)
         return frames, (grid - self.warp.q_full).permute(0, 3, 1, 2)
 
     def render_iter(self, codes: np.ndarray | torch.Tensor, batch: int = 8) -> Iterator[np.ndarray]:
@@ -212,10 +216,15 @@ class GeometricRenderer:
             chunk = c[i : i + batch]
             if self.device.type == "cpu":
                 dst = self.control_points(chunk)
-                warped = self.warp.remap(self._with_own, dst)  # f h w 4
-                frames = self.eyes.paint_uint8(np.ascontiguousarray(warped[..., :3]), chunk, self.base, dst)
+                scale, rounding = self._mouth_args(chunk)
+                own = None
+                if self._with_own_mouth(rounding):
+                    frames, own = self.warp.remap_all([self.portrait, self.mouth.own_opening], dst)
+                else:
+                    frames = self.warp.remap(self.portrait, dst)
+                frames = self.eyes.paint_uint8(frames, chunk, self.base, dst)
                 frames = self.lids.paint_uint8(frames, chunk, self.base, dst)
-                yield self.mouth.paint_uint8(frames, dst, *self._mouth_args(chunk), own=warped[..., 3])
+                yield self.mouth.paint_uint8(frames, dst, scale, rounding, own=own)
             else:
                 out = self.render_tensor(chunk)
                 yield out.permute(0, 2, 3, 1).mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).cpu().numpy()

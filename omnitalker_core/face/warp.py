@@ -256,8 +256,12 @@ class MeshWarp:
         return approx + w * (src - approx)
 
     def remap(self, portrait: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        """CPU path (numpy + OpenCV, fastest there): control points [f, p, 2] -> uint8 [f, h, w, c] (c: the
-        portrait's channels)."""
+        """CPU path (numpy + OpenCV, fastest there): control points [f, p, 2] -> uint8 [f, h, w, 3]."""
+        return self.remap_all([portrait], dst)[0]
+
+    def remap_all(self, images: list[np.ndarray], dst: np.ndarray) -> list[np.ndarray]:
+        """`remap` of several images of the portrait's size ([h, w] or [h, w, c]) along the same warp: each
+        [f, h, w, ...] (the portrait with a mask of it, one inverse warp for both)."""
         from .opencv import cv2
 
         f = len(dst)
@@ -267,7 +271,7 @@ class MeshWarp:
         flow = flow.reshape(gh, gw, f, 2).transpose(2, 0, 1, 3)  # f gh gw 2
         kx, ky = gw / self.width, gh / self.height  # full-res pixels -> coarse grid index units
         qx, qy = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
-        out = np.empty((f, self.height, self.width) + portrait.shape[2:], portrait.dtype)
+        out = [np.empty((f, self.height, self.width) + im.shape[2:], im.dtype) for im in images]
         for i in range(f):  # one remap chain per frame
             fl = np.ascontiguousarray(flow[i])
             # invert p = q - flow(p) on the coarse grid (coarse index units)
@@ -284,13 +288,9 @@ class MeshWarp:
                 q = np.stack(np.meshgrid(np.arange(x0, x1) + 0.5, np.arange(y0, y1) + 0.5), -1)
                 src = self.exact_inverse(dst[i].astype(np.float64), box, q + back[y0:y1, x0:x1])
                 back[y0:y1, x0:x1] = src - q
-            out[i] = cv2.remap(
-                portrait,
-                self.map_x + back[..., 0],
-                self.map_y + back[..., 1],
-                cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_REPLICATE,
-            )
+            mx, my = self.map_x + back[..., 0], self.map_y + back[..., 1]
+            for im, o in zip(images, out):
+                o[i] = cv2.remap(im, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return out
 
 
