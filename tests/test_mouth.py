@@ -609,7 +609,7 @@ def test_rounded_lips_leave_no_outline_where_the_portrait_s_own_mouth_lands(smil
     )  # fmt: skip
     own = polygon(r.portrait.shape, r.landmarks[INNER, :2], 1).astype(np.uint8) * 255
     dst = r.control_points(codes)
-    landed = r.warp.remap(np.ascontiguousarray(np.repeat(own[..., None], 3, 2)), dst)[..., 0] > 127
+    landed = r.warp.remap_all([own], dst)[0] > 127
     lip = lum(r.mouth.lip[None] * 255)[0]
     torch_frames = (r.render_tensor(codes).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
     for path, frames in (("CPU", r.render(codes)), ("torch", torch_frames)):

@@ -263,6 +263,14 @@ def _close_shape(basis: np.ndarray, extra: np.ndarray | None) -> np.ndarray:
     return close if extra is None else close + extra
 
 
+def _grow(mask: np.ndarray, px: float) -> np.ndarray:
+    """mask [h, w] dilated by a disc of radius px (rounded, at least 1)."""
+    from .opencv import cv2
+
+    r = max(1, int(round(px)))
+    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+
+
 def _lum(rgb: np.ndarray) -> np.ndarray:
     return rgb @ np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -293,8 +301,7 @@ class Mouth:
             return mask
         poly = np.concatenate([src[list(C.UPPER_LIP_INNER)], src[list(C.LOWER_LIP_INNER)][::-1]])
         cv2.fillPoly(mask, [np.round((poly - 0.5) * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
-        r = max(1, int(round(OWN_OPENING_GROW * self.face.s0)))
-        return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+        return _grow(mask, OWN_OPENING_GROW * self.face.s0)
 
     # -- set-up ------------------------------------------------------------------------------
     def _patch(self, img: np.ndarray, centre: np.ndarray, r: int) -> np.ndarray:
@@ -581,12 +588,9 @@ class Mouth:
         """The warped `own_opening` in the box [f, hb, wb] (0..1) grown by `OWN_OPENING_GROW` at each frame's scale,
         flat [f, hb * wb]: its darkest rim lands on the mask's soft edge, and gathered corners squeeze the grown
         margin of the source into a fraction of a pixel."""
-        from .opencv import cv2
-
         out = np.empty((len(own), own[0].size), np.float32)
         for i, m in enumerate(own):
-            r = max(1, int(round(OWN_OPENING_GROW * float(px_per_ipd[i]))))
-            out[i] = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))).reshape(-1)
+            out[i] = _grow(m, OWN_OPENING_GROW * float(px_per_ipd[i])).reshape(-1)
         return out
 
     def _layer(

@@ -142,8 +142,10 @@ class GeometricRenderer:
         self.image = torch.from_numpy(self.portrait).to(self.device).permute(2, 0, 1)[None].float() / 255.0  # 1 3 h w
         # the portrait's own mouth opening is warped with the photograph where lips round (a 4th channel here, a
         # second image on the CPU path), so the mouth finds it wherever the warp puts it (`Mouth.own_opening`)
-        own = torch.from_numpy(self.mouth.own_opening).to(self.device)[None, None].float() / 255.0
-        self._image_own = torch.cat([self.image, own], 1) if self.mouth.tex is not None else None  # 1 4 h w
+        self._image_own = None  # 1 4 h w
+        if self.mouth.tex is not None:
+            own = torch.from_numpy(self.mouth.own_opening).to(self.device)[None, None].float() / 255.0
+            self._image_own = torch.cat([self.image, own], 1)
 
     @property
     def s0(self) -> float:
