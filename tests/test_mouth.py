@@ -291,6 +291,33 @@ def test_a_wide_open_mouth_closes_smoothly_over_its_own_mouth(photos):
     assert change[1] < 0.4 * change[-1], f"a step at mouthClose 0.125: {change[1] / change[-1]:.0%} of the change"
 
 
+def test_a_pucker_shuts_parted_lips_before_it_rounds_them(photos):
+    """A pursed mouth closes first. Until render revision 19 the pucker shut the speaking Obama's parted lips only in
+    step with its weight, so pucker 0.5 drew a half-open O like funnel 0.5 (middle gap 0.50 and 0.79 of his rest gap,
+    widths 0.46 and 0.50 inter-ocular), and the tracker mixed the two up (r 0.87 and 0.83 in the calibration table).
+    Now its vertical part runs ahead (`mouth.shut_ahead`): 0.24 of the gap at pucker 0.5; the rounding is as it was."""
+    r = photos["obama2"]
+    values = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+
+    def gap_width(name: str) -> tuple[np.ndarray, np.ndarray]:
+        c = np.zeros((len(values), motion.MOTION_DIM), np.float32)
+        c[:, CH[name]] = values
+        dst = r.control_points(c)
+        gap = (dst[:, list(C.LOWER_LIP_INNER[3:-3]), 1] - dst[:, list(C.UPPER_LIP_INNER[3:-3]), 1]).mean(1)
+        width = np.linalg.norm(dst[:, CORNERS[1]] - dst[:, CORNERS[0]], axis=1)
+        return gap / r.s0, width / r.s0
+
+    pucker, pucker_width = gap_width("mouthPucker")
+    funnel, funnel_width = gap_width("mouthFunnel")
+    assert pucker[0] > 0.25 and abs(pucker[-1]) < 0.01, f"parted at rest, shut at pucker 1: {pucker.round(3)}"
+    assert np.all(np.diff(pucker) < 0), pucker
+    assert pucker[1] < 0.65 * pucker[0] and pucker[2] < 0.35 * pucker[0], f"shut ahead of 1 - w: {pucker.round(3)}"
+    assert funnel[2] > 0.7 * funnel[0], f"a funnel keeps its O open: {funnel.round(3)}"
+    # the rounding itself is linear in the weight, as the rig's shapes are: equal steps in width
+    np.testing.assert_allclose(np.diff(pucker_width), np.diff(pucker_width).mean(), atol=0.01)
+    assert pucker_width[2] < funnel_width[2], (pucker_width, funnel_width)
+
+
 def test_an_open_mouth_keeps_its_own_teeth_as_the_jaw_drops(photos, renderer):
     """The speaking Obama shows upper teeth, a dark gap, tongue and lower teeth at rest. Until render revision 15 a
     jaw opening past his replaced them all with drawn ones (his own-teeth weight is 0.16: most of his opening is not

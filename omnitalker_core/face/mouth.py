@@ -21,7 +21,7 @@ The opening's contours run smoothly through the inner-lip landmarks (a shape-pre
 joined by straight lines, a wide opening was drawn as a polygon.
 
 The lips shade the edges of the opening (they occlude the teeth); the lower lip's inner edge
-keeps a rim, the lip's colour in shade fading into the mouth. That rim, the soft edge of the
+keeps a rim, the lip's wet inside in shade fading into the mouth. That rim, the soft edge of the
 upper teeth and the small, shaded lower teeth and tongue are there for the tracker as much as
 for the eye: a landmark model puts the lower
 lip where the dark inside meets it, and reads a lit band or a red tongue right at its edge (or a
@@ -130,14 +130,15 @@ LOWER_RIM = 0.05
 LOWER_RIM_DARK = 0.7
 RIM_SKIN = 0.33
 RIM_FADE = 1.5
+RIM_RED = 0.6  # how much of the tongue's red the rim takes, at its luminance (the lip's wet inside)
 CORNER_LIP = 0.8  # how much the opening's ends take the shaded lip colour
 CORNER_REACH = 0.9  # how far the wide-open opening's corners reach towards the outer lip corners
 # rounded lips at weight 1 (inter-ocular units): inner half-width, inner half-height, outer
 # half-width, lip thickness relative to the portrait's
 ROUNDING = {"mouthFunnel": (0.15, 0.1, 0.26, 1.0), "mouthPucker": (0.11, 0.0, 0.24, 1.15)}
 ROUNDING_CHANNELS = [motion.CHANNEL[n] for n in ROUNDING]
+SHUT_AHEAD = ("mouthPucker",)  # rounded shapes whose lips shut ahead of their rounding (`shut_ahead`)
 CLOSE_UPPER = 0.5  # the part of a wide gap's rest (`close_field`) the upper lip closes
-ROUND_RIM_RED = 0.6  # how much of the tongue's red the rim of rounded lips takes (at the rim's luminance)
 # rounded lips' band (`Mouth._wings`): how far past the outer lip contour it reaches and how far its dark mask is
 # widened (inter-ocular units); a pixel there is mouth corner, not lip, below WING_DARK of the lip's luminance or,
 # lighter than the lip (teeth), below WING_RED of the lip's and the skin's redness (red - green)
@@ -181,6 +182,19 @@ def rounding_fields(head: np.ndarray, basis: np.ndarray) -> dict[int, np.ndarray
         dz = (z[idx].mean() - z[idx])[:, None]
         delta = np.concatenate([delta, dz], 1)  # c 3
         out[motion.CHANNEL[name]] = _spread(delta, idx, near, fall, len(head))
+    return out
+
+
+def shut_ahead(correctives: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """The vertical part [478, 3] of the `SHUT_AHEAD` shapes' rounding correctives (`rounding_fields`), which the
+    face draws ahead of their weight (`portrait_fit.ahead`). The rig's pucker moves nothing up or down, so on
+    parted lips its corrective shut them only in step with its rounding: pucker 0.5 on the speaking Obama was a
+    half-open O like funnel 0.5 (a pursed mouth closes first), and the tracker mixed the two up."""
+    out = {}
+    for name in SHUT_AHEAD:
+        field = correctives[motion.CHANNEL[name]].copy()
+        field[:, [0, 2]] = 0.0
+        out[motion.CHANNEL[name]] = field
     return out
 
 
@@ -323,7 +337,7 @@ class Mouth:
         self.skin, self.lip = skin.astype(np.float32), lip.astype(np.float32)
         # the lip turning into the mouth, in shade: darker than the lip, but never near-black on dark lips
         shade = max(1 - LOWER_RIM_DARK, RIM_SKIN * float(_lum(skin)) / max(float(_lum(lip)), 1e-3))
-        self.rim = (min(shade, 1.0) * lip).astype(np.float32)
+        rim = min(shade, 1.0) * lip
         self.light = float(np.clip(_lum(skin) / 0.62, 0.35, 1.4))
         # a grey photograph gets grey teeth, cavity and tongue
         self.chroma = float(np.clip((skin.max() - skin.min()) / 0.12, 0.0, 1.0))
@@ -334,10 +348,10 @@ class Mouth:
         self.tongue = self._tone(
             TONGUE_MIX * lip / max(self.light, 0.35) + (1 - TONGUE_MIX) * np.array(TONGUE_RGB, np.float32)
         )
-        # rounded lips' inner edge: the lip's wet inside, as dark as the rim but as red as the tongue (a pale lip's
-        # rim alone is grey-brown, and around a round opening it read as a grey ring)
-        red_rim = self.tongue * float(_lum(self.rim)) / max(float(_lum(self.tongue)), 1e-3)
-        self.rim_round = (self.rim + ROUND_RIM_RED * (red_rim - self.rim)).astype(np.float32)
+        # ... and wet inside: as red as the tongue at the shaded lip's luminance (a pale lip's shade alone is
+        # grey-brown: around a round opening it read as a grey ring, and along an open smile as a drawn grey outline)
+        red_rim = self.tongue * float(_lum(rim)) / max(float(_lum(self.tongue)), 1e-3)
+        self.rim = (rim + RIM_RED * (red_rim - rim)).astype(np.float32)
 
     def _tone(self, rgb: np.ndarray, light: bool = True) -> np.ndarray:
         rgb = np.asarray(rgb, np.float32) * (self.light if light else 1.0)
@@ -792,12 +806,9 @@ class Mouth:
         # has its edge already, unless rounded lips roll it in
         lower_rim = smoothstep(RIM_FADE * rim, 0.0, b) * (1 - own_lo * recede)
         inner = np.maximum(lower_rim, CORNER_LIP * side**4)  # 1 at the lip's edge
-        # rounded lips: the upper lip's inner edge is lip too (the teeth are behind it), and the whole rim is the
-        # lip's red inside
-        rounded = 1 - recede
-        inner = np.maximum(inner, rounded * smoothstep(RIM_FADE * rim, 0.0, a))[:, None]
-        rim_colour = self.rim + rounded[:, None] * (self.rim_round - self.rim)
-        colour += inner * (rim_colour - colour)
+        # rounded lips: the upper lip's inner edge is lip too (the teeth are behind it)
+        inner = np.maximum(inner, (1 - recede) * smoothstep(RIM_FADE * rim, 0.0, a))[:, None]
+        colour += inner * (self.rim - colour)
         return colour.astype(np.float32), cover.astype(np.float32)
 
     def _seam(

@@ -41,6 +41,11 @@ MAX_ROUNDING = 1.0  # funnel + pucker, as the mouth painter's rounding
 IRIS_DEPTH_RANGE = (0.6 * C.EYEBALL_RADIUS, 1.5 * C.EYEBALL_RADIUS)
 
 
+def ahead(w: np.ndarray) -> np.ndarray:
+    """A weight 0..1 drawn ahead of itself: 0 at 0, 1 at 1, twice as steep at the start."""
+    return 1.0 - (1.0 - w) ** 2
+
+
 def limit_rounding(d: np.ndarray) -> np.ndarray:
     """Code offsets [f, 61] with funnel + pucker scaled down to a sum of at most MAX_ROUNDING: each
     narrows the mouth by itself, and added at full strength they pull the lip corners into a slit (the
@@ -85,6 +90,9 @@ class FittedFace:
         # Each field takes its shape to a target at weight 1, so together they are capped there: where
         # their weights add up past 1 they are scaled down to sum to 1 (two targets do not stack).
         self.correctives: dict[int, np.ndarray] = {}
+        # code channel -> the vertical part [478, 3] of its corrective, drawn ahead of its weight w (at
+        # `ahead(w)`): a pucker shuts parted lips before it has rounded them (`mouth.SHUT_AHEAD`)
+        self.shut_ahead: dict[int, np.ndarray] = {}
         # displacement [478, 3] per unit of min(mouthClose, jawOpen) change: lips shut over an open jaw
         # (`mouth.seal_field`); None: the rig alone
         self.seal: np.ndarray | None = None
@@ -126,7 +134,11 @@ class FittedFace:
             total = np.clip(d[:, chans], 0, None).sum(1)
             scale = 1 / np.maximum(total, 1.0)  # f
             for ch, field in self.correctives.items():
-                head = head + (d[:, ch] * scale)[:, None, None] * field[None, idx]
+                w = d[:, ch] * scale
+                head = head + w[:, None, None] * field[None, idx]
+                if ch in self.shut_ahead:
+                    w = np.clip(w, 0.0, 1.0)
+                    head = head + (ahead(w) - w)[:, None, None] * self.shut_ahead[ch][None, idx]
         if self.seal is not None:
             sealed = np.clip(np.minimum(d[:, motion.CHANNEL["mouthClose"]], d[:, motion.CHANNEL["jawOpen"]]), 0, None)
             head = head + sealed[:, None, None] * self.seal[None, idx]

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from .. import motion
 from .eyeballs import EyeBalls, without_gaze
 from .lids import EyeLids
-from .mouth import ROUNDING_CHANNELS, Mouth, close_field, close_room, rounding_fields, seal_field
+from .mouth import ROUNDING_CHANNELS, Mouth, close_field, close_room, rounding_fields, seal_field, shut_ahead
 from .portrait_fit import FittedFace, as_codes, fit_portrait
 from .rig import FaceRig, euler_to_matrix, matrix_to_euler
 from .tracker import RigFitter
@@ -63,8 +63,10 @@ YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # bounded smoothly (`eyeballs._saturated`), so a half-shut eye that looks further up or down moves its iris further;
 # 18: rounded lips clean wherever the portrait's own opening lands (`Mouth.own_opening`, warped with the photograph),
 # not only in a band past the outer lip contour (a smile's gathered corners left a grey outline around a round mouth),
-# and a portrait enlarged to the output size is bicubic (`opencv.resize`), not nearest-neighbour blocks
-RENDER_REVISION = 18
+# and a portrait enlarged to the output size is bicubic (`opencv.resize`), not nearest-neighbour blocks; 19: a pucker
+# shuts parted lips ahead of its rounding (`mouth.shut_ahead`), so pucker 0.5 is no longer funnel 0.5's half-open O;
+# the rim of every opening is the lip's wet inside, red at its shaded luminance (a pale lip's was a grey outline)
+RENDER_REVISION = 19
 
 
 class FaceTurnedWarning(UserWarning):
@@ -136,6 +138,7 @@ class GeometricRenderer:
         self.eyes = EyeBalls(self.face, self.portrait)
         self.mouth = Mouth(self.face, self.portrait)
         self.face.correctives.update(rounding_fields(self.face.head, self.rig.basis))
+        self.face.shut_ahead.update(shut_ahead(self.face.correctives))
         self.face.close_extra = close_field(self.face.head, self.rig.basis)
         self.face.seal = seal_field(self.face.head, self.rig.basis, self.face.close_extra)
         self.face.close_room = close_room(self.face.head, self.rig.basis, self.face.close_extra)
