@@ -551,6 +551,25 @@ def test_the_opening_has_no_black_outline(renderer):
         assert np.mean(y < 30) < 0.06, f"{name}: {np.mean(y < 30):.0%} of the opening's edge is near-black"
 
 
+def test_the_opening_s_rim_is_wet_lip_not_a_grey_outline(smiling_256):
+    """Workflow (a)'s face has pale, greyish lips, and the rim under its opening, the lip's colour in shade, was a
+    grey band all along the open smile at 512 px: a mouth drawn on (measured on this ring at jawOpen 0.15-0.45:
+    44-47% of its pixels under saturation 0.25 until render revision 18). The rim is now the lip's wet inside, as
+    red as the tongue at the same luminance (10-12%), still darker than the lip for the landmark model."""
+    portrait, base = smiling_256
+    r = GeometricRenderer(portrait, size=(512, 512), base_codes=base)
+    c = np.stack([base + code(jawOpen=j) for j in (0.15, 0.3, 0.45)])
+    for frame, dst, jaw in zip(r.render(c), r.control_points(c), (0.15, 0.3, 0.45)):
+        ring = polygon(frame.shape, dst[INNER]) & ~polygon(frame.shape, dst[INNER], -4)
+        mid, half = (dst[CORNERS[0], 0] + dst[CORNERS[1], 0]) / 2, (dst[CORNERS[1], 0] - dst[CORNERS[0], 0]) / 2
+        ring[:, np.abs(np.arange(frame.shape[1]) + 0.5 - mid) > 0.8 * half] = False
+        ring[: int(dst[INNER, 1].mean())] = False  # under the opening
+        assert ring.sum() > 200, jaw
+        grey = float(np.mean(saturation(frame[ring]) < 0.25))
+        assert grey < 0.25, f"jaw {jaw}: {grey:.0%} of the lower rim is grey"
+        assert lum(frame[ring]).mean() < 0.8 * 255 * lum(r.mouth.lip), f"jaw {jaw}: the rim is as light as the lip"
+
+
 def test_every_pixel_the_moved_mesh_covers_comes_from_where_the_mesh_says(photos):
     """Around the mouth the inverse warp walks from triangle to triangle to the one covering each pixel.
     Where the moved mesh is far from Delaunay the walk can circle, and the pixel was sampled from the last
