@@ -294,8 +294,9 @@ def test_a_wide_open_mouth_closes_smoothly_over_its_own_mouth(photos):
 def test_a_pucker_shuts_parted_lips_before_it_rounds_them(photos):
     """A pursed mouth closes first. Until render revision 19 the pucker shut the speaking Obama's parted lips only in
     step with its weight, so pucker 0.5 drew a half-open O like funnel 0.5 (middle gap 0.50 and 0.79 of his rest gap,
-    widths 0.46 and 0.50 inter-ocular), and the tracker mixed the two up (r 0.87 and 0.83 in the calibration table).
-    Now its vertical part runs ahead (`mouth.shut_ahead`): 0.24 of the gap at pucker 0.5; the rounding is as it was."""
+    widths 0.46 and 0.50 inter-ocular), and the adapted tracker mixed the two up (pucker r 0.87, funnel 0.83 in the
+    calibration table; 0.93 and 0.90 at revision 19). Now its vertical part runs ahead (`mouth.shut_ahead`): 0.24 of
+    the gap at pucker 0.5; the rounding is as it was."""
     r = photos["obama2"]
     values = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
 
