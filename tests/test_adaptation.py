@@ -81,7 +81,7 @@ def hopper():
 def test_adapting_to_a_face_it_never_saw_reads_brows_lips_and_gaze(hopper):
     """On Hopper the shipped reader reads gaze and her left smile at 0.16-0.34 of their size, her right brow and
     smile hardly (docs/MOTION_SPACE.md); adapted to her portrait it reads them on renders it did not train on
-    (another size, other codes). Measured on this short run (reader of render revision 18, her head moving about
+    (another size, other codes). Measured on this short run at render revision 18 (its reader, her head moving about
     its own pose, random-code revision 3): right brow r 0.47 -> 0.78, left smile 0.79 -> 0.87 (slope 0.23 ->
     1.12), right smile 0.59 -> 0.74, gaze 0.16-0.34 -> 0.86-1.08 of its size (the reader of render revision 5: right
     brow 0.40 -> 0.88). Her pucker and mouthClose (r 0.36 and 0.24 on the check renders) this short run does not

@@ -21,6 +21,12 @@ CH = motion.CHANNEL
 INNER = list(C.UPPER_LIP_INNER + C.LOWER_LIP_INNER[-2:0:-1])  # the opening, a closed loop
 OUTER = list(C.UPPER_LIP_OUTER + C.LOWER_LIP_OUTER[-2:0:-1])
 CORNERS = (C.UPPER_LIP_INNER[0], C.UPPER_LIP_INNER[-1])  # the opening's, right and left
+MID_UPPER, MID_LOWER = list(C.UPPER_LIP_INNER[3:-3]), list(C.LOWER_LIP_INNER[3:-3])  # the opening's middle
+
+
+def mid_gap(dst: np.ndarray) -> np.ndarray:
+    """The lips' gap in the middle of the mouth (px) for control points [..., 478, 2]."""
+    return (dst[..., MID_LOWER, 1] - dst[..., MID_UPPER, 1]).mean(-1)
 
 
 def code(**channels: float) -> np.ndarray:
@@ -248,7 +254,7 @@ def test_closed_lips_close_no_further(photos, name):
         assert folded < 2.0, f"{name}, mouthClose {close}: {folded:.0f} px^2 of the warp folded"
     # and a /p b m/ over a dropped jaw still shuts them (mouthClose up to jawOpen is not limited)
     shut = r.control_points(code(jawOpen=0.5, mouthClose=0.5)[None])[0]
-    gap = shut[list(C.LOWER_LIP_INNER[3:-3]), 1] - shut[list(C.UPPER_LIP_INNER[3:-3]), 1]
+    gap = shut[MID_LOWER, 1] - shut[MID_UPPER, 1]
     assert np.abs(gap).max() < 0.02 * r.s0, gap
 
 
@@ -280,7 +286,7 @@ def test_a_wide_open_mouth_closes_smoothly_over_its_own_mouth(photos):
     c = np.zeros((len(values), motion.MOTION_DIM), np.float32)
     c[:, CH["mouthClose"]] = values
     dst = r.control_points(c)
-    gap = (dst[:, list(C.LOWER_LIP_INNER[3:-3]), 1] - dst[:, list(C.UPPER_LIP_INNER[3:-3]), 1]).mean(1) / r.s0
+    gap = mid_gap(dst) / r.s0
     assert gap[0] > 0.25 and abs(gap[-1]) < 0.02, f"his lips must meet at mouthClose 1: gap {gap.round(3)}"
     assert np.all(np.diff(gap) < 0), gap
     assert 0.35 < gap[3] / gap[0] < 0.65, "half way at mouthClose 0.5"
@@ -304,9 +310,8 @@ def test_a_pucker_shuts_parted_lips_before_it_rounds_them(photos):
         c = np.zeros((len(values), motion.MOTION_DIM), np.float32)
         c[:, CH[name]] = values
         dst = r.control_points(c)
-        gap = (dst[:, list(C.LOWER_LIP_INNER[3:-3]), 1] - dst[:, list(C.UPPER_LIP_INNER[3:-3]), 1]).mean(1)
         width = np.linalg.norm(dst[:, CORNERS[1]] - dst[:, CORNERS[0]], axis=1)
-        return gap / r.s0, width / r.s0
+        return mid_gap(dst) / r.s0, width / r.s0
 
     pucker, pucker_width = gap_width("mouthPucker")
     funnel, funnel_width = gap_width("mouthFunnel")
