@@ -367,6 +367,28 @@ def test_a_mouth_showing_neither_teeth_nor_a_gap_keeps_drawn_teeth_as_the_jaw_dr
     assert r.mouth.tex is not None and r.mouth.own < 0.2 and not r.mouth.lower_part  # no teeth, no gap
 
 
+@pytest.mark.parametrize("name", ["biden", "hopper"])
+def test_lips_parted_a_little_show_teeth_over_a_dark_gap(photos, name):
+    """Closed lips parted a little (jawOpen 0.2-0.3, as most of speech is) showed a tube of drawn teeth from lip
+    to lip: upper teeth as tall as the opening, faint lower teeth and the lower rim shading the rest. The crowns
+    now fill at most half of a narrow opening, over the dark mouth. Measured over the middle 80% of the opening's
+    width, the rows below its middle and above its lowest quarter (the lower lip's rim), at each photo's size:
+    their mean luminance over the teeth's was 0.44-0.51 at render revision 19, 0.28-0.35 at 20."""
+    r = photos[name]
+    c = np.stack([code(jawOpen=0.2), code(jawOpen=0.3)])
+    for frame, dst, jaw in zip(r.render(c), r.control_points(c), (0.2, 0.3)):
+        opening, y = polygon(frame.shape, dst[INNER], 1), lum(frame)
+        mid, half = (dst[CORNERS[0], 0] + dst[CORNERS[1], 0]) / 2, (dst[CORNERS[1], 0] - dst[CORNERS[0], 0]) / 2
+        teeth, gap = [], []
+        for x in range(int(mid - 0.4 * half), int(mid + 0.4 * half)):
+            rows = np.nonzero(opening[:, x])[0]
+            assert len(rows) >= 6, f"{name}, jaw {jaw}: the lips must part"
+            teeth.append(y[rows, x].max())
+            gap.append(y[rows[len(rows) // 2 : len(rows) - len(rows) // 4], x].mean())
+        ratio = np.mean(gap) / np.mean(teeth)
+        assert ratio < 0.4, f"{name}, jaw {jaw}: below the teeth is {ratio:.2f} of their light, not the dark mouth"
+
+
 def test_own_teeth_behind_rounded_lips_are_in_their_shade():
     """Drawn teeth behind rounded lips are in the lips' shade (0.55 of their light when fully rounded). Until
     render revision 13 a portrait's own teeth were not: the smiling Obama's funnel 0.5 showed them at 93% of their

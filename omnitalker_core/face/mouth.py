@@ -11,7 +11,8 @@ between the inner lip contours is drawn as a layer, back to front:
 - lower teeth: a short, shaded row just above the lower lip, once the mouth is well open;
 - upper teeth: the portrait's own (its mouth interior sampled unstretched, hanging from the
   upper lip, with a soft incisal edge) where the portrait shows them, else drawn: crowns with
-  faint gaps, shorter and darker towards the corners (the arch turns away), shaded under the lip.
+  faint gaps, shorter and darker towards the corners (the arch turns away), shaded under the lip,
+  over half a narrow opening at most, and ending before its dark corners.
 
 A portrait whose mouth is open to speak (upper teeth, a dark gap, tongue and lower teeth: `Mouth._split`)
 keeps all of it as the jaw drops: the part above the gap hangs from the upper lip, the tongue and lower
@@ -93,6 +94,9 @@ TONGUE_LIGHT = 0.4  # the tongue's shade, before its lit top
 TEETH_RGB = (0.94, 0.91, 0.84)
 # sizes in inter-ocular units (63 mm): visible crowns, the teeth's half-span, the tongue
 UPPER_TEETH = 0.095
+# ... but no more than this part of a drawn opening (the lips parted a little show the crowns' tips over a dark gap,
+# not a row of teeth from lip to lip: a grey tube on Grace Hopper at jawOpen 0.2-0.4)
+UPPER_FILL = 0.5
 LOWER_TEETH = 0.035
 LOWER_TEETH_FROM = 0.08  # opening (inter-ocular units) from which the lower teeth show
 LOWER_SPAN = 0.55  # of the upper teeth's span
@@ -130,6 +134,7 @@ LOWER_RIM = 0.05
 LOWER_RIM_DARK = 0.7
 RIM_SKIN = 0.33
 RIM_FADE = 1.5
+RIM_SHARE = 0.2  # ... the rim no wider than this part of the opening (on a narrow one it shaded all of it)
 RIM_RED = 0.6  # how much of the tongue's red the rim takes, at its luminance (the lip's wet inside)
 CORNER_LIP = 0.8  # how much the opening's ends take the shaded lip colour
 CORNER_REACH = 0.9  # how far the wide-open opening's corners reach towards the outer lip corners
@@ -759,7 +764,8 @@ class Mouth:
         # lit from the front: brightest on its upper middle, darker to its sides and back
         arch = np.maximum(1 - (x / TONGUE_HALF_WIDTH) ** 2, 0)
         tongue_h = np.minimum(0.45 * np.maximum(h - TONGUE_FROM * ipd, 0), TONGUE_HEIGHT * ipd) * np.sqrt(arch)
-        rim = LOWER_RIM * ipd + 0.3  # px
+        # px; round lips keep their full rim all round (their opening's edge is lip, the teeth behind it)
+        rim = np.minimum(LOWER_RIM, np.maximum(RIM_SHARE * h_ipd, (1 - recede) * LOWER_RIM)) * ipd + 0.3
         tg = _sigmoid((tongue_h + rim - b) / 0.8) * (tongue_h > 0.3)
         depth_t = np.clip((tongue_h - b) / np.maximum(tongue_h, 1e-3), 0, 1)  # 0 at its top edge
         lit_t = arch * (1 - np.abs(depth_t - 0.35) / 0.65)
@@ -768,7 +774,7 @@ class Mouth:
         # lower teeth: a short row along the lower lip, once the mouth is well open, in shade
         show_lo = np.clip((h_ipd - LOWER_TEETH_FROM) / 0.1, 0, 1)
         lo_h = LOWER_TEETH * ipd * show_lo * recede * np.maximum(1 - (x / (LOWER_SPAN * TEETH_SPAN)) ** 2, 0)
-        tl = _sigmoid((lo_h + rim - b) / 0.6) * np.clip(lo_h / 0.8, 0, 1)
+        tl = _sigmoid((lo_h + rim - b) / 0.6) * np.clip(lo_h / 0.8, 0, 1) * show_lo  # fading in, not a light band
         lo_shade = LOWER_SHADE * (1 - 0.45 * np.clip(np.abs(x) / TEETH_SPAN, 0, 1) ** 2)
         lo_shade = lo_shade * _gaps(x, LOWER_TOOTH_EDGES, ipd, 0.06)
         lip_shade = 0.55 + 0.45 * recede  # behind rounded lips, teeth are in their shade
@@ -787,8 +793,9 @@ class Mouth:
         # upper teeth (drawn): crowns hanging from the upper lip, shorter and darker towards the corners
         span = np.clip(np.abs(x) / TEETH_SPAN, 0, 1.2)
         up_h = UPPER_TEETH * ipd * (0.4 + 0.6 * recede) * np.maximum(1 - 0.45 * span**2, 0)
-        up_h = np.minimum(up_h, (0.35 + 0.65 * recede) * h)  # behind rounded lips: the dark opening shows below
-        tu = _sigmoid((up_h - a) / 1.0) * np.clip((1.05 - span) / 0.2, 0, 1)
+        up_h = np.minimum(up_h, (0.35 + (UPPER_FILL - 0.35) * recede) * h)  # the dark opening shows below, more so
+        # behind rounded lips; the opening's ends are dark mouth corners, not teeth
+        tu = _sigmoid((up_h - a) / 0.6) * np.clip((1.05 - span) / 0.2, 0, 1) * np.clip((1 - side) / 0.2, 0, 1)
         up_shade = (1 - 0.4 * np.minimum(span, 1) ** 2) * (0.93 + 0.07 * (1 - np.clip(a / np.maximum(up_h, 1), 0, 1)))
         up_shade = up_shade * _gaps(x, TOOTH_EDGES, ipd, 0.08)
         drawn = self.teeth * (up_shade * lip_shade)[:, None]

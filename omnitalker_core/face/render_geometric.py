@@ -65,8 +65,10 @@ YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # not only in a band past the outer lip contour (a smile's gathered corners left a grey outline around a round mouth),
 # and a portrait enlarged to the output size is bicubic (`opencv.resize`), not nearest-neighbour blocks; 19: a pucker
 # shuts parted lips ahead of its rounding (`mouth.shut_ahead`), so pucker 0.5 is no longer funnel 0.5's half-open O;
-# the rim of every opening is the lip's wet inside, red at its shaded luminance (a pale lip's was a grey outline)
-RENDER_REVISION = 19
+# the rim of every opening is the lip's wet inside, red at its shaded luminance (a pale lip's was a grey outline);
+# 20: drawn upper teeth fill at most half of a narrow opening and stop short of its corners, the lower rim and the
+# lower teeth fit inside it (lips parted a little were a grey tube of teeth from lip to lip)
+RENDER_REVISION = 20
 
 
 class FaceTurnedWarning(UserWarning):
