@@ -134,7 +134,7 @@ LOWER_RIM = 0.05
 LOWER_RIM_DARK = 0.7
 RIM_SKIN = 0.33
 RIM_FADE = 1.5
-RIM_SHARE = 0.2  # ... the rim no wider than this part of the opening (on a narrow one it shaded all of it)
+RIM_SHARE = 0.2  # ... the rim no taller than this part of the opening (with its fade it shaded all of a narrow one)
 RIM_RED = 0.6  # how much of the tongue's red the rim takes, at its luminance (the lip's wet inside)
 CORNER_LIP = 0.8  # how much the opening's ends take the shaded lip colour
 CORNER_REACH = 0.9  # how far the wide-open opening's corners reach towards the outer lip corners
@@ -793,8 +793,9 @@ class Mouth:
         # upper teeth (drawn): crowns hanging from the upper lip, shorter and darker towards the corners
         span = np.clip(np.abs(x) / TEETH_SPAN, 0, 1.2)
         up_h = UPPER_TEETH * ipd * (0.4 + 0.6 * recede) * np.maximum(1 - 0.45 * span**2, 0)
-        up_h = np.minimum(up_h, (0.35 + (UPPER_FILL - 0.35) * recede) * h)  # the dark opening shows below, more so
-        # behind rounded lips; the opening's ends are dark mouth corners, not teeth
+        # at most UPPER_FILL of the opening, less behind rounded lips: the dark mouth shows below them; and the
+        # opening's ends are its dark corners, not teeth
+        up_h = np.minimum(up_h, (0.35 + (UPPER_FILL - 0.35) * recede) * h)
         tu = _sigmoid((up_h - a) / 0.6) * np.clip((1.05 - span) / 0.2, 0, 1) * np.clip((1 - side) / 0.2, 0, 1)
         up_shade = (1 - 0.4 * np.minimum(span, 1) ** 2) * (0.93 + 0.07 * (1 - np.clip(a / np.maximum(up_h, 1), 0, 1)))
         up_shade = up_shade * _gaps(x, TOOTH_EDGES, ipd, 0.08)
