@@ -29,6 +29,12 @@ def mid_gap(dst: np.ndarray) -> np.ndarray:
     return (dst[..., MID_LOWER, 1] - dst[..., MID_UPPER, 1]).mean(-1)
 
 
+def mid_and_half_width(dst: np.ndarray) -> tuple[float, float]:
+    """The opening's middle and half its width along x (px), between its inner corners, for control points [478, 2]."""
+    right, left = dst[CORNERS[0], 0], dst[CORNERS[1], 0]
+    return (right + left) / 2, (left - right) / 2
+
+
 def code(**channels: float) -> np.ndarray:
     c = np.zeros(motion.MOTION_DIM, np.float32)
     for k, v in channels.items():
@@ -226,7 +232,7 @@ def test_dark_lips_get_no_black_outline_either(photos, name):
     c = np.stack([code(jawOpen=0.6), code(jawOpen=0.9)])
     for frame, dst, jaw in zip(r.render(c), r.control_points(c), (0.6, 0.9)):
         ring = polygon(frame.shape, dst[INNER], 1) & ~polygon(frame.shape, dst[INNER], -2)
-        mid, half = (dst[CORNERS[0], 0] + dst[CORNERS[1], 0]) / 2, (dst[CORNERS[1], 0] - dst[CORNERS[0], 0]) / 2
+        mid, half = mid_and_half_width(dst)
         ring[:, np.abs(np.arange(frame.shape[1]) + 0.5 - mid) > 0.8 * half] = False
         ring[: int(dst[INNER, 1].mean())] = False  # under the opening
         dark = float(np.mean(lum(frame[ring]) < 30))
@@ -378,7 +384,7 @@ def test_lips_parted_a_little_show_teeth_over_a_dark_gap(photos, name):
     c = np.stack([code(jawOpen=0.2), code(jawOpen=0.3)])
     for frame, dst, jaw in zip(r.render(c), r.control_points(c), (0.2, 0.3)):
         opening, y = polygon(frame.shape, dst[INNER], 1), lum(frame)
-        mid, half = (dst[CORNERS[0], 0] + dst[CORNERS[1], 0]) / 2, (dst[CORNERS[1], 0] - dst[CORNERS[0], 0]) / 2
+        mid, half = mid_and_half_width(dst)
         teeth, gap = [], []
         for x in range(int(mid - 0.4 * half), int(mid + 0.4 * half)):
             rows = np.nonzero(opening[:, x])[0]
@@ -589,7 +595,7 @@ def test_the_opening_s_rim_is_wet_lip_not_a_grey_outline(smiling_256):
     c = np.stack([base + code(jawOpen=j) for j in (0.15, 0.3, 0.45)])
     for frame, dst, jaw in zip(r.render(c), r.control_points(c), (0.15, 0.3, 0.45)):
         ring = polygon(frame.shape, dst[INNER]) & ~polygon(frame.shape, dst[INNER], -4)
-        mid, half = (dst[CORNERS[0], 0] + dst[CORNERS[1], 0]) / 2, (dst[CORNERS[1], 0] - dst[CORNERS[0], 0]) / 2
+        mid, half = mid_and_half_width(dst)
         ring[:, np.abs(np.arange(frame.shape[1]) + 0.5 - mid) > 0.8 * half] = False
         ring[: int(dst[INNER, 1].mean())] = False  # under the opening
         assert ring.sum() > 200, jaw
