@@ -486,7 +486,7 @@ class Mouth:
         x0, y0 = np.floor(poly.min((0, 1))).astype(int) - pad
         x1, y1 = np.ceil(poly.max((0, 1))).astype(int) + pad + 1
         rounded = np.asarray(rounding) > 0
-        if rounded.any():
+        if rounded.any() and self.tex is not None:
             # rounded lips' whole band, to a little past the outer contour, is cleaned (`_wings`): a box cut to the
             # opening cut the cleaned band off in straight lines, a flat rectangle around a tall round opening
             outer = dst[rounded][:, list(C.UPPER_LIP_OUTER + C.LOWER_LIP_OUTER)]
@@ -651,10 +651,12 @@ class Mouth:
             return None
         # narrowing an open mouth gathers its dark corners (and the teeth beside them) into the lip band as rounding
         # does: the band's lip colour covers them too, as the layer takes over from the warp
-        gather = np.maximum(rounding, closing * alpha) if self.tex is not None else rounding
-        if own is not None:  # rounded lips only: a narrowing mouth's own corners close into its lip line
-            own = own * (np.asarray(rounding) > 0)[:, None]
-        wings = self._wings(dst, gather, fr, u_all, v_all, U_all, L_all, ur, ul, ipd_f, own)
+        wings = None
+        if self.tex is not None:  # a mouth that shows nothing has no corners to gather (`_wings`)
+            gather = np.maximum(rounding, closing * alpha)
+            if own is not None:  # rounded lips only: a narrowing mouth's own corners close into its lip line
+                own = own * (np.asarray(rounding) > 0)[:, None]
+            wings = self._wings(dst, gather, fr, u_all, v_all, U_all, L_all, ur, ul, ipd_f, own)
         u, v, U, L = u_all[fi, ni], v_all[fi, ni], U_all[fi, ni], L_all[fi, ni]
         ipd, recede = ipd_f[fi], 1 - np.asarray(rounding, np.float64)[fi]  # teeth recede behind round lips
         colour, cover = self._colour(u, v, U, L, ur[fi], ul[fi], ipd, recede, closing[fi])
