@@ -59,7 +59,8 @@ closed, pouted lips; the skin around follows with a falloff. The teeth recede be
 the opening's rim is the lips' red inside all round, and the dark mouth corners (and the teeth
 beside them) a smiling portrait has in its lip band, gathered in with the lips, are turned into
 the band's own lip colour (`Mouth._wings`): the pixels whose warp source lies in the portrait's own
-opening (`Mouth.own_opening`, warped with the photograph) wherever they land, and dark ones in the band.
+opening (`Mouth.own_opening`, warped with the photograph) wherever they land, and dark ones in the band. A mouth
+that shows nothing (lips closed) keeps its band as the warp moves it: its dark pixels are lip shadows and wrinkles.
 
 Coordinates: a per-frame mouth frame, u along the line between the inner mouth corners (0 at
 the upper lip's middle) and v perpendicular to it, down; the inner contours become v = U(u),
