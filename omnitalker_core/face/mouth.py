@@ -142,6 +142,9 @@ CORNER_REACH = 0.9  # how far the wide-open opening's corners reach towards the 
 # rounded lips at weight 1 (inter-ocular units): inner half-width, inner half-height, outer
 # half-width, lip thickness relative to the portrait's
 ROUNDING = {"mouthFunnel": (0.15, 0.1, 0.26, 1.0), "mouthPucker": (0.11, 0.0, 0.24, 1.15)}
+# ... at least as thick as keeps each lip's area as the mouth narrows (its thickness times the outer half-width's
+# shrink), up to this (inter-ocular units; lips of 0.1 drawn in to half their width came out a thin line)
+POUT_MAX = 0.2
 ROUNDING_CHANNELS = [motion.CHANNEL[n] for n in ROUNDING]
 SHUT_AHEAD = ("mouthPucker",)  # rounded shapes whose lips shut ahead of their rounding (`shut_ahead`)
 CLOSE_UPPER = 0.5  # the part of a wide gap's rest (`close_field`) the upper lip closes
@@ -179,9 +182,11 @@ def rounding_fields(head: np.ndarray, basis: np.ndarray) -> dict[int, np.ndarray
         target = {}
         for contour, w, sign, th in contours:
             a = a_i if th == 0 else a_o
+            # a lip drawn in keeps its area: thicker by the outer width's shrink (`POUT_MAX`)
+            lip = max(thick * th, min(th * wo / a_o, POUT_MAX))
             for i in contour:
                 t = np.clip((p[i, 0] - xc) / w, -1, 1)
-                target[i] = (xc + a * t, yc + sign * (b_i + thick * th) * np.sqrt(1 - t * t))
+                target[i] = (xc + a * t, yc + sign * (b_i + lip) * np.sqrt(1 - t * t))
         delta = np.array([target[i] for i in idx]) - moved[idx]  # c 2
         # the rounded lips face the camera: one depth for the ring (a pitched head would otherwise
         # show the protruding middle of the lips lower than their corners, a flat slot again)

@@ -68,8 +68,9 @@ YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # the rim of every opening is the lip's wet inside, red at its shaded luminance (a pale lip's was a grey outline);
 # 20: drawn upper teeth fill at most half of a narrow opening and stop short of its corners, the lower rim and the
 # lower teeth fit inside it (lips parted a little were a grey tube of teeth from lip to lip); 21: rounded lips on a
-# mouth that shows nothing keep their own texture (their band was cleaned into a flat patch with hard edges)
-RENDER_REVISION = 21
+# mouth that shows nothing keep their own texture (their band was cleaned into a flat patch with hard edges); 22: rounded
+# lips keep their area (`mouth.POUT_MAX`): a pucker pouts instead of pressing the lips into a thin line
+RENDER_REVISION = 22
 
 
 class FaceTurnedWarning(UserWarning):
