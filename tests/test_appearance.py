@@ -64,6 +64,14 @@ def test_crops_put_the_eyes_where_the_config_says():
     assert abs((xs.max() - xs.min()) - cfg.eye_distance * cfg.size) < 6
 
 
+def test_crops_placed_elsewhere_are_cached_under_another_name():
+    """Cached crops (`train_appearance.collect`, the calibration round trips) are named by `crop_key`: a config
+    that places the face differently in the crop must not read another's cache, and the default keeps its old name."""
+    keys = {AppearanceConfig().crop_key, AppearanceConfig(size=160).crop_key, AppearanceConfig(eye_distance=0.5).crop_key,
+            AppearanceConfig(eye_line=0.4).crop_key, AppearanceConfig(antialias=True).crop_key}  # fmt: skip
+    assert len(keys) == 5 and AppearanceConfig().crop_key == "c112", keys
+
+
 def _face_at(scale: float, pattern) -> tuple[np.ndarray, np.ndarray]:
     """An image [h, w, 3] of pattern(x, y) in head coordinates (inter-ocular distance 1) for a face `scale` px
     between the eyes, and its landmarks [1, n, 3]."""

@@ -437,7 +437,9 @@ def test_rounded_lips_on_a_closed_mouth_keep_their_own_texture(photos, name):
     warp alone over pucker 0.5 / 1, funnel 1 and funnel 0.7 with jawOpen 0.2, at render revision 20: Biden 1.9-5.0,
     Hopper 7.6-21.7 grey levels; 0 at 21 and 22."""
     r = photos[name]
-    c = np.stack([code(mouthPucker=0.5), code(mouthPucker=1.0), code(mouthFunnel=1.0), code(mouthFunnel=0.7, jawOpen=0.2)])
+    c = np.stack(
+        [code(mouthPucker=0.5), code(mouthPucker=1.0), code(mouthFunnel=1.0), code(mouthFunnel=0.7, jawOpen=0.2)]
+    )
     dst = r.control_points(c)
     for frame, d, warped in zip(r.render(c), dst, r.warp.remap_all([r.portrait], dst)[0]):
         band = polygon(frame.shape, d[OUTER], -1) & ~polygon(frame.shape, d[INNER], 2)

@@ -57,8 +57,11 @@ class AppearanceConfig:
 
     @property
     def crop_key(self) -> str:
-        """Names cached crops: what changes them."""
-        return f"c{self.size}" + ("a" if self.antialias else "")
+        """Names cached crops: what changes them (the default placement unnamed: older caches keep their names)."""
+        default = {f.name: f.default for f in fields(self)}
+        moved = (self.eye_line, self.eye_distance) != (default["eye_line"], default["eye_distance"])
+        place = f"l{self.eye_line:g}e{self.eye_distance:g}" if moved else ""
+        return f"c{self.size}{place}" + ("a" if self.antialias else "")
 
     @property
     def in_channels(self) -> int:

@@ -304,6 +304,11 @@ def main(argv: list[str] | None = None) -> int:
         default=False,
         help="shrink each frame with area averaging before the crop's warp (docs/MOTION_SPACE.md: tried, not shipped)",
     )
+    p.add_argument("--size", type=int, default=AppearanceConfig.size, help="crop side (pixels)")
+    p.add_argument(
+        "--eye-distance", type=float, default=AppearanceConfig.eye_distance,
+        help="inter-ocular distance in the crop (fraction of its side); the face's scale in the crop is size times this",
+    )  # fmt: skip
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--device", default="cpu", help="where the network trains (cpu, cuda, ...); renders stay on the CPU")
     p.add_argument(
@@ -314,7 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = AppearanceConfig(reference=args.reference, antialias=args.antialias)
+    cfg = AppearanceConfig(
+        size=args.size, eye_distance=args.eye_distance, reference=args.reference, antialias=args.antialias
+    )
     fixed = {k: v for k, (v, held) in calibration_portraits().items() if not held}
     photos = {k: fixed[k] for k in ("astronaut", *(k for k, held in FACE_PHOTOS.items() if not held))}
     train_portraits, val_portraits = dict(fixed), {}
