@@ -435,7 +435,7 @@ def test_rounded_lips_on_a_closed_mouth_keep_their_own_texture(photos, name):
     but the band's cleaning took its lip shadows and wrinkles for them and blurred the band into a flat patch of lip
     colour with hard edges. The band must be the photograph as the warp moves it: mean luminance difference from the
     warp alone over pucker 0.5 / 1, funnel 1 and funnel 0.7 with jawOpen 0.2, at render revision 20: Biden 1.9-5.0,
-    Hopper 7.6-21.7 grey levels; 0 at 21 and 22."""
+    Hopper 7.6-21.7 grey levels; 0 at 22."""
     r = photos[name]
     c = np.stack(
         [code(mouthPucker=0.5), code(mouthPucker=1.0), code(mouthFunnel=1.0), code(mouthFunnel=0.7, jawOpen=0.2)]
@@ -449,9 +449,9 @@ def test_rounded_lips_on_a_closed_mouth_keep_their_own_texture(photos, name):
 
 
 def test_pursed_lips_keep_their_area(photos, renderer):
-    """Lips drawn in to half their width bunch up: at render revision 21 the pucker kept each lip's own thickness, and
-    at weight 1 the lips (outer contour less the opening) kept 0.53 (astronaut), 0.69 (Biden) and 0.70 (Hopper) of
-    their area at rest, a thin pressed line instead of a pout; 0.85, 0.96 and 0.99 at 22."""
+    """Lips drawn in to half their width bunch up: at render revision 21 the pucker kept each lip's own thickness (1.15
+    of it), and at weight 1 the lips (outer contour less the opening) kept 0.53 (astronaut), 0.69 (Biden) and 0.70
+    (Hopper) of their area at rest, a thin pressed line instead of a pout; 0.85, 0.96 and 0.99 at 22."""
 
     def area(pts: np.ndarray) -> float:  # shoelace
         return 0.5 * abs(float(np.dot(pts[:, 0], np.roll(pts[:, 1], 1)) - np.dot(pts[:, 1], np.roll(pts[:, 0], 1))))
@@ -715,7 +715,7 @@ def test_rounded_lips_leave_no_outline_where_the_portrait_s_own_mouth_lands(smil
     (demo frames 24, 60, 160 and a pucker), pixels there darker than 0.9 of the lip's luminance: 2-10% (mean 6%) at
     render revision 17, 0-3% (mean 0.8%) at 18; both render paths alike. Since revision 22 the pouting lips cover most
     of where the corners land, and there they take the lips' own shade (this face's upper lip: 0.91 of the median
-    lip): only what lands outside the lips, less their 1 px edge, is measured (revision 17: 2-26%, mean 14%; 22: 0)."""
+    lip): only what lands outside the lips, less their 1 px edge, is measured (revision 17: 4-26%, mean 14%; 22: 0)."""
     portrait, base = smiling_256
     r = GeometricRenderer(portrait, size=(512, 512), base_codes=base)
     codes = base + np.stack(
