@@ -482,7 +482,7 @@ class Mouth:
             # even with its own teeth, redrew the corners and the teeth's edge, a visible step at mouthClose 0.125
             # on the speaking Obama)
             by_gap = np.where(change < 0, np.clip((-change - NARROW_FADE_START) / NARROW_FADE_WIDTH, 0, 1), by_gap)
-        return np.maximum(by_gap, np.clip(np.asarray(rounding, np.float64) / ROUNDING_FADE, 0.0, 1.0))
+        return np.maximum(by_gap, _rounding_fade(np.asarray(rounding, np.float64)))
 
     def box(self, dst: np.ndarray, px_per_ipd: np.ndarray, rounding: np.ndarray) -> tuple[int, int, int, int] | None:
         if not (self.alpha(dst, px_per_ipd, rounding) > 0).any():
@@ -709,7 +709,7 @@ class Mouth:
         gathered = np.zeros(u.shape, np.float32) if own is None else own[on] * ~opening
         # the portrait's own mouth outside the opening goes as fully as the opening is drawn (`Mouth.alpha`): by the
         # rounding alone, a tenth of a smile's dark corners stayed at funnel + pucker 0.9 (faint streaks above the lips)
-        fade = np.clip(rounding[on, None] / ROUNDING_FADE, 0.0, 1.0)
+        fade = _rounding_fade(rounding[on, None])
         weight = np.maximum((band & ~opening) * rounding[on, None], (gathered > 0) * fade).astype(np.float32)
         return on, weight, gathered.astype(np.float32)
 
@@ -966,6 +966,11 @@ def _smooth_interp(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
     the landmarks, which drew a wide opening as a polygon, and no overshoot), flat beyond the ends."""
     xp = xp + np.arange(len(xp)) * 1e-6  # strictly increasing (points that share a u)
     return PchipInterpolator(xp, fp)(np.clip(x, xp[0], xp[-1]))
+
+
+def _rounding_fade(rounding: np.ndarray) -> np.ndarray:
+    """How fully the painted layer is drawn for lips this rounded (0..1 over `ROUNDING_FADE`)."""
+    return np.clip(rounding / ROUNDING_FADE, 0.0, 1.0)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
