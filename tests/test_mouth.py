@@ -453,8 +453,8 @@ def test_pursed_lips_keep_their_area(photos, renderer):
     of it), and at weight 1 the lips (outer contour less the opening) kept 0.53 (astronaut), 0.69 (Biden) and 0.70
     (Hopper) of their area at rest, a thin pressed line instead of a pout; 0.85, 0.96 and 0.99 at 22."""
 
-    def area(pts: np.ndarray) -> float:  # shoelace
-        return 0.5 * abs(float(np.dot(pts[:, 0], np.roll(pts[:, 1], 1)) - np.dot(pts[:, 1], np.roll(pts[:, 0], 1))))
+    def area(pts: np.ndarray) -> float:
+        return float(cv2.contourArea(pts.astype(np.float32)))
 
     for name, r in (("astronaut", renderer), ("biden", photos["biden"]), ("hopper", photos["hopper"])):
         rest, pucker = r.control_points(np.stack([code(), code(mouthPucker=1.0)]))
