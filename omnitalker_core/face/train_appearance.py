@@ -309,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
         "--eye-distance", type=float, default=AppearanceConfig.eye_distance,
         help="inter-ocular distance in the crop (fraction of its side); the face's scale in the crop is size times this",
     )  # fmt: skip
+    p.add_argument(
+        "--eye-line", type=float, default=AppearanceConfig.eye_line,
+        help="height of the eye centres in the crop (fraction of its side, from the top); lower leaves room for the chin",
+    )  # fmt: skip
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--device", default="cpu", help="where the network trains (cpu, cuda, ...); renders stay on the CPU")
     p.add_argument(
@@ -320,8 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = AppearanceConfig(
-        size=args.size, eye_distance=args.eye_distance, reference=args.reference, antialias=args.antialias
-    )
+        size=args.size, eye_line=args.eye_line, eye_distance=args.eye_distance, reference=args.reference,
+        antialias=args.antialias,
+    )  # fmt: skip
     fixed = {k: v for k, (v, held) in calibration_portraits().items() if not held}
     photos = {k: fixed[k] for k in ("astronaut", *(k for k, held in FACE_PHOTOS.items() if not held))}
     train_portraits, val_portraits = dict(fixed), {}
