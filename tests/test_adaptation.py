@@ -163,6 +163,27 @@ def test_a_channel_read_well_at_the_wrong_size_is_read_at_this_faces_size():
         np.testing.assert_equal(after[name], before[name], err_msg=name)  # NaN where the channel never moves
 
 
+def test_a_reader_with_a_jaw_output_leaves_the_jaw_to_the_read_out_judged_against_its_own_jaw():
+    """A reader trained with a jawOpen output (`train_appearance --read-jaw`) may read the jaw where the shipped
+    one leaves it to the fit. Adaptation must still read the jaw by its read-out map only (never a second time as a
+    fine-tuned channel, which overwrote the read-out's report) and take the map only where it beats what that reader
+    reads, not the fit: here an untrained jaw output (r near 0), which the map, with the fit among its inputs, beats."""
+    cfg = appearance.AppearanceConfig(
+        size=32, widths=(8, 8), squeeze=4, hidden=16, channels=("jawOpen", "mouthFunnel", "mouthSmileLeft",
+        "mouthSmileRight"),
+    )  # fmt: skip
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = appearance.AppearanceNet(cfg).eval()
+    base = appearance.AppearanceReader(net, ("jawOpen",), {"jawOpen": 1.0}, {"jawOpen": 0.0}, {})
+    portrait = calibration_portraits()["astronaut_crop"][0]
+    adapted = adapt_reader(portrait, AdaptConfig(frames=240, check_frames=160, epochs=1), base=base)
+    jaw = adapted.report["jawOpen"]
+    assert "jawOpen" not in adapted.reader.used and "slope_shipped" not in jaw, jaw
+    assert abs(jaw["r_shipped"]) < 0.5, jaw  # the untrained output's r; the fit reads this jaw at r ~0.9
+    assert jaw.get("readout") and set(adapted.reader.readouts) == {"jawOpen"}, jaw
+
+
 def test_adapting_reads_the_head_s_rotation_at_this_face_s_size():
     """The landmark fit reads head rotation at each face's own size: the speaking Obama's pitch at 0.71 of it in
     the table (docs/MOTION_SPACE.md), Hopper's at 0.96, so one calibration cannot fit both. Adaptation measures

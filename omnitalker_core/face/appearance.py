@@ -36,6 +36,9 @@ FORMAT = "omnitalker-appearance-reader"
 CANDIDATES = (
     tuple(n for n in motion.BLENDSHAPE_NAMES if n != "jawOpen" and not n.startswith("eyeLook")) + motion.GAZE_NAMES
 )
+# ... and with the jaw as well (`train_appearance --read-jaw`): lips shut over a dropped jaw (mouthClose) are told
+# from lips shut at rest only by where the chin is
+WITH_JAW = ("jawOpen", *CANDIDATES)
 
 # landmarks that expressions hardly move (eye corners, nose ridge), for the crop's similarity alignment
 ANCHORS = (33, 133, 263, 362, 168, 6, 197, 195, 5, 4)

@@ -33,6 +33,8 @@ import torch.nn.functional as F
 from .. import motion
 from .appearance import (
     APPEARANCE_PATH,
+    CANDIDATES,
+    WITH_JAW,
     AppearanceConfig,
     AppearanceNet,
     AppearanceReader,
@@ -313,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
         "--eye-line", type=float, default=AppearanceConfig.eye_line,
         help="height of the eye centres in the crop (fraction of its side, from the top); lower leaves room for the chin",
     )  # fmt: skip
+    p.add_argument(
+        "--read-jaw", action=argparse.BooleanOptionalAction, default=False,
+        help="train a jawOpen output too (a channel like any other, and an input of adaptation's jaw read-out)",
+    )  # fmt: skip
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--device", default="cpu", help="where the network trains (cpu, cuda, ...); renders stay on the CPU")
     p.add_argument(
@@ -325,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     cfg = AppearanceConfig(
         size=args.size, eye_line=args.eye_line, eye_distance=args.eye_distance, reference=args.reference,
-        antialias=args.antialias,
+        antialias=args.antialias, channels=WITH_JAW if args.read_jaw else CANDIDATES,
     )  # fmt: skip
     fixed = {k: v for k, (v, held) in calibration_portraits().items() if not held}
     photos = {k: fixed[k] for k in ("astronaut", *(k for k, held in FACE_PHOTOS.items() if not held))}
