@@ -180,7 +180,8 @@ def test_a_reader_with_a_jaw_output_leaves_the_jaw_to_the_read_out_judged_agains
     adapted = adapt_reader(portrait, AdaptConfig(frames=240, check_frames=160, epochs=1), base=base)
     jaw = adapted.report["jawOpen"]
     assert "jawOpen" not in adapted.reader.used and "slope_shipped" not in jaw, jaw
-    assert abs(jaw["r_shipped"]) < 0.5, jaw  # the untrained output's r; the fit reads this jaw at r ~0.9
+    # the untrained output's r (0.23); the fit reads these check renders' jaw at r 0.94, and the map (0.89) loses to it
+    assert abs(jaw["r_shipped"]) < 0.5, jaw
     assert jaw.get("readout") and set(adapted.reader.readouts) == {"jawOpen"}, jaw
 
 
