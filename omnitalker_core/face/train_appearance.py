@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     p.add_argument(
         "--eye-line", type=float, default=AppearanceConfig.eye_line,
-        help="height of the eye centres in the crop (fraction of its side, from the top); lower leaves room for the chin",
+        help="the eye centres' height in the crop (fraction of its side, from the top): lower leaves room for the chin",
     )  # fmt: skip
     p.add_argument(
         "--read-jaw", action=argparse.BooleanOptionalAction, default=False,
