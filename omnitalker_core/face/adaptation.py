@@ -165,9 +165,9 @@ def adapt_reader(
         x = check[:, c]
         readout, held_out = fit_readout(LinearReadout.inputs(fit[split:], out), x, cfg.RIDGE)
         slope, offset, _ = correction([(x, held_out)])
-        r_fit, r_new = _r(x, shipped[:, c]), _r(x, held_out)  # the fit's read, or the shipped reader's if it reads it
-        report[name] = {"r_shipped": round(r_fit, 3), "r_adapted": round(r_new, 3), "slope": round(slope, 3)}
-        if r_new >= cfg.min_r and r_new > r_fit + cfg.readout_min_gain and slope > 0.2:  # read at its size there
+        r_old, r_new = _r(x, shipped[:, c]), _r(x, held_out)  # the fit's read, or the shipped reader's if it reads it
+        report[name] = {"r_shipped": round(r_old, 3), "r_adapted": round(r_new, 3), "slope": round(slope, 3)}
+        if r_new >= cfg.min_r and r_new > r_old + cfg.readout_min_gain and slope > 0.2:  # read at its size there
             readouts[name] = replace(readout, weight=readout.weight / slope, bias=(readout.bias - offset) / slope)
             report[name]["readout"] = True
     # a left-right pair is taken or left together: the reader reads both sides of a mirrored crop alike, and
