@@ -39,6 +39,9 @@ CANDIDATES = (
 # ... and with the jaw as well (`train_appearance --read-jaw`): lips shut over a dropped jaw (mouthClose) are told
 # from lips shut at rest only by where the chin is
 WITH_JAW = ("jawOpen", *CANDIDATES)
+# outputs a reader is trained on but that replace the fit's only once adapted to the face (adaptation's jaw read-out
+# takes them as inputs): a jaw learnt on four people read two held-out faces at r 0.54-0.60, the fit at 0.84-0.86
+ADAPTED_ONLY = ("jawOpen",)
 
 # landmarks that expressions hardly move (eye corners, nose ridge), for the crop's similarity alignment
 ANCHORS = (33, 133, 263, 362, 168, 6, 197, 195, 5, 4)

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from .. import motion
 from .appearance import (
+    ADAPTED_ONLY,
     APPEARANCE_PATH,
     CANDIDATES,
     WITH_JAW,
@@ -239,7 +240,8 @@ def choose_channels(
     channel is read from the pixels when the network follows it (r >= MIN_R) better than the fit. Its linear
     correction (out = gain * true + bias) brings it to the rendered size, fitted on the validation portraits
     where the network follows it: one portrait it cannot read (a turned head, eyes narrowed by a laugh) would
-    otherwise shrink the gain and make every other face read too large."""
+    otherwise shrink the gain and make every other face read too large. `ADAPTED_ONLY` outputs are never taken:
+    validation shows faces of the training people, on which they beat the fit where on others they do not."""
     reader = AppearanceReader(net, (), {}, {}, {})
     true = np.concatenate([r["true"] for r in val.values()])
     fit = np.concatenate([r["tracked"] for r in val.values()])
@@ -255,7 +257,7 @@ def choose_channels(
         r_fit = float(np.corrcoef(x, fit[:, c])[0, 1]) if fit[:, c].std() > 1e-9 else 0.0
         slope, offset, read = correction([(r["true"][:, c], o[:, k]) for r, o in zip(val.values(), outs)])
         report[name] = {"r_net": r_net, "r_fit": r_fit, "slope_net": slope, "portraits_read": read}
-        if r_net >= MIN_R and r_net > r_fit + MIN_GAIN_OVER_FIT and slope > 0.2:
+        if r_net >= MIN_R and r_net > r_fit + MIN_GAIN_OVER_FIT and slope > 0.2 and name not in ADAPTED_ONLY:
             used.append(name)
             gain[name], bias[name] = slope, offset
     return tuple(used), gain, bias, report
@@ -317,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     p.add_argument(
         "--read-jaw", action=argparse.BooleanOptionalAction, default=False,
-        help="train a jawOpen output too (a channel like any other, and an input of adaptation's jaw read-out)",
+        help="train a jawOpen output too: an input of adaptation's jaw read-out, not read unadapted (ADAPTED_ONLY)",
     )  # fmt: skip
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
     p.add_argument("--device", default="cpu", help="where the network trains (cpu, cuda, ...); renders stay on the CPU")
@@ -366,8 +368,9 @@ def main(argv: list[str] | None = None) -> int:
         info["network_from"] = args.from_reader.name
     AppearanceReader(net, used, gain, bias, info).save(args.out)
     for name, d in report.items():
+        taken = "<- read from the pixels" if name in used else "(once adapted)" if name in ADAPTED_ONLY else ""
         log.info("%-18s net r %.2f (slope %.2f) | fit r %.2f %s", name, d["r_net"], d["slope_net"], d["r_fit"],
-                 "<- read from the pixels" if name in used else "")  # fmt: skip
+                 taken)  # fmt: skip
     log.info("wrote %s: %d channels read from the pixels", args.out, len(used))
     return 0
 
