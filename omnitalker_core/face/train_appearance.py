@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 SIZES = (256, 320, 384, 448, 512)
 MIN_R = 0.6  # a channel is read from the pixels only when the network follows it at least this well ...
 MIN_GAIN_OVER_FIT = 0.05  # ... and better than the rig fit does, on validation renders
+# the shipped reader's crop and outputs (the command's defaults): 128 px, the eyes higher than `AppearanceConfig`'s
+# 112 px crop puts them, so that the chin stays inside at a dropped jaw and a lowered head, and a jaw output
+SHIPPED = AppearanceConfig(size=128, eye_line=0.27, eye_distance=0.30, channels=WITH_JAW)
 
 
 def photo_variants(photo: np.ndarray, count: int, seed: int, prefix: str = "variant") -> dict[str, np.ndarray]:
@@ -308,17 +311,17 @@ def main(argv: list[str] | None = None) -> int:
         default=False,
         help="shrink each frame with area averaging before the crop's warp (docs/MOTION_SPACE.md: tried, not shipped)",
     )
-    p.add_argument("--size", type=int, default=AppearanceConfig.size, help="crop side (pixels)")
+    p.add_argument("--size", type=int, default=SHIPPED.size, help="crop side (pixels; defaults: the shipped reader's)")
     p.add_argument(
-        "--eye-distance", type=float, default=AppearanceConfig.eye_distance,
+        "--eye-distance", type=float, default=SHIPPED.eye_distance,
         help="inter-ocular distance in the crop (fraction of its side); the face's scale in the crop is size times this",
     )  # fmt: skip
     p.add_argument(
-        "--eye-line", type=float, default=AppearanceConfig.eye_line,
+        "--eye-line", type=float, default=SHIPPED.eye_line,
         help="the eye centres' height in the crop (fraction of its side, from the top): lower leaves room for the chin",
     )  # fmt: skip
     p.add_argument(
-        "--read-jaw", action=argparse.BooleanOptionalAction, default=False,
+        "--read-jaw", action=argparse.BooleanOptionalAction, default="jawOpen" in SHIPPED.channels,
         help="train a jawOpen output too: an input of adaptation's jaw read-out, not read unadapted (ADAPTED_ONLY)",
     )  # fmt: skip
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
