@@ -11,15 +11,19 @@ import skimage.data
 from omnitalker_core import motion, pipeline
 from omnitalker_core.face.calibration import (
     FACE_PHOTOS,
+    KEY_CHANNELS,
     Calibration,
     agreement_table,
     calibration_portraits,
+    certainty_table,
     channel_agreement,
     fit_calibration,
     portrait_code,
     random_codes,
     render_and_track,
     round_trip,
+    table_columns,
+    target_chance,
 )
 from omnitalker_core.face.tracker import track_frames
 
@@ -52,7 +56,7 @@ def test_agreement_table_has_every_channel_and_a_column_per_held_out_portrait():
         for name, held in (("astronaut_mirrored_crop", True), ("hopper", True), ("astronaut", False))
     }
     cal = Calibration(np.eye(motion.MOTION_DIM), np.zeros(motion.MOTION_DIM))
-    lines = agreement_table(runs, cal).splitlines()
+    lines = agreement_table(table_columns(runs, cal)).splitlines()
     assert lines[0].split(" | ")[1:4] == [
         "astronaut_mirrored_crop raw fit slope / r", "astronaut_mirrored_crop calibrated fit slope / r",
         "astronaut_mirrored_crop tracker slope / r",
@@ -73,13 +77,43 @@ def test_agreement_table_has_every_channel_and_a_column_per_held_out_portrait():
             return out
 
     adapted = {"hopper": SimpleNamespace(readers=(HalfFunnel(),))}
-    lines = agreement_table(runs, cal, adapted=adapted).splitlines()
+    columns = table_columns(runs, cal, adapted=adapted)
+    lines = agreement_table(columns).splitlines()
     cols = [c.strip(" |") for c in lines[0].split(" | ")]
     assert cols.index("hopper adapted slope / r") == cols.index("hopper tracker slope / r") + 1
     assert "astronaut_mirrored_crop adapted" not in lines[0], "only portraits with an adapted reader get a column"
     row = [c.strip(" |") for c in next(line for line in lines if line.startswith("| **mouthFunnel**")).split(" | ")]
     slope, r = map(float, row[cols.index("hopper adapted slope / r")].split(" / "))
     assert slope == pytest.approx(0.5, abs=0.03) and r > 0.98
+    # the key cells' certainty: tracker and adapted columns only, a row per key channel
+    sure = certainty_table(columns).splitlines()
+    assert len(sure) == 2 + len(KEY_CHANNELS) and "raw fit" not in sure[0] and "hopper adapted r (90%), met" in sure[0]
+    row = {line.split(" | ")[0].strip("| "): [c.strip(" |") for c in line.split(" | ")[1:]] for line in sure[2:]}
+    assert row["headYaw"] == ["1.00 (1.00-1.00), 100%"] * 3  # read as rendered everywhere
+    assert row["mouthFunnel"][2] == "1.00 (1.00-1.00), 0%"  # the adapted read: r 1, but at half its size
+
+
+def test_how_sure_a_cell_is_comes_from_resampling_whole_keyframe_blocks():
+    """`target_chance`: a read far above the target meets it in every resample, one far below in none, one at its
+    edge in some; frames that share keyframes are resampled together, so a sparse channel's interval is as wide as
+    its few moves make it (resampled frame by frame it would look several times surer)."""
+    rng = np.random.default_rng(3)
+    codes = random_codes(rng, 4000)
+    true, est = codes.astype(np.float64), codes.astype(np.float64)
+    for name, noise in (("jawOpen", 0.05), ("mouthClose", 0.045), ("mouthPucker", 0.3)):
+        c = motion.CHANNEL[name]
+        est[:, c] = true[:, c] + np.interp(np.arange(4000) / 6, np.arange(700), rng.normal(0, noise, 700))
+    chance = target_chance(true, est)
+    agree = channel_agreement(true, est)
+    assert chance["jawOpen"]["met"] == 1.0 and agree["jawOpen"]["r"] > 0.95
+    assert chance["mouthPucker"]["met"] == 0.0 and agree["mouthPucker"]["r"] < 0.8
+    edge = chance["mouthClose"]
+    assert 0.05 < edge["met"] < 0.95 and edge["r_low"] < 0.9 < edge["r_high"], (agree["mouthClose"], edge)
+    assert edge["r_low"] < agree["mouthClose"]["r"] < edge["r_high"]
+    framewise = target_chance(true, est, block=1)["mouthClose"]
+    assert edge["r_high"] - edge["r_low"] > 2 * (framewise["r_high"] - framewise["r_low"])
+    still = target_chance(np.zeros_like(true), est, names=("mouthClose",))["mouthClose"]  # a channel never drawn
+    assert np.isnan(still["r_low"]) and still["met"] == 0.0
 
 
 def test_bundled_face_photos_load_and_the_held_out_ones_train_nothing():

@@ -10,7 +10,8 @@ read-out gets a gain (and, for blendshapes, an offset) so it comes back at the s
 smiling eyes read as a third closed has eyeBlink 0 at rest), pose and gaze from straight ahead.
 A channel whose raw read-out hardly follows the rendered value (r < MIN_R) is left as it is:
 amplifying it would only amplify noise. Held-out portraits report how well this generalises
-(`channel_agreement`); docs/MOTION_SPACE.md has the table for all 61 channels.
+(`channel_agreement`; how sure each key cell is, `target_chance`); docs/MOTION_SPACE.md has the table for all 61
+channels.
 
 The map ships as `assets/calibration.npz` and the tracker applies it to every clip and portrait.
 Rebuild it (and the docs table) with `python -m omnitalker_core.face.calibration` (~6 min on 2 cores).
@@ -47,7 +48,11 @@ KEY_CHANNELS = (
 
 def meets_target(agreement: dict) -> bool:
     """Issue 11's target for a key channel's `channel_agreement`: read at 0.8-1.25 of its size, r at least 0.9."""
-    return 0.8 <= agreement["slope"] <= 1.25 and agreement["r"] >= 0.9
+    return bool(_met(agreement["slope"], agreement["r"]))
+
+
+def _met(slope, r):  # elementwise on arrays too; NaN (a channel that never moves) fails
+    return (slope >= 0.8) & (slope <= 1.25) & (r >= 0.9)
 
 
 # How random codes are drawn: a few shapes active at a time (ARKit takes are sparse), each up to a
@@ -351,12 +356,12 @@ def _stack(runs: dict[str, dict], held: bool, part: str) -> np.ndarray:
     return np.concatenate([r[part] for r in runs.values() if r["held_out"] == held])
 
 
-def agreement_table(
+def table_columns(
     runs: dict[str, dict], cal: Calibration, detail: str = "astronaut_mirrored_crop", adapted: dict | None = None
-) -> str:
-    """Markdown table, all 61 channels: slope and r of the tracker as shipped (calibrated fit + appearance
-    read-out) on each held-out portrait, for `detail` also of the raw rig fit and the calibrated fit, and
-    with the reader adapted to a portrait where `adapted` ({portrait: `adaptation.AdaptedReader`}) has one."""
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The table's columns as (header, rendered codes, read codes) [f, 61]: the tracker as shipped (calibrated fit +
+    appearance read-out) on each held-out portrait, for `detail` also the raw rig fit and the calibrated fit, and
+    the reader adapted to a portrait where `adapted` ({portrait: `adaptation.AdaptedReader`}) has one."""
     from .tracker import lids_from_gaze, read_appearance
 
     adapted = adapted or {}
@@ -370,16 +375,19 @@ def agreement_table(
         fit = [(runs[k]["crops"], cal.apply(runs[k]["raw"])) for k in keys]  # calibrated once, read once or twice
         final = np.concatenate([lids_from_gaze(read_appearance(crops, codes)) for crops, codes in fit])
         if g == detail:
-            cols += [
-                (f"{g} raw fit", channel_agreement(true, raw)),
-                (f"{g} calibrated fit", channel_agreement(true, cal.apply(raw))),
-            ]
-        cols.append((f"{g} tracker", channel_agreement(true, final)))
+            cols += [(f"{g} raw fit", true, raw), (f"{g} calibrated fit", true, cal.apply(raw))]
+        cols.append((f"{g} tracker", true, final))
         if g in adapted:
             read = np.concatenate(
                 [lids_from_gaze(read_appearance(crops, codes, adapted[g].readers)) for crops, codes in fit]
             )
-            cols.append((f"{g} adapted", channel_agreement(true, read)))
+            cols.append((f"{g} adapted", true, read))
+    return cols
+
+
+def agreement_table(columns: list[tuple[str, np.ndarray, np.ndarray]]) -> str:
+    """Markdown table, all 61 channels: slope and r of each of `table_columns`' columns."""
+    cols = [(name, channel_agreement(true, est)) for name, true, est in columns]
     head = "| channel | " + " | ".join(f"{name} slope / r" for name, _ in cols) + " |"
     lines = [head, "|---" * (1 + len(cols)) + "|"]
 
@@ -389,6 +397,55 @@ def agreement_table(
     for name in motion.CHANNEL_NAMES:
         bold = "**" if name in KEY_CHANNELS else ""
         lines.append("| " + " | ".join([f"{bold}{name}{bold}"] + [cell(ag[name]) for _, ag in cols]) + " |")
+    return "\n".join(lines)
+
+
+# Frames resampled together when judging how sure a cell is: neighbours share a random keyframe (KEYFRAME_EVERY),
+# and a sparse channel's move spans a few of them.
+BLOCK_FRAMES = 60
+
+
+def target_chance(
+    true: np.ndarray, est: np.ndarray, names: tuple[str, ...] = KEY_CHANNELS, block: int = BLOCK_FRAMES,
+    draws: int = 1000, seed: int = 0,
+) -> dict[str, dict[str, float]]:  # fmt: skip
+    """How sure a key cell is, by a block bootstrap of the frames [f, 61]: per channel the 5th and 95th
+    percentiles of r over the resamples, and the share of them in which the channel meets the target. A sparse
+    channel moves in a few dozen keyframes of a table's 4,000 frames, so one sample's r is loose (a cell just
+    under the target on one sample may meet it on the next)."""
+    blocks = len(true) // block
+    rng = np.random.default_rng(seed)
+    frames = (rng.integers(0, blocks, (draws, blocks))[..., None] * block + np.arange(block)).reshape(draws, -1)
+    out = {}
+    for name in names:
+        x, y = true[frames, motion.CHANNEL[name]], est[frames, motion.CHANNEL[name]]  # draws f
+        x, y = x - x.mean(1, keepdims=True), y - y.mean(1, keepdims=True)
+        sxx, syy, sxy = (x * x).mean(1), (y * y).mean(1), (x * y).mean(1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope, r = sxy / sxx, sxy / np.sqrt(sxx * syy)
+        low, high = np.nanpercentile(r, (5, 95)) if np.isfinite(r).any() else (np.nan, np.nan)
+        out[name] = {"r_low": float(low), "r_high": float(high), "met": float(np.mean(_met(slope, r)))}
+    return out
+
+
+def certainty_table(columns: list[tuple[str, np.ndarray, np.ndarray]]) -> str:
+    """Markdown table of the key channels on the tracker and adapted columns: r with its 90% interval and how often
+    a resample meets the target (`target_chance`)."""
+    cols = [
+        (name, channel_agreement(true, est), target_chance(true, est))
+        for name, true, est in columns
+        if name.endswith(("tracker", "adapted"))
+    ]
+    lines = ["| key channel | " + " | ".join(f"{name} r (90%), met" for name, _, _ in cols) + " |"]
+    lines.append("|---" * (1 + len(cols)) + "|")
+
+    def cell(r: float, ch: dict) -> str:
+        if not np.isfinite(ch["r_low"]):
+            return "–"
+        return f"{r:.2f} ({ch['r_low']:.2f}-{ch['r_high']:.2f}), {ch['met']:.0%}"
+
+    for name in KEY_CHANNELS:
+        lines.append("| " + " | ".join([name] + [cell(ag[name]["r"], ch[name]) for _, ag, ch in cols]) + " |")
     return "\n".join(lines)
 
 
@@ -438,7 +495,12 @@ def main(argv: list[str] | None = None) -> int:
                         adapted[name] = adapt_reader(portrait)
                 except ValueError as e:  # a face too turned to render and track
                     log.warning("%s: not adapted: %s", name, e)
-        args.table.write_text(agreement_table(runs, cal, adapted=adapted) + "\n", encoding="utf-8")
+        columns = table_columns(runs, cal, adapted=adapted)
+        args.table.write_text(
+            agreement_table(columns) + "\n\nHow sure the key cells are (block bootstrap over "
+            f"{BLOCK_FRAMES}-frame blocks, `target_chance`):\n\n" + certainty_table(columns) + "\n",
+            encoding="utf-8",
+        )
         log.info("wrote %s", args.table)
     return 0
 
