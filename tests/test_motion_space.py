@@ -87,10 +87,10 @@ def test_agreement_table_has_every_channel_and_a_column_per_held_out_portrait():
     assert slope == pytest.approx(0.5, abs=0.03) and r > 0.98
     # the key cells' certainty: tracker and adapted columns only, a row per key channel
     sure = certainty_table(columns).splitlines()
-    assert len(sure) == 2 + len(KEY_CHANNELS) and "raw fit" not in sure[0] and "hopper adapted r (90%), met" in sure[0]
+    assert len(sure) == 2 + len(KEY_CHANNELS) and "raw fit" not in sure[0] and "hopper adapted r [90%], met" in sure[0]
     row = {line.split(" | ")[0].strip("| "): [c.strip(" |") for c in line.split(" | ")[1:]] for line in sure[2:]}
-    assert row["headYaw"] == ["1.00 (1.00-1.00), 100%"] * 3  # read as rendered everywhere
-    assert row["mouthFunnel"][2] == "1.00 (1.00-1.00), 0%"  # the adapted read: r 1, but at half its size
+    assert row["headYaw"] == ["1.00 [1.00, 1.00], 100%"] * 3  # read as rendered everywhere
+    assert row["mouthFunnel"][2] == "1.00 [1.00, 1.00], 0%"  # the adapted read: r 1, but at half its size
 
 
 def test_how_sure_a_cell_is_comes_from_resampling_whole_keyframe_blocks():

@@ -436,13 +436,13 @@ def certainty_table(columns: list[tuple[str, np.ndarray, np.ndarray]]) -> str:
         for name, true, est in columns
         if name.endswith(("tracker", "adapted"))
     ]
-    lines = ["| key channel | " + " | ".join(f"{name} r (90%), met" for name, _, _ in cols) + " |"]
+    lines = ["| key channel | " + " | ".join(f"{name} r [90%], met" for name, _, _ in cols) + " |"]
     lines.append("|---" * (1 + len(cols)) + "|")
 
     def cell(r: float, ch: dict) -> str:
         if not np.isfinite(ch["r_low"]):
             return "–"
-        return f"{r:.2f} ({ch['r_low']:.2f}-{ch['r_high']:.2f}), {ch['met']:.0%}"
+        return f"{r:.2f} [{ch['r_low']:.2f}, {ch['r_high']:.2f}], {ch['met']:.0%}"
 
     for name in KEY_CHANNELS:
         lines.append("| " + " | ".join([name] + [cell(ag[name]["r"], ch[name]) for _, ag, ch in cols]) + " |")
