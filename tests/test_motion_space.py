@@ -112,6 +112,12 @@ def test_how_sure_a_cell_is_comes_from_resampling_whole_keyframe_blocks():
     assert edge["r_low"] < agree["mouthClose"]["r"] < edge["r_high"]
     framewise = target_chance(true, est, block=1)["mouthClose"]
     assert edge["r_high"] - edge["r_low"] > 2 * (framewise["r_high"] - framewise["r_low"])
+    short = target_chance(true[:40], est[:40], names=("jawOpen",))["jawOpen"]  # shorter than a block: one block
+    assert (
+        short["r_low"]
+        == pytest.approx(short["r_high"])
+        == pytest.approx(channel_agreement(true[:40], est[:40])["jawOpen"]["r"])
+    )
     still = target_chance(np.zeros_like(true), est, names=("mouthClose",))["mouthClose"]  # a channel never drawn
     assert np.isnan(still["r_low"]) and still["met"] == 0.0
 

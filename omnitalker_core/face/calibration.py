@@ -413,6 +413,7 @@ def target_chance(
     percentiles of r over the resamples, and the share of them in which the channel meets the target. A sparse
     channel moves in a few dozen keyframes of a table's 4,000 frames, so one sample's r is loose (a cell just
     under the target on one sample may meet it on the next)."""
+    block = max(min(block, len(true)), 1)  # a run shorter than a block is one block
     blocks = len(true) // block
     rng = np.random.default_rng(seed)
     frames = (rng.integers(0, blocks, (draws, blocks))[..., None] * block + np.arange(block)).reshape(draws, -1)
