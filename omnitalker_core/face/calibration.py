@@ -217,6 +217,14 @@ def portrait_code(
     return code
 
 
+def _slope_r(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Slope of y on x and Pearson r along the last axis (NaN where x or y does not move)."""
+    x, y = x - x.mean(-1, keepdims=True), y - y.mean(-1, keepdims=True)
+    sxx, syy, sxy = (x * x).mean(-1), (y * y).mean(-1), (x * y).mean(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return sxy / sxx, sxy / np.sqrt(sxx * syy)
+
+
 def channel_agreement(true: np.ndarray, est: np.ndarray) -> dict[str, dict[str, float]]:
     """Per channel: slope of est on true (1 = same size), Pearson r, and the spread of true."""
     out = {}
@@ -226,9 +234,8 @@ def channel_agreement(true: np.ndarray, est: np.ndarray) -> dict[str, dict[str, 
         if sx < 1e-6:
             out[name] = {"slope": float("nan"), "r": float("nan"), "std": float(sx)}
             continue
-        slope = float(np.cov(x, y, bias=True)[0, 1] / sx**2)
-        r = float(np.corrcoef(x, y)[0, 1]) if y.std() > 1e-9 else 0.0
-        out[name] = {"slope": slope, "r": r, "std": float(sx)}
+        slope, r = _slope_r(x, y)
+        out[name] = {"slope": float(slope), "r": float(r) if y.std() > 1e-9 else 0.0, "std": float(sx)}
     return out
 
 
@@ -375,7 +382,7 @@ def table_columns(
         fit = [(runs[k]["crops"], cal.apply(runs[k]["raw"])) for k in keys]  # calibrated once, read once or twice
         final = np.concatenate([lids_from_gaze(read_appearance(crops, codes)) for crops, codes in fit])
         if g == detail:
-            cols += [(f"{g} raw fit", true, raw), (f"{g} calibrated fit", true, cal.apply(raw))]
+            cols += [(f"{g} raw fit", true, raw), (f"{g} calibrated fit", true, np.concatenate([c for _, c in fit]))]
         cols.append((f"{g} tracker", true, final))
         if g in adapted:
             read = np.concatenate(
@@ -419,11 +426,7 @@ def target_chance(
     frames = (rng.integers(0, blocks, (draws, blocks))[..., None] * block + np.arange(block)).reshape(draws, -1)
     out = {}
     for name in names:
-        x, y = true[frames, motion.CHANNEL[name]], est[frames, motion.CHANNEL[name]]  # draws f
-        x, y = x - x.mean(1, keepdims=True), y - y.mean(1, keepdims=True)
-        sxx, syy, sxy = (x * x).mean(1), (y * y).mean(1), (x * y).mean(1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slope, r = sxy / sxx, sxy / np.sqrt(sxx * syy)
+        slope, r = _slope_r(true[frames, motion.CHANNEL[name]], est[frames, motion.CHANNEL[name]])  # [draws]
         low, high = np.nanpercentile(r, (5, 95)) if np.isfinite(r).any() else (np.nan, np.nan)
         out[name] = {"r_low": float(low), "r_high": float(high), "met": float(np.mean(_met(slope, r)))}
     return out
