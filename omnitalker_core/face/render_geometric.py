@@ -69,8 +69,11 @@ YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # 20: drawn upper teeth fill at most half of a narrow opening and stop short of its corners, the lower rim and the
 # lower teeth fit inside it (lips parted a little were a grey tube of teeth from lip to lip); 21: rounded lips on a
 # mouth that shows nothing keep their own texture (their band was cleaned into a flat patch with hard edges); 22: rounded
-# lips keep their area (`mouth.POUT_MAX`): a pucker pouts instead of pressing the lips into a thin line
-RENDER_REVISION = 22
+# lips keep their area (`mouth.POUT_MAX`): a pucker pouts instead of pressing the lips into a thin line; 23: closing
+# lips' band takes the lips' colour from the cleaned band (`Mouth._wings`) and reaches the opening's anti-aliased ends
+# (the speaking Obama's open mouth, squeezed above his lip line, was copied into it as a jagged dark line; closed and
+# puckered lips had black dots at their ends)
+RENDER_REVISION = 23
 
 
 class FaceTurnedWarning(UserWarning):
