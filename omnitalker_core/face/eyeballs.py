@@ -25,6 +25,7 @@ EYES = ((C.RIGHT_EYE_UPPER, C.RIGHT_EYE_LOWER), (C.LEFT_EYE_UPPER, C.LEFT_EYE_LO
 IRIS_CENTRES = (468, 473)  # right eye, left eye (MediaPipe's refined order)
 SCLERA_FALLBACK = (0.86, 0.82, 0.78)
 MAX_SHIFT = 0.3  # of the opening's width, sideways
+MIN_SHIFT = 0.05  # px: a frame whose irises move less is drawn as the portrait
 # up and down, a smooth bound of this share of the opening's height (`_saturated`): cut off at 0.3, every pitch past
 # 0.1 rad looked alike in a half-shut eye
 MAX_SHIFT_UP_DOWN = 0.5
@@ -99,10 +100,12 @@ class EyeBalls:
             width = np.abs(held[:, up[-1], 0] - held[:, up[0], 0])
             out[:, e, 0] = np.clip(out[:, e, 0], -MAX_SHIFT * width, MAX_SHIFT * width)
             out[:, e, 1] = _saturated(out[:, e, 1], MAX_SHIFT_UP_DOWN * (bottom - top).clip(0))
+        # the same frame drawn alone (no box, `box`) or beside frames that move their eyes: the same pixels
+        out[(np.abs(out) <= MIN_SHIFT).all((1, 2))] = 0.0
         return out
 
     def box(self, dst: np.ndarray, shift: np.ndarray) -> tuple[int, int, int, int] | None:
-        if not (np.abs(shift) > 0.05).any():
+        if not (np.abs(shift) > MIN_SHIFT).any():
             return None
         pts = dst[:, [i for up, lo in EYES for i in (*up, *lo)]].reshape(-1, 2)
         x0, y0 = np.floor(pts.min(0) - 3).astype(int)

@@ -484,6 +484,17 @@ class Mouth:
             by_gap = np.where(change < 0, np.clip((-change - NARROW_FADE_START) / NARROW_FADE_WIDTH, 0, 1), by_gap)
         return np.maximum(by_gap, _rounding_fade(np.asarray(rounding, np.float64)))
 
+    def closing(self, dst: np.ndarray, px_per_ipd: np.ndarray) -> np.ndarray:
+        """How far the lips close past the portrait's own opening [f], 0..1 (1 at 0.03 inter-ocular units)."""
+        gap = dst[:, C.LOWER_LIP_INNER[5], 1] - dst[:, MID, 1]
+        return np.clip((self.gap0 / self.face.s0 - gap / np.asarray(px_per_ipd, np.float64)) / 0.03, 0, 1)
+
+    def _gathering(self, dst: np.ndarray, px_per_ipd: np.ndarray, rounding: np.ndarray) -> np.ndarray:
+        """How far each frame gathers the portrait's own mouth into the lip band [f], 0..1 (`_wings`): rounding
+        lips, and narrowing lips as far as the layer is drawn."""
+        alpha = self.alpha(dst, px_per_ipd, rounding)
+        return np.maximum(np.asarray(rounding, np.float64), self.closing(dst, px_per_ipd) * alpha)
+
     def box(self, dst: np.ndarray, px_per_ipd: np.ndarray, rounding: np.ndarray) -> tuple[int, int, int, int] | None:
         if not (self.alpha(dst, px_per_ipd, rounding) > 0).any():
             return None
@@ -491,11 +502,12 @@ class Mouth:
         pad = int(np.ceil(0.02 * float(np.max(px_per_ipd)))) + 2  # room for the closing lips' band
         x0, y0 = np.floor(poly.min((0, 1))).astype(int) - pad
         x1, y1 = np.ceil(poly.max((0, 1))).astype(int) + pad + 1
-        rounded = np.asarray(rounding) > 0
-        if rounded.any() and self.tex is not None:
-            # rounded lips' whole band, to a little past the outer contour, is cleaned (`_wings`): a box cut to the
-            # opening cut the cleaned band off in straight lines, a flat rectangle around a tall round opening
-            outer = dst[rounded][:, list(C.UPPER_LIP_OUTER + C.LOWER_LIP_OUTER)]
+        gathered = self._gathering(dst, px_per_ipd, rounding) > 0
+        if gathered.any() and self.tex is not None:
+            # rounded and narrowing lips' whole band, to a little past the outer contour, is cleaned (`_wings`): a box
+            # cut to the opening cut the cleaned band off in straight lines, a flat rectangle around a tall round
+            # opening; and narrowing lips were cleaned as far as the other frames of the batch took the box
+            outer = dst[gathered][:, list(C.UPPER_LIP_OUTER + C.LOWER_LIP_OUTER)]
             margin = int(np.ceil(WING_MARGIN * float(np.max(px_per_ipd)))) + 2
             x0, y0 = np.minimum([x0, y0], np.floor(outer.min((0, 1))).astype(int) - margin)
             x1, y1 = np.maximum([x1, y1], np.ceil(outer.max((0, 1))).astype(int) + margin + 1)
@@ -641,7 +653,7 @@ class Mouth:
         upper, lower = _opening(dst, gap / ipd_f, np.asarray(rounding), fr)
         ur, ul = upper[:, 0, 0], upper[:, -1, 0]  # f: the ends' u
         # closing lips: the seam band's half-width past the contours, px
-        closing = np.clip((self.gap0 / self.face.s0 - gap / ipd_f) / 0.03, 0, 1)
+        closing = self.closing(dst, ipd_f)
         seam_m = closing * (0.02 * ipd_f + 0.8)
         # every box pixel in each frame's mouth frame; keep those in or near the opening
         gx, gy = np.meshgrid(np.arange(x0, x1) + 0.5, np.arange(y0, y1) + 0.5)
@@ -661,7 +673,7 @@ class Mouth:
         # does: the band's lip colour covers them too, as the layer takes over from the warp
         wings = None
         if self.tex is not None:  # a mouth that shows nothing has no corners to gather (`_wings`)
-            gather = np.maximum(rounding, closing * alpha)
+            gather = self._gathering(dst, px_per_ipd, rounding)
             if own is not None:  # rounded lips only: a narrowing mouth's own corners close into its lip line
                 own = own * (np.asarray(rounding) > 0)[:, None]
             wings = self._wings(dst, gather, fr, u_all, v_all, U_all, L_all, ur, ul, ipd_f, own)
@@ -732,11 +744,15 @@ class Mouth:
             dark = np.maximum(dark, grey * (y > y_lip))
         dark = dark * inside
         sigma = max(WING_BLUR * ipd, 0.7)
-        dark = np.maximum(dark, np.clip(2 * cv2.GaussianBlur(dark, (0, 0), sigma), 0, 1))
+
+        def blur(a: np.ndarray, s: float) -> np.ndarray:  # zero past the crop: the same whatever box the batch took
+            return cv2.GaussianBlur(a, (0, 0), s, borderType=cv2.BORDER_CONSTANT)
+
+        dark = np.maximum(dark, np.clip(2 * blur(dark, sigma), 0, 1))
         dark = np.maximum(dark, gathered) * inside
         light = ((1 - dark) * inside).astype(np.float32)
-        total = cv2.GaussianBlur(light, (0, 0), 3 * sigma)[..., None]
-        lip = cv2.GaussianBlur(crop * light[..., None], (0, 0), 3 * sigma) / np.maximum(total, 1e-4)
+        total = blur(light, 3 * sigma)[..., None]
+        lip = blur(crop * light[..., None], 3 * sigma) / np.maximum(total, 1e-4)
         lip = np.where(total > 0.05, lip, 0.95 * self.lip)  # no light lip nearby: the portrait's lip colour
         w = (weight * dark)[..., None]
         return crop + w * (lip - crop)

@@ -72,7 +72,9 @@ YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # lips keep their area (`mouth.POUT_MAX`): a pucker pouts instead of pressing the lips into a thin line; 23: closing
 # lips' band takes the lips' colour from the cleaned band (`Mouth._wings`) and reaches the opening's anti-aliased ends
 # (the speaking Obama's open mouth, squeezed above his lip line, was copied into it as a jagged dark line; closed and
-# puckered lips had black dots at their ends)
+# puckered lips had black dots at their ends), and a frame is drawn the same whatever frames share its batch (narrowing
+# lips' band was cleaned only as far as the batch's box reached; a barely closing lid or turning iris was drawn only
+# beside frames that moved theirs)
 RENDER_REVISION = 23
 
 
