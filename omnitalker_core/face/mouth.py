@@ -872,7 +872,7 @@ class Mouth:
         band = band * (u > ur - 0.5) * (u < ul + 0.5)  # as far as `_wings` leaves the opening uncleaned
         # the lip pixels just past the band, straight up and down, blended over a pixel across the lip line
         # (measured against a hard choice between them: under 0.01 grey levels per frame on the smiling Obama's
-        # closing lips, not visible; a candidate to drop at the next render revision)
+        # closing lips, not visible)
         pos = np.stack(
             [fr["o"][fi] + u[:, None] * fr["eu"][fi] + v_to[:, None] * fr["ev"][fi] - np.array(origin)
              for v_to in (U - m - 1.0, L + m + 1.0)], 1
