@@ -117,6 +117,7 @@ NARROW_FADE_START = 0.03
 NARROW_FADE_WIDTH = 0.08
 # the portrait shows its teeth when its lips are this far apart and the inside is light
 OWN_TEETH_GAP = 0.035
+OWN_TEETH_LIGHTER = 0.15  # their light half's median luminance at least this much over the lip's: all teeth
 OWN_TEETH_EDGE = 1.5  # px: softness of their lower (incisal) edge (a sharp one reads as the lower lip)
 OWN_TEETH_KEEP = 0.65  # the part of the portrait's opening (from the top) its upper teeth are taken from
 OWN_PARTS_OVERLAP = 1  # edges (`OWN_TEETH_EDGE`) its lower part reaches under the upper one's soft edge
@@ -394,10 +395,14 @@ class Mouth:
             return
         y = _lum(inside)
         bright = inside[y >= np.quantile(y, 0.5)]
-        # teeth: light and not much redder than they are green (lips, tongue and gums are red)
+        # teeth: light, not much redder than they are green (lips, tongue and gums are red), and lighter than the lips
+        # (pale lips pressed into a lip line are light and barely red: the astronaut with her lips closed by the
+        # renderer, read as her own teeth at 0.83, drew that line's lip colour where teeth should be)
         light_inside = float(np.mean(y > 0.75 * _lum(self.skin)))
         redness = float(np.median(bright[:, 0] - bright[:, 1]))
+        lighter = float(np.median(_lum(bright))) / max(float(_lum(self.lip)), 1e-3) - 1
         own = np.clip((light_inside - 0.25) / 0.25, 0, 1) * np.clip((0.18 - redness) / 0.08, 0, 1)
+        own = own * np.clip(lighter / OWN_TEETH_LIGHTER, 0, 1)
         self.interior = float(np.clip((self.gap0 / s0 - 0.5 * OWN_TEETH_GAP) / (0.5 * OWN_TEETH_GAP), 0, 1))
         self.own = float(own * self.interior)
         if self.own > 0:

@@ -74,7 +74,8 @@ YAW_MAX_DEG = 60.0  # past this a portrait is refused
 # (the speaking Obama's open mouth, squeezed above his lip line, was copied into it as a jagged dark line; closed and
 # puckered lips had black dots at their ends), and a frame is drawn the same whatever frames share its batch (narrowing
 # lips' band was cleaned only as far as the batch's box reached; a barely closing lid or turning iris was drawn only
-# beside frames that moved theirs)
+# beside frames that moved theirs); a portrait's own teeth are lighter than its lips (pale lips pressed together were
+# taken for teeth, and an opening jaw drew their lip colour where teeth belong)
 RENDER_REVISION = 23
 
 
