@@ -23,7 +23,8 @@ LASH_RGB = (0.10, 0.07, 0.06)
 # MediaPipe mesh points on the cheeks (50, 280, 205, 425, 187, 411) and forehead (151, 108, 337)
 SKIN_POINTS = (50, 280, 205, 425, 187, 411, 151, 108, 337)
 LID_SHADE = 0.92  # a closed lid is a little darker than the cheeks
-CLOSURE_FROM = 0.01  # a lid closed less is drawn as the portrait's; the layer fades in over the next 0.14
+CLOSURE_FROM = 0.01  # a lid closed less is drawn as the portrait's; its layer fades in up to CLOSURE_FULL
+CLOSURE_FULL = 0.15
 MAX_LID_SKIN_DISTANCE = 0.35  # summed RGB distance (0..1 per channel) past which the band holds no lid skin
 EYES = ((C.RIGHT_EYE_UPPER, C.RIGHT_EYE_LOWER), (C.LEFT_EYE_UPPER, C.LEFT_EYE_LOWER))
 # shapes that move the lids: with them at their base values the upper lid rests where the portrait has it
@@ -149,9 +150,10 @@ class EyeLids:
                 shade = 1 - 0.1 * (rel / span).clamp(0, 1)  # the lid darkens towards its margin
                 fill = colours[e].view(1, 3, 1, 1) * shade[:, None]
                 fill = fill + (0.9 * lash)[:, None] * (lash_rgb - fill)
-                # fade the layer in up to 15% of the closure (no pop at a slight squint), from none at CLOSURE_FROM:
-                # a frame drawn alone (no box below it) or beside blinking frames is then the same
-                a_frame = torch.from_numpy(np.clip((closure[:, e] - CLOSURE_FROM) / 0.14, 0, 1)).float().to(dev)
+                # fade the layer in (no pop at a slight squint) from none at CLOSURE_FROM: a frame drawn alone (no
+                # box below it) or beside blinking frames is then the same
+                fade = (closure[:, e] - CLOSURE_FROM) / (CLOSURE_FULL - CLOSURE_FROM)
+                a_frame = torch.from_numpy(np.clip(fade, 0, 1)).float().to(dev)
                 alpha = (a_frame[:, None, None] * in_x[:, None] * torch.maximum(skin, lash))[:, None]
                 out = out + alpha * (fill - out)
             return out
