@@ -289,6 +289,11 @@ def _close_shape(basis: np.ndarray, extra: np.ndarray | None) -> np.ndarray:
     return close if extra is None else close + extra
 
 
+def _mid_gap(dst: np.ndarray) -> np.ndarray:
+    """The lips' gap in the middle [f] (px, image y) for control points [f, p, 2]."""
+    return dst[:, C.LOWER_LIP_INNER[5], 1] - dst[:, MID, 1]
+
+
 def _grow(mask: np.ndarray, px: float) -> np.ndarray:
     """mask [h, w] dilated by a disc of radius px (rounded, at least 1)."""
     from .opencv import cv2
@@ -479,7 +484,7 @@ class Mouth:
         by rounding. Rounded lips narrow the opening while a dropped jaw deepens it, so its height alone can stay
         as it was; without the layer the portrait's own open mouth (teeth, dark gaps) was squeezed into a
         narrow, ragged slot."""
-        gap = dst[:, C.LOWER_LIP_INNER[5], 1] - dst[:, MID, 1]
+        gap = _mid_gap(dst)
         change = gap / px_per_ipd - self.gap0 / self.face.s0
         by_gap = np.clip((np.abs(change) - FADE_START) / FADE_WIDTH, 0.0, 1.0)
         if self.tex is not None:
@@ -491,7 +496,7 @@ class Mouth:
 
     def closing(self, dst: np.ndarray, px_per_ipd: np.ndarray) -> np.ndarray:
         """How far the lips close past the portrait's own opening [f], 0..1 (1 at 0.03 inter-ocular units)."""
-        gap = dst[:, C.LOWER_LIP_INNER[5], 1] - dst[:, MID, 1]
+        gap = _mid_gap(dst)
         return np.clip((self.gap0 / self.face.s0 - gap / np.asarray(px_per_ipd, np.float64)) / 0.03, 0, 1)
 
     def _gathering(self, dst: np.ndarray, px_per_ipd: np.ndarray, rounding: np.ndarray) -> np.ndarray:
@@ -654,7 +659,7 @@ class Mouth:
         f = len(dst)
         fr = _mouth_frames(dst)
         ipd_f = np.asarray(px_per_ipd, np.float64)
-        gap = dst[:, C.LOWER_LIP_INNER[5], 1] - dst[:, MID, 1]
+        gap = _mid_gap(dst)
         upper, lower = _opening(dst, gap / ipd_f, np.asarray(rounding), fr)
         ur, ul = upper[:, 0, 0], upper[:, -1, 0]  # f: the ends' u
         # closing lips: the seam band's half-width past the contours, px
