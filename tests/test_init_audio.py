@@ -295,7 +295,8 @@ def test_grad_accum_of_two_micro_batches_is_one_step_on_their_union(corpus, f5_f
 
 def test_torchrun_ddp_gloo_with_init_audio_grad_accum_and_resume(corpus, f5_file, tmp_path):
     run = tmp_path / "ddp"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    # a rank that aborts (seen once, in gloo, at the end of a run) prints its threads' Python stacks in the message
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO), PYTHONFAULTHANDLER="1")
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
                 "omnitalker_core", "train", "--data", str(corpus), "--out", str(run), "--device", "cpu"]  # fmt: skip
     first = [*torchrun, "--init-audio", str(f5_file), "--freeze-audio", "--grad-accum", "2", "--max-steps", "2",

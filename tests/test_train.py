@@ -107,7 +107,8 @@ def test_train_exports_model_and_resumes(corpus, tmp_path, alignment):
 
 def test_torchrun_ddp_gloo_two_processes(corpus, tmp_path):
     run = tmp_path / "ddp"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    # a rank that aborts (seen once, in gloo, at the end of a run) prints its threads' Python stacks in the message
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO), PYTHONFAULTHANDLER="1")
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         "-m", "omnitalker_core", "train", "--data", str(corpus), "--out", str(run), "--device", "cpu",

@@ -523,8 +523,10 @@ class Trainer:
     def close(self) -> None:
         """Destroy the process group this trainer started. Left to the interpreter's exit, gloo's threads are
         torn down in no set order, and a rank sometimes aborted ("terminate called without an active
-        exception") after training had finished and saved."""
+        exception") after training had finished and saved. The DDP wrapper is dropped first: its reducer holds
+        the group, which is then freed here, with its threads, rather than whenever the trainer is."""
         if self._owns_group and dist.is_initialized():
+            self.net = self.flow
             dist.destroy_process_group()
         self._owns_group = False
 
