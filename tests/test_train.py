@@ -151,7 +151,12 @@ def test_init_from_copies_every_matching_tensor(corpus, tmp_path, capsys):
     started = _model_weights(second)
     assert all(torch.equal(started[k], source[k]) for k in source if k not in ("motion_mean", "motion_std"))
     capsys.readouterr()
-    assert main([*common, "--out", str(tmp_path / "bad"), "--max-steps", "0", "--init-from", str(corpus / "manifest.json")]) != 0
+    assert (
+        main(
+            [*common, "--out", str(tmp_path / "bad"), "--max-steps", "0", "--init-from", str(corpus / "manifest.json")]
+        )
+        != 0
+    )
     assert "manifest.json: OmniTalker models are .safetensors files" in capsys.readouterr().err
 
 
