@@ -314,7 +314,7 @@ class Mouth:
         self.height, self.width = portrait.shape[:2]
         src = face.landmarks[:, :2].astype(np.float64)
         self.src_frame = _mouth_frames(src[None])  # the portrait's own mouth
-        self.gap0 = float(src[C.LOWER_LIP_INNER[5], 1] - src[MID, 1])
+        self.gap0 = float(_mid_gap(src[None])[0])
         self.overlap0 = np.minimum(self._lip_gaps(src[None])[0], 0.0)  # [9] where the portrait's own lips overlap
         self._colours(portrait, src)
         self._own_teeth(portrait, src)
