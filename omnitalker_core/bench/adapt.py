@@ -3,7 +3,7 @@
 Why: adapting Capture Style's tracker to a new face is most of a first queue's time on a CPU (docs/SPEED.md),
 and its fine-tuning half runs on the host's device (`AdaptConfig.device`). The crops are random pixels: a step
 costs the same whatever they show, so this needs neither the renderer nor MediaPipe. Rendering and tracking
-the frames (on the CPU, ~90 s on 2 cores for the defaults) is not timed here.
+the frames (on the CPU, ~90 s on 2 cores for 3,000 of them) is not timed here.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--adapt",
         action="store_true",
-        help="first fine-tune the face read-out on renders of this face (about 4 min on 2 CPU cores): lips, brows "
+        help="first fine-tune the face read-out on renders of this face (about 10 min on 2 CPU cores): lips, brows "
         "and gaze of a face the tracker never saw then read at their size",
     )
     parser.add_argument(

@@ -12,9 +12,9 @@ map of the rig fit's whole expression and the network's outputs, fitted on the s
 Head rotation, which the landmark fit reads at each face's own size (the speaking Obama's pitch at 0.71 of it,
 Hopper's at 0.96), is rescaled to this face's by a gain and offset measured on all the renders.
 
-Cost: rendering and tracking the frames plus a few epochs of training, about 4 min on 2 CPU cores for
-the defaults (the training runs on `AdaptConfig.device`: 17 s of it on a GPU); adapted readers are kept in
-memory per (portrait, reader, settings), so a clip is adapted once.
+Cost: rendering and tracking the frames plus a few epochs of training, about 10 min on 2 CPU cores for
+the defaults (the training runs on `AdaptConfig.device`, a GPU in ComfyUI where there is one); adapted readers
+are kept in memory per (portrait, reader, settings), so a clip is adapted once.
 
 Shape legend: f - frames, s - crop size, k - channels the reader outputs.
 """
@@ -40,15 +40,19 @@ Callback = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class AdaptConfig:
-    frames: int = 3000  # random-code frames rendered onto the portrait; the last `check_frames` only judge
-    check_frames: int = 1000  # ... which channels the adapted reader reads better, and fit their corrections
+    # random-code frames rendered onto the portrait; the last `check_frames` only judge. 5,000 to train on, not 2,000:
+    # the lips that read loosely on some faces (mouthClose, pucker, smiles) then read at r 0.01-0.08 better on the
+    # table (docs/MOTION_SPACE.md, "More renders to adapt on"), for ~2.3 times the time
+    frames: int = 7000
+    check_frames: int = 2000  # ... which channels the adapted reader reads better, and fit their corrections
     epochs: int = 12
     lr: float = 5e-4
     batch: int = 32
     resolution: int = 384  # the renders' longer side (pixels)
     seed: int = 0
     # where the copy of the reader fine-tunes (cpu, cuda, ...): the host's device in ComfyUI. Rendering and tracking
-    # the frames stay on the CPU. The 12 epochs: ~130 s on 2 CPU cores, 17 s on an H200 (`bench adapt`)
+    # the frames stay on the CPU. 12 epochs on 2,000 frames took ~130 s on 2 CPU cores, 17 s on an H200
+    # (`bench adapt --frames 2000`)
     device: str = "cpu"
     min_r: float = 0.6  # a channel is taken from the adapted reader only where it follows at least this well
     min_gain: float = 0.02  # ... and better than the shipped tracker by this much
