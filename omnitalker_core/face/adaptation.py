@@ -41,8 +41,8 @@ Callback = Callable[[int, int], None]
 @dataclass(frozen=True)
 class AdaptConfig:
     # random-code frames rendered onto the portrait; the last `check_frames` only judge. 5,000 to train on, not 2,000:
-    # the lips that read loosely on some faces (mouthClose, pucker, smiles) then read at r 0.01-0.08 better on the
-    # table (docs/MOTION_SPACE.md, "More renders to adapt on"), for ~2.3 times the time
+    # the lips that read loosely on some faces (mouthClose, pucker, smiles) then read at r 0.03-0.05 better on the
+    # table (docs/MOTION_SPACE.md, "More renders to adapt on"), for about 2.5 times the time
     frames: int = 7000
     check_frames: int = 2000  # ... which channels the adapted reader reads better, and fit their corrections
     epochs: int = 12
