@@ -16,17 +16,17 @@ import time
 import numpy as np
 
 from omnitalker_core import motion
-from omnitalker_core.face.adaptation import AdaptConfig, fine_tune
+from omnitalker_core.face.adaptation import AdaptConfig, adaptation_codes, fine_tune
 from omnitalker_core.face.appearance import AppearanceReader, clip_reference, load_reader
 
 TRAIN, CHECK, EPOCHS = 200, 100, 6
 
 
 def make(path: str) -> None:
-    from omnitalker_core.face.calibration import calibration_portraits, random_codes, render_and_track
+    from omnitalker_core.face.calibration import calibration_portraits, render_and_track
 
     portrait = calibration_portraits()["obama2"][0]  # held out of the reader's training
-    codes = random_codes(np.random.default_rng([0, 1234]), TRAIN + CHECK)
+    codes = adaptation_codes(AdaptConfig(frames=TRAIN + CHECK, check_frames=CHECK))
     run = render_and_track(portrait, codes, 384, calibrated=True, crops=load_reader().cfg, appearance=False)
     np.savez_compressed(path, crops=run["crops"], true=run["true"])
 

@@ -37,6 +37,21 @@ def test_too_few_frames_to_train_and_check_are_refused():
         AdaptConfig(frames=400, check_frames=4)
 
 
+def test_the_check_renders_are_drawn_balanced_after_the_training_ones():
+    """The frames the copy trains on are the random draw of before (a longer run extends a shorter one); the check
+    frames, which size every correction, are drawn balanced: their own draw, not more of the training one."""
+    cfg = AdaptConfig(frames=900, check_frames=300)
+    codes = adaptation.adaptation_codes(cfg)
+    assert codes.shape == (900, motion.MOTION_DIM)
+    np.testing.assert_array_equal(codes[:600], random_codes(np.random.default_rng([cfg.seed, 1234]), 600))
+    np.testing.assert_array_equal(
+        codes[600:], random_codes(np.random.default_rng([cfg.seed, 1234, 1]), 300, balanced=True)
+    )
+    assert not np.allclose(codes[600:], random_codes(np.random.default_rng([cfg.seed, 1234]), 900)[600:])
+    other = adaptation.adaptation_codes(AdaptConfig(frames=900, check_frames=300, seed=1))
+    assert not np.allclose(other[600:], codes[600:])
+
+
 def test_a_readout_is_judged_on_frames_it_was_not_fitted_on():
     """`fit_readout` chooses its ridge by held-out blocks of frames and returns those held-out predictions: a
     target the inputs carry is read on new frames, one they do not carry is not flattered by the fit."""

@@ -93,6 +93,28 @@ def test_agreement_table_has_every_channel_and_a_column_per_held_out_portrait():
     assert row["mouthFunnel"][2] == "1.00 [1.00, 1.00], 0%"  # the adapted read: r 1, but at half its size
 
 
+def test_balanced_codes_move_every_shape_as_often_and_over_its_whole_range():
+    """A check set sizes each channel's read (`adaptation_codes`): drawn balanced, every shape is active in as many
+    keyframes as every other (to one) at amplitudes spread over the four quarters of 0-1 (to one), where the same
+    number of keyframes drawn by chance leaves some shapes with a handful of moves, all small."""
+    from omnitalker_core.face.calibration import DRAWN_SHAPES, FREQUENT, KEYFRAME_EVERY
+
+    shapes = [c for c in DRAWN_SHAPES if motion.BLENDSHAPE_NAMES[c] not in FREQUENT]  # those also drawn by chance
+
+    def spread(codes: np.ndarray) -> tuple[int, int]:
+        keys = codes[::KEYFRAME_EVERY][:, shapes]  # the keyframes, exactly as drawn
+        counts = (keys > 0).sum(0)
+        quarters = [np.bincount((keys[keys[:, i] > 0, i] * 4).astype(int), minlength=4) for i in range(len(shapes))]
+        return int(counts.max() - counts.min()), max(int(q.max() - q.min()) for q in quarters)
+
+    for seed in (0, 1):
+        balanced = random_codes(np.random.default_rng([seed, 1234, 1]), 2000, balanced=True)
+        assert balanced.shape == (2000, motion.MOTION_DIM) and balanced.min() >= -1 and balanced.max() <= 1
+        assert spread(balanced) <= (1, 1), spread(balanced)
+        by_chance = spread(random_codes(np.random.default_rng([seed, 1234, 1]), 2000))
+        assert by_chance[0] >= 10 and by_chance[1] >= 4, by_chance
+
+
 def test_how_sure_a_cell_is_comes_from_resampling_whole_keyframe_blocks():
     """`target_chance`: a read far above the target meets it in every resample, one far below in none, one at its
     edge in some; frames that share keyframes are resampled together, so a sparse channel's interval is as wide as

@@ -113,18 +113,28 @@ def rest_frame(crops: np.ndarray) -> int:
     return int(np.argmin(np.abs(crops.astype(np.float32) - ref).mean(axis=(1, 2, 3))))
 
 
+def adaptation_codes(cfg: AdaptConfig) -> np.ndarray:
+    """The codes rendered onto the face [frames, 61]: random ones to train on, then `check_frames` drawn balanced
+    (`random_codes`), so that every channel's correction is fitted where it moves over its whole range."""
+    from .calibration import random_codes
+
+    train = random_codes(np.random.default_rng([cfg.seed, 1234]), cfg.frames - cfg.check_frames)
+    check = random_codes(np.random.default_rng([cfg.seed, 1234, 1]), cfg.check_frames, balanced=True)
+    return np.concatenate([train, check])
+
+
 def adapt_reader(
     portrait: np.ndarray, cfg: AdaptConfig = AdaptConfig(), base: AppearanceReader | None = None,
     callback: Callback | None = None,
 ) -> AdaptedReader:  # fmt: skip
     """Fine-tune a copy of the reader on random codes rendered onto the portrait [h, w, 3] (uint8, a face at
     rest), and choose the channels it reads better than the tracker with the shipped reader."""
-    from .calibration import random_codes, render_and_track
+    from .calibration import render_and_track
     from .tracker import read_appearance
     from .train_appearance import correction
 
     base = base or load_reader()
-    codes = random_codes(np.random.default_rng([cfg.seed, 1234]), cfg.frames)
+    codes = adaptation_codes(cfg)
     shown = [0]
 
     def rendering(done: int, total: int) -> None:  # each tenth of the frames rendered and tracked

@@ -115,17 +115,48 @@ def _load(path: Path, mtime: int) -> Calibration:  # cached per file version: tr
     return Calibration.read(path)
 
 
-def random_codes(rng: np.random.Generator, frames: int) -> np.ndarray:
+def random_codes(rng: np.random.Generator, frames: int, balanced: bool = False) -> np.ndarray:
     """Smooth random codes [f, 61]: sparse blendshape keyframes, head pose and gaze, linearly joined; the
-    eyeLook* lids follow the gaze."""
+    eyeLook* lids follow the gaze.
+
+    balanced: every drawn shape is active in as many keyframes as every other (to one), at amplitudes spread
+    over 0-1 in quarters, where chance would leave a short draw thin on some: a check set that sizes each
+    channel's read (`adaptation.adaptation_codes`) must move it as the long run of draws does. The read of a
+    brow is nearly flat below 0.1 (it shows little there), so a linear size fitted where a brow was drawn mostly
+    small comes out too small (the right brow in 2,000 check frames: 6 above 0.5 where 4,000 table frames have
+    107)."""
     keys = np.arange(0, frames + KEYFRAME_EVERY, KEYFRAME_EVERY)
     kf = np.zeros((len(keys), motion.MOTION_DIM))
+    deck: list[int] = []  # balanced: the shapes still to deal before every shape has been dealt again
+    quarters: dict[int, list[int]] = {}  # ... and per channel, the quarters of 0-1 its next amplitudes come from
+
+    def amplitude(channel: int) -> float:
+        if not balanced:
+            return rng.uniform(0.0, 1.0)
+        left = quarters.setdefault(channel, [])
+        if not left:
+            left.extend(rng.permutation(4).tolist())
+        return (left.pop() + rng.random()) / 4
+
     for row in kf:
-        active = rng.choice(DRAWN_SHAPES, size=rng.integers(*ACTIVE_SHAPES, endpoint=True), replace=False)
-        row[active] = rng.uniform(0.0, 1.0, len(active))
+        if balanced:
+            n = int(rng.integers(*ACTIVE_SHAPES, endpoint=True))
+            if len(deck) < n:
+                deck[:0] = rng.permutation(DRAWN_SHAPES).tolist()
+            active: list[int] = []
+            while len(active) < n:
+                shape = deck.pop()
+                if shape in active:  # dealt twice across two decks: back under the deck, for the next keyframes
+                    deck.insert(0, shape)
+                else:
+                    active.append(shape)
+            row[active] = [amplitude(c) for c in active]
+        else:
+            active = rng.choice(DRAWN_SHAPES, size=rng.integers(*ACTIVE_SHAPES, endpoint=True), replace=False)
+            row[active] = rng.uniform(0.0, 1.0, len(active))
         for name, p in FREQUENT.items():  # speech moves these far more often than the rest
             if rng.random() < p:
-                row[motion.CHANNEL[name]] = rng.uniform(0.0, 1.0)
+                row[motion.CHANNEL[name]] = amplitude(motion.CHANNEL[name])
         for name, limit in POSE_RANGE.items():
             row[motion.CHANNEL[name]] = rng.uniform(-limit, limit)
         gy, gp = rng.uniform(-GAZE_RANGE, GAZE_RANGE, 2)
