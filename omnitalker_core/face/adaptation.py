@@ -44,7 +44,8 @@ class AdaptConfig:
     # the lips that read loosely on some faces (mouthClose, pucker, smiles) then read at r 0.03-0.05 better on the
     # table (docs/MOTION_SPACE.md, "More renders to adapt on"), for about 2.5 times the time
     frames: int = 7000
-    check_frames: int = 2000  # ... which channels the adapted reader reads better, and fit their corrections
+    # ... which channels the adapted reader reads better, and fit their corrections: drawn balanced (`adaptation_codes`)
+    check_frames: int = 2000
     epochs: int = 12
     lr: float = 5e-4
     batch: int = 32
