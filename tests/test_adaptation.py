@@ -52,6 +52,38 @@ def test_the_check_renders_are_drawn_balanced_after_the_training_ones():
     assert not np.allclose(other[600:], codes[600:])
 
 
+def test_frames_with_no_face_leave_the_training_and_check_renders_apart(monkeypatch):
+    """A render in which the tracker loses the face is dropped: the copy must still train on every training code
+    found and be judged on the check codes only (split by count, two lost check renders moved two training renders
+    into the check set), and a check set that lost nearly all its renders is refused, not fitted."""
+    from omnitalker_core.face import calibration
+
+    base, cfg = load_reader(), AdaptConfig(frames=240, check_frames=40, epochs=1)
+    codes, size = adaptation.adaptation_codes(cfg), base.cfg.size
+    lost = [3, 17, 210, 215]  # two training and two check renders with no face
+
+    def fake_render_and_track(portrait, codes_, *args, **kwargs):
+        index = np.setdiff1d(np.arange(len(codes_)), lost)
+        crops = np.random.default_rng(0).integers(0, 255, (len(index), size, size, 3), dtype=np.uint8)
+        return {"true": codes_[index].astype(np.float64), "tracked": np.zeros((len(index), motion.MOTION_DIM)),
+                "crops": crops, "index": index}  # fmt: skip
+
+    trained_on = []
+
+    def fake_fine_tune(base_, crops, true, *args, **kwargs):
+        trained_on.append(true)
+        return copy.deepcopy(base_.net)
+
+    monkeypatch.setattr(calibration, "render_and_track", fake_render_and_track)
+    monkeypatch.setattr(adaptation, "fine_tune", fake_fine_tune)
+    portrait = calibration_portraits()["astronaut_crop"][0]
+    adapt_reader(portrait, cfg, base=base)
+    np.testing.assert_array_equal(trained_on[0], np.delete(codes, lost, 0)[:198])
+    lost = [*range(200, 230)]  # 30 of the 40 check renders: 210 of 240 found, but 10 to judge on
+    with pytest.raises(ValueError, match="10 of 40 check frames"):
+        adapt_reader(portrait, cfg, base=base)
+
+
 def test_a_readout_is_judged_on_frames_it_was_not_fitted_on():
     """`fit_readout` chooses its ridge by held-out blocks of frames and returns those held-out predictions: a
     target the inputs carry is read on new frames, one they do not carry is not flattered by the fit."""

@@ -147,12 +147,14 @@ def adapt_reader(
         portrait, codes, cfg.resolution, calibrated=True, crops=base.cfg, appearance=False, callback=rendering
     )
     crops, true, fit = run["crops"], run["true"], run["tracked"]
-    if len(crops) < cfg.frames * 0.8:
+    # the renders of check codes judge, wherever the face was lost in some (`adaptation_codes`: those come last)
+    split = int(np.searchsorted(run["index"], cfg.frames - cfg.check_frames))
+    if len(crops) < cfg.frames * 0.8 or len(crops) - split < 12:
         raise ValueError(
-            f"the face was tracked in only {len(crops)} of {cfg.frames} frames rendered onto the portrait: "
-            "adapt on a clearer, more frontal frame (or turn adaptation off)"
+            f"the face was tracked in only {len(crops)} of {cfg.frames} frames rendered onto the portrait "
+            f"({len(crops) - split} of {cfg.check_frames} check frames): adapt on a clearer, more frontal frame "
+            "(or turn adaptation off)"
         )
-    split = len(crops) - cfg.check_frames
     steps_per_epoch = split // cfg.batch
 
     def progress(step: int, total: int) -> None:  # once per epoch

@@ -186,8 +186,8 @@ def render_and_track(
     about_own_pose: bool = True,
 ) -> dict[str, np.ndarray]:
     """One round trip: {"true": the codes as drawn (`GeometricRenderer.drawn_codes`), "tracked": what the
-    tracker reads (the raw rig fit unless calibrated), and with crops (an `appearance.AppearanceConfig`)
-    "crops": aligned face crops}, on frames with a face. appearance=False: a calibrated read without the
+    tracker reads (the raw rig fit unless calibrated), "index": which of the codes these are, and with crops (an
+    `appearance.AppearanceConfig`) "crops": aligned face crops}, on frames with a face. appearance=False: a calibrated read without the
     pixel read-out (its training data).
     about_own_pose: the codes' head rotation is added to the portrait's own, as a person's head moves about where
     they hold it (a photo here rests at a pitch of -0.18 to +0.27 rad); False draws it about the rig's zero.
@@ -217,7 +217,7 @@ def render_and_track(
     true = renderer.drawn_codes(codes).astype(np.float64)
     # translation is relative to the clip's median position in the tracker: compare it the same way
     true[:, motion.TRANSLATION] -= np.median(true[:, motion.TRANSLATION], 0)
-    out = {"true": true[res.found], "tracked": res.codes[res.found].copy()}
+    out = {"true": true[res.found], "tracked": res.codes[res.found].copy(), "index": np.flatnonzero(res.found)}
     if crops is not None:
         from .tracker import appearance_crops
 
