@@ -187,8 +187,8 @@ def render_and_track(
 ) -> dict[str, np.ndarray]:
     """One round trip: {"true": the codes as drawn (`GeometricRenderer.drawn_codes`), "tracked": what the
     tracker reads (the raw rig fit unless calibrated), "index": which of the codes these are, and with crops (an
-    `appearance.AppearanceConfig`) "crops": aligned face crops}, on frames with a face. appearance=False: a calibrated read without the
-    pixel read-out (its training data).
+    `appearance.AppearanceConfig`) "crops": aligned face crops}, on frames with a face. appearance=False: a
+    calibrated read without the pixel read-out (its training data).
     about_own_pose: the codes' head rotation is added to the portrait's own, as a person's head moves about where
     they hold it (a photo here rests at a pitch of -0.18 to +0.27 rad); False draws it about the rig's zero.
     callback(done, 2 * frames) after each frame rendered, then each frame tracked (it may raise to stop)."""
