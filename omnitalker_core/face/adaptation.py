@@ -68,6 +68,7 @@ class AdaptConfig:
     READOUTS = ("jawOpen",)
     RIDGE = (0.01, 0.03, 0.1, 0.3)  # the readouts' ridge strengths tried (per frame, on standardised inputs)
     RENDER_STEPS = 10  # progress steps for rendering and tracking the frames (not a field: no effect on the result)
+    MIN_CHECK_FRAMES = 12  # fewer check frames than this size no correction
 
     @property
     def steps(self) -> int:
@@ -75,10 +76,10 @@ class AdaptConfig:
         return self.RENDER_STEPS + self.epochs + 1
 
     def __post_init__(self) -> None:
-        if self.check_frames < 12 or self.frames - self.check_frames < self.batch:
+        if self.check_frames < self.MIN_CHECK_FRAMES or self.frames - self.check_frames < self.batch:
             raise ValueError(
-                f"adaptation needs at least {self.batch} training and 12 check frames, got frames={self.frames}, "
-                f"check_frames={self.check_frames}"
+                f"adaptation needs at least {self.batch} training and {self.MIN_CHECK_FRAMES} check frames, got "
+                f"frames={self.frames}, check_frames={self.check_frames}"
             )
 
 
@@ -152,10 +153,11 @@ def adapt_reader(
     crops, true, fit = run["crops"], run["true"], run["tracked"]
     # the renders of check codes judge, wherever the face was lost in some (`adaptation_codes`: those come last)
     split = int(np.searchsorted(run["index"], cfg.frames - cfg.check_frames))
-    if len(crops) < cfg.frames * 0.8 or len(crops) - split < 12:
+    checked = len(crops) - split
+    if len(crops) < cfg.frames * 0.8 or checked < cfg.MIN_CHECK_FRAMES:
         raise ValueError(
             f"the face was tracked in only {len(crops)} of {cfg.frames} frames rendered onto the portrait "
-            f"({len(crops) - split} of {cfg.check_frames} check frames): adapt on a clearer, more frontal frame "
+            f"({checked} of {cfg.check_frames} check frames): adapt on a clearer, more frontal frame "
             "(or turn adaptation off)"
         )
     steps_per_epoch = split // cfg.batch
