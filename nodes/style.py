@@ -86,7 +86,7 @@ class CaptureStyle(io.ComfyNode):
                     optional=True,
                     tooltip="Fine-tune the face tracker on renders of this face first, so its smiles, lips, jaw, brows, "
                     "gaze and head turns are read at the size the renderer draws them (a face the tracker never saw "
-                    "reads them far too small). About 10 min on 2 CPU cores, once per reference face.",
+                    "reads them far too small). About 12 min on 2 CPU cores, once per reference face.",
                 ),
             ],
             outputs=[

@@ -12,7 +12,7 @@ map of the rig fit's whole expression and the network's outputs, fitted on the s
 Head rotation, which the landmark fit reads at each face's own size (the speaking Obama's pitch at 0.71 of it,
 Hopper's at 0.96), is rescaled to this face's by a gain and offset measured on all the renders.
 
-Cost: rendering and tracking the frames plus a few epochs of training, about 10 min on 2 CPU cores for
+Cost: rendering and tracking the frames plus a few epochs of training, about 12 min on 2 CPU cores for
 the defaults (the training runs on `AdaptConfig.device`, a GPU in ComfyUI where there is one); adapted readers
 are kept in memory per (portrait, reader, settings), so a clip is adapted once.
 
@@ -40,10 +40,10 @@ Callback = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class AdaptConfig:
-    # random-code frames rendered onto the portrait; the last `check_frames` only judge. 5,000 to train on, not 2,000:
-    # the lips that read loosely on some faces (mouthClose, pucker, smiles) then read at r 0.03-0.05 better on the
-    # table (docs/MOTION_SPACE.md, "More renders to adapt on"), for about 2.5 times the time
-    frames: int = 7000
+    # random-code frames rendered onto the portrait; the last `check_frames` only judge. 7,000 to train on, not 2,000:
+    # the lips that read loosely on some faces (mouthClose, pucker, smiles) then read closer to the table's renders
+    # (docs/MOTION_SPACE.md, "More renders to adapt on"), for about 3 times the time
+    frames: int = 9000
     # ... which channels the adapted reader reads better, and fit their corrections: drawn balanced (`adaptation_codes`)
     check_frames: int = 2000
     epochs: int = 12

@@ -506,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--adapt",
         action="store_true",
-        help="the table also reads each held-out portrait with the reader adapted to it (`adaptation`, ~10 min each)",
+        help="the table also reads each held-out portrait with the reader adapted to it (`adaptation`, ~12 min each)",
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
