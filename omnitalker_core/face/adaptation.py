@@ -40,9 +40,9 @@ Callback = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class AdaptConfig:
-    # random-code frames rendered onto the portrait; the last `check_frames` only judge. 7,000 to train on, not 2,000:
-    # the lips that read loosely on some faces (mouthClose, pucker, smiles) then read closer to the table's renders
-    # (docs/MOTION_SPACE.md, "More renders to adapt on"), for about 3 times the time
+    # random-code frames rendered onto the portrait; the last `check_frames` only judge. 7,000 to train on, not 2,000
+    # or 5,000: the lips that read loosely on some faces (mouthClose, pucker, smiles) read closer on the table's renders
+    # (docs/MOTION_SPACE.md, "More renders to adapt on" and "9,000 frames"), for about 3 times the time of 2,000
     frames: int = 9000
     # ... which channels the adapted reader reads better, and fit their corrections: drawn balanced (`adaptation_codes`)
     check_frames: int = 2000
