@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from omnitalker_core import motion
-from omnitalker_core.face.adaptation import AdaptConfig, adaptation_codes, fine_tune
+from omnitalker_core.face.adaptation import AdaptConfig, adaptation_codes, fine_tune, first_check_render
 from omnitalker_core.face.appearance import AppearanceReader, clip_reference, load_reader
 
 TRAIN, CHECK, EPOCHS = 200, 100, 6
@@ -26,10 +26,11 @@ def make(path: str) -> None:
     from omnitalker_core.face.calibration import calibration_portraits, render_and_track
 
     portrait = calibration_portraits()["obama2"][0]  # held out of the reader's training
-    codes = adaptation_codes(AdaptConfig(frames=TRAIN + CHECK, check_frames=CHECK))
-    run = render_and_track(portrait, codes, 384, calibrated=True, crops=load_reader().cfg, appearance=False)
-    # the renders of check codes judge, wherever the face was lost in some (as `adapt_reader` splits them)
-    split = int(np.searchsorted(run["index"], TRAIN))
+    cfg = AdaptConfig(frames=TRAIN + CHECK, check_frames=CHECK)
+    run = render_and_track(
+        portrait, adaptation_codes(cfg), 384, calibrated=True, crops=load_reader().cfg, appearance=False
+    )
+    split = first_check_render(run["index"], cfg)  # as `adapt_reader` splits them
     np.savez_compressed(path, crops=run["crops"], true=run["true"], split=split)
 
 

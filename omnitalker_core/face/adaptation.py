@@ -128,6 +128,12 @@ def adaptation_codes(cfg: AdaptConfig) -> np.ndarray:
     return np.concatenate([train, check])
 
 
+def first_check_render(index: np.ndarray, cfg: AdaptConfig) -> int:
+    """Where the check renders start among the renders that kept a face (index [f]: which code each one is,
+    ascending): the check codes come last (`adaptation_codes`), wherever the tracker lost some of either set."""
+    return int(np.searchsorted(index, cfg.frames - cfg.check_frames))
+
+
 def adapt_reader(
     portrait: np.ndarray, cfg: AdaptConfig = AdaptConfig(), base: AppearanceReader | None = None,
     callback: Callback | None = None,
@@ -151,8 +157,7 @@ def adapt_reader(
         portrait, codes, cfg.resolution, calibrated=True, crops=base.cfg, appearance=False, callback=rendering
     )
     crops, true, fit = run["crops"], run["true"], run["tracked"]
-    # the renders of check codes judge, wherever the face was lost in some (`adaptation_codes`: those come last)
-    split = int(np.searchsorted(run["index"], cfg.frames - cfg.check_frames))
+    split = first_check_render(run["index"], cfg)  # the renders of check codes judge
     checked = len(crops) - split
     if len(crops) < cfg.frames * 0.8 or checked < cfg.MIN_CHECK_FRAMES:
         raise ValueError(
