@@ -448,3 +448,46 @@ def test_tracked_reference_motion_is_what_the_tracker_reads_back():
         assert r > 0.85, (name, r)
     with pytest.raises(ValueError, match="reference_motion"):
         EvalConfig(reference_motion="video")
+
+
+def test_tracked_adapted_references_are_read_with_the_readers_adapted_to_the_portrait(monkeypatch):
+    """--reference-motion tracked-adapted: the read-out is adapted once, on the portrait at rest at the references'
+    size, and every reference is then read with those readers (here a stand-in whose head yaw reads half size)."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from omnitalker_core import audio as audio_lib
+    from omnitalker_core import motion as motion_code
+    from omnitalker_core.eval.samples import adapted_readers, tracked_motion, tracking_portrait
+    from omnitalker_core.face import adaptation
+    from omnitalker_core.face.appearance import load_reader
+
+    shipped = load_reader()
+    halved = replace(shipped, used=(), readouts={}, pose={"headYaw": (2.0, 0.0)})
+    adapted_on = []
+
+    def fake_cached_adapt(frame, cfg, callback=None):
+        adapted_on.append((frame, cfg))
+        return SimpleNamespace(readers=(shipped, halved))
+
+    monkeypatch.setattr(adaptation, "cached_adapt", fake_cached_adapt)
+    portrait = tracking_portrait()
+    readers = adapted_readers(portrait, size=256)
+    assert len(adapted_on) == 1 and adapted_on[0][1] == adaptation.AdaptConfig()  # Capture Style's settings
+    frame = adapted_on[0][0]
+    assert frame.dtype == np.uint8 and max(frame.shape[:2]) == 256
+    resized = np.asarray(Image.fromarray(portrait).resize(frame.shape[1::-1], Image.BILINEAR), np.float32)
+    assert np.abs(frame.astype(np.float32) - resized).mean() < 3  # the portrait itself, at rest (0.57)
+
+    n = int(3 * audio_lib.MEL_FPS)
+    codes = torch.zeros(n, motion_code.MOTION_DIM)
+    codes[:, motion_code.CHANNEL["headYaw"]] = 0.2 * torch.sin(2 * torch.pi * 0.5 * torch.arange(n) / audio_lib.MEL_FPS)
+    item = {"id": "x", "motion": codes, "mel": torch.zeros(n, 80)}
+    yaw = motion_code.CHANNEL["headYaw"]
+    plain = tracked_motion(item, portrait, size=256)[:, yaw].numpy()
+    read = tracked_motion(item, portrait, size=256, readers=readers)[:, yaw].numpy()
+    assert np.corrcoef(codes[:, yaw].numpy(), plain)[0, 1] > 0.9
+    slope = np.polyfit(plain, read, 1)[0]
+    assert 0.4 < slope < 0.6, slope

@@ -58,8 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--reference-motion", choices=REFERENCE_MOTION_CHOICES, default=d.reference_motion,
         help="the references' face motion: the corpus's own (measures the generator alone; default), or drawn onto "
-        "a portrait and read back by the tracker, as a user's reference video gives it (tracked-landmarks: the "
-        "tracker without its pixel read-out)",
+        "a portrait and read back by the tracker, as a user's reference video gives it (tracked-adapted: with the "
+        "read-out adapted to the portrait first, as Capture Style does by default, ~12 min more; tracked-landmarks: "
+        "the tracker without its pixel read-out)",
     )  # fmt: skip
     p.add_argument("--pool-size", type=int, default=d.pool_size, help="corpus utterances per speaker for its centroids")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 ROWS = ("model", "ground_truth", "ground_truth_vocoded", "other_reference")
 SPEAKERS_CHOICES = ("heldout", "seen", "both")
-REFERENCE_MOTION_CHOICES = ("corpus", "tracked", "tracked-landmarks")
+REFERENCE_MOTION_CHOICES = ("corpus", "tracked", "tracked-adapted", "tracked-landmarks")
 Progress = Callable[[str], None]
 
 
@@ -53,6 +53,7 @@ class EvalConfig:
     seen_speakers: tuple[str, ...] | None = None  # overrides the seen set's rule (protocol.seen_speakers)
     # the references' motion: "corpus" (as generated: measures the generator alone) or "tracked" (drawn onto a
     # portrait and read back by the tracker, as a user's reference video gives it: generator and tracker together;
+    # "tracked-adapted": with the read-out first adapted to that portrait, as Capture Style's adapt_to_face does;
     # "tracked-landmarks": the tracker without its pixel read-out)
     reference_motion: str = "corpus"
 
@@ -230,6 +231,10 @@ def run_eval(bundle, data_dir: str | Path, config: EvalConfig, progress: Progres
 
     vocoder = vocoder_for(bundle)
     portrait = samples.tracking_portrait() if config.reference_motion != "corpus" else None
+    readers = None
+    if config.reference_motion == "tracked-adapted":
+        say("adapting the tracker's read-out to the references' portrait (about 12 min on 2 cores)")
+        readers = samples.adapted_readers(portrait, callback=lambda i, n: say(f"adapting: step {i}/{n}"))
     tracked: dict[str, torch.Tensor] = {}
 
     def reference_motion(item: dict) -> torch.Tensor | None:
@@ -237,7 +242,7 @@ def run_eval(bundle, data_dir: str | Path, config: EvalConfig, progress: Progres
             return None
         if item["id"] not in tracked:
             tracked[item["id"]] = samples.tracked_motion(
-                item, portrait, appearance=config.reference_motion == "tracked"
+                item, portrait, appearance=config.reference_motion != "tracked-landmarks", readers=readers
             )
         return tracked[item["id"]]
 

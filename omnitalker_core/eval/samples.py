@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,6 +22,9 @@ from .. import audio as audio_lib
 from .. import motion as motion_code
 from ..style import Style
 from .speed import StageTimer, real_time_factor
+
+if TYPE_CHECKING:
+    from ..face.appearance import AppearanceReader
 
 
 @dataclass
@@ -64,21 +69,37 @@ def tracking_portrait() -> np.ndarray:
 
 
 def tracked_motion(
-    item: dict, portrait: np.ndarray, size: int = TRACKED_PORTRAIT_SIZE, appearance: bool = True
-) -> torch.Tensor:
+    item: dict, portrait: np.ndarray, size: int = TRACKED_PORTRAIT_SIZE, appearance: bool = True,
+    readers: Sequence[AppearanceReader] | None = None,
+) -> torch.Tensor:  # fmt: skip
     """The item's motion as a user's reference video gives it: drawn onto `portrait` at 25 fps by the geometric
     renderer and read back by the tracker (Capture Style's path), on the mel clock [n, 61].
-    appearance=False: the tracker without its pixel read-out (landmarks and calibration only)."""
+    appearance=False: the tracker without its pixel read-out (landmarks and calibration only); readers: the
+    read-out adapted to the portrait (`adapted_readers`), as Capture Style's adapt_to_face reads a clip."""
     from ..face.tracker import track_frames
     from ..pipeline import render_frames, rest_codes
 
     codes = motion_at_video_rate(item["motion"])
     frames = render_frames(portrait, codes, base_codes=rest_codes(portrait), resolution=size)
     where = f"the rendered reference {item.get('id', '')}"
-    res = track_frames(frames, fps=motion_code.VIDEO_FPS, where=where, appearance=appearance)
+    res = track_frames(frames, fps=motion_code.VIDEO_FPS, where=where, appearance=appearance, readers=readers)
     return motion_code.resample(
         torch.from_numpy(res.codes), motion_code.VIDEO_FPS, audio_lib.MEL_FPS, item["mel"].shape[0]
     ).float()
+
+
+def adapted_readers(
+    portrait: np.ndarray, size: int = TRACKED_PORTRAIT_SIZE, callback: Callable[[int, int], None] | None = None
+) -> list[AppearanceReader]:
+    """The read-out adapted to `portrait` once for all references drawn on it (`adaptation`, about 12 min on 2
+    cores), from the portrait rendered at rest at the references' size: the frame Capture Style adapts on
+    (a clip's most resting one). Adapting per clip would cost that for every reference."""
+    from ..face.adaptation import AdaptConfig, cached_adapt
+    from ..pipeline import render_frames, rest_codes
+
+    rest = rest_codes(portrait)
+    frame = render_frames(portrait, rest[None], base_codes=rest, resolution=size)[0]
+    return cached_adapt(frame, AdaptConfig(), callback).readers
 
 
 def render_target(manifest: dict, target: dict) -> dict:

@@ -349,7 +349,7 @@ def track_frames(
     min_cutoff: float = SMOOTH_MIN_CUTOFF, beta: float = SMOOTH_BETA,
     where: str = "the reference video", calibrated: bool = True, appearance: bool = True,
     adapt: AdaptConfig | None = None, callback: Callable[[int, int], None] | None = None,
-    frame_callback: Callable[[int, int], None] | None = None,
+    frame_callback: Callable[[int, int], None] | None = None, readers: Sequence[AppearanceReader] | None = None,
 ) -> TrackResult:  # fmt: skip
     """Frames [f, h, w, 3] (uint8, or float 0..1) -> codes [f, 61] at the same fps.
 
@@ -357,7 +357,8 @@ def track_frames(
     channels the landmarks miss from the pixels (`appearance`): the one space every part of the pack shares.
     False gives the raw rig fit (used to build the calibration). appearance=False leaves out the pixel
     read-out (used to train it). adapt: first fine-tune the read-out on renders of the clip's own face
-    (`adaptation`, which states its cost; reported through callback(step, total)). frame_callback(done, f):
+    (`adaptation`, which states its cost; reported through callback(step, total)); readers: ones already adapted
+    to this face (`AdaptedReader.readers`), for many clips of one face without adapting each. frame_callback(done, f):
     after each frame's landmarks. smooth: the One-Euro filter without lag (`motion.one_euro(zero_phase=True)`),
     so the motion stays in step with the clip's audio."""
     frames = _as_uint8(frames)
@@ -371,8 +372,7 @@ def track_frames(
     codes = calibrate(fit.codes) if calibrated else fit.codes
     if calibrated and appearance:
         crops = appearance_crops(frames, landmarks)
-        readers = None
-        if adapt is not None:
+        if adapt is not None and readers is None:
             from .adaptation import cached_adapt, rest_frame
 
             rest = np.nonzero(found)[0][rest_frame(crops[found])]
