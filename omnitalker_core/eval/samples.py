@@ -90,7 +90,7 @@ def tracked_motion(
 
 def adapted_readers(
     portrait: np.ndarray, size: int = TRACKED_PORTRAIT_SIZE, callback: Callable[[int, int], None] | None = None
-) -> list[AppearanceReader]:
+) -> tuple[AppearanceReader, AppearanceReader]:
     """The read-out adapted to `portrait` once for all references drawn on it (`adaptation`, about 12 min on 2
     cores), from the portrait rendered at rest at the references' size: the frame Capture Style adapts on
     (a clip's most resting one). Adapting per clip would cost that for every reference."""
