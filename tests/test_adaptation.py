@@ -55,7 +55,8 @@ def test_the_check_renders_are_drawn_balanced_after_the_training_ones():
 def test_frames_with_no_face_leave_the_training_and_check_renders_apart(monkeypatch):
     """A render in which the tracker loses the face is dropped: the copy must still train on every training code
     found and be judged on the check codes only (split by count, two lost check renders moved two training renders
-    into the check set), and a check set that lost nearly all its renders is refused, not fitted."""
+    into the check set), and a check set that lost nearly all its renders, or a face found in under 75% of them, is
+    refused, not fitted."""
     from omnitalker_core.face import calibration
 
     base, cfg = load_reader(), AdaptConfig(frames=240, check_frames=40, epochs=1)
@@ -83,6 +84,11 @@ def test_frames_with_no_face_leave_the_training_and_check_renders_apart(monkeypa
     lost = [*range(200, 230)]  # 30 of the 40 check renders: 210 of 240 found, but 10 to judge on
     with pytest.raises(ValueError, match="10 of 40 check frames"):
         adapt_reader(portrait, cfg, base=base)
+    lost = [*range(0, 70)]  # 170 of 240 found (71%), every check render among them: a face turned too far
+    with pytest.raises(ValueError, match="tracked in only 170 of 240 frames"):
+        adapt_reader(portrait, cfg, base=base)
+    lost = [*range(0, 50)]  # 190 of 240 (79%, as `camera`): adapted
+    assert adapt_reader(portrait, cfg, base=base).readers
 
 
 def test_a_readout_is_judged_on_frames_it_was_not_fitted_on():
