@@ -71,7 +71,7 @@ class AdaptConfig:
     MIN_CHECK_FRAMES = 12  # fewer check frames than this size no correction
     # the share of the renders the face must be found in: below it the face is turned too far to adapt on. 0.75, not
     # 0.8: `camera` (turned -51 degrees) is found in 79.5% of 9,000 and adapted reads its jaw, lips, brows, eye pitch
-    # and head yaw far closer and nothing worse (docs/MOTION_SPACE.md, "Where it stands")
+    # and head yaw far closer and nothing worse (docs/MOTION_SPACE.md, "The found-renders floor")
     MIN_FOUND = 0.75
 
     @property
